@@ -1,0 +1,1 @@
+"""modelworks: build deep-learning models end to end from one YAML file."""

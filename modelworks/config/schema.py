@@ -1,0 +1,177 @@
+"""The experiment file's one typed schema.
+
+YAML -> ``yaml.safe_load`` -> `ExperimentConfig`. Every section forbids unknown keys; model,
+optimizer and scheduler sections are discriminated unions on ``type`` assembled from their
+registries. Defaults live here (and in the registered config classes) alone. Choices that depend
+on the data ("auto") are made once, in `modelworks.resolve`, which writes them back so that the
+stored config says exactly what ran.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from modelworks.config.base import Section
+from modelworks.models import MODELS
+from modelworks.train.optim import OPTIMIZERS, SCHEDULERS
+
+# ---------------------------------------------------------------------------------------- data
+
+
+class NumericFeature(Section):
+    name: str
+    type: Literal["numeric"] = "numeric"
+    missing: Literal["drop", "mean", "median", "mode", "constant"] = "mean"
+    fill_value: float = 0.0
+    scaling: Literal["standard", "minmax", "none"] = "standard"
+
+
+class CategoricalFeature(Section):
+    name: str
+    type: Literal["categorical"] = "categorical"
+    missing: Literal["drop", "mode", "constant"] = "constant"
+    fill_value: str = "<missing>"
+    max_categories: int = Field(1000, ge=1, description="rarer categories map to 'unknown'")
+
+
+class TextFeature(Section):
+    name: str
+    type: Literal["text"] = "text"
+    missing: Literal["drop", "constant"] = "constant"
+    fill_value: str = ""
+    tokenizer: Literal["wordpiece", "vocab", "pretrained"] = Field(
+        "wordpiece",
+        description="wordpiece: subword vocabulary trained on the training split; vocab: plain "
+        "word vocabulary (CJK characters are single tokens); pretrained: the model folder's own",
+    )
+    tokenizer_path: str | None = Field(None, description="folder with tokenizer.json (pretrained)")
+    vocab_size: int = Field(8000, ge=8)
+    min_frequency: int = Field(1, ge=1)
+    max_length: int = Field(128, ge=1)
+    lowercase: bool = True
+
+
+class ImageFeature(Section):
+    name: str
+    type: Literal["image"] = "image"
+    size: tuple[int, int] | None = Field(None, description="(height, width); None keeps the first image's size")
+    channels: Literal[1, 3] | None = Field(None, description="None keeps the first image's channels")
+    normalize: bool = Field(True, description="subtract the training mean, divide by its std, per channel")
+    flip: bool = Field(False, description="augment: random horizontal flips")
+    translate: float = Field(0.0, ge=0.0, le=0.5, description="augment: max shift, fraction of size")
+    rotate: float = Field(0.0, ge=0.0, le=180.0, description="augment: max rotation in degrees")
+
+
+Feature = Annotated[
+    Union[NumericFeature, CategoricalFeature, TextFeature, ImageFeature], Field(discriminator="type")
+]
+
+
+class AutoFeature(Section):
+    """A feature whose type is inferred from the data; resolved into one of the typed features."""
+
+    name: str
+    type: Literal["auto"] = "auto"
+
+
+class SplitConfig(Section):
+    method: Literal["auto", "random", "column", "files"] = "auto"
+    validation: float = Field(0.1, ge=0.0, lt=1.0, description="fraction of the data (random)")
+    test: float = Field(0.2, ge=0.0, lt=1.0, description="fraction of the data (random)")
+    stratify: bool | None = Field(None, description="None: stratify classification targets")
+    seed: int = 42
+    column: str | None = Field(None, description="column with train/validation/test per row")
+    validation_source: str | None = None
+    test_source: str | None = None
+
+    @model_validator(mode="after")
+    def _fractions(self) -> "SplitConfig":
+        if self.validation + self.test >= 1.0:
+            raise ValueError(
+                f"validation ({self.validation}) + test ({self.test}) must leave rows for training"
+            )
+        return self
+
+
+class DataConfig(Section):
+    source: str = Field(description="a file or folder path, or builtin:NAME")
+    format: Literal["auto", "csv", "parquet", "jsonl", "images", "idx", "builtin"] = "auto"
+    target: str | None = Field(None, description="target column; built-ins and image data know theirs")
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    features: list[Union[Feature, AutoFeature]] | None = Field(
+        None, description="None: every column except the target and `exclude`, types inferred"
+    )
+    exclude: list[str] = Field(default_factory=list)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    csv_delimiter: str = ","
+    limit: int | None = Field(None, ge=1, description="use only the first N rows (quick trials)")
+
+
+# --------------------------------------------------------------------------------------- model
+
+ModelConfig = Annotated[Union[MODELS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
+OptimizerConfig = Annotated[Union[OPTIMIZERS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
+SchedulerConfig = Annotated[Union[SCHEDULERS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
+
+# --------------------------------------------------------------------------------------- train
+
+
+class LossConfig(Section):
+    type: Literal["auto", "cross_entropy", "bce", "mse", "huber"] = Field(
+        "auto", description="auto: cross_entropy (multiclass), bce (binary), mse (regression)"
+    )
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    class_weights: Literal["none", "balanced"] | list[float] = "none"
+    huber_delta: float = Field(1.0, gt=0.0)
+
+
+class EarlyStoppingConfig(Section):
+    metric: str = Field("val_loss", description="a validation metric from the log, e.g. val_accuracy")
+    mode: Literal["auto", "min", "max"] = "auto"
+    patience: int = Field(5, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best: bool = True
+
+
+class CheckpointConfig(Section):
+    every_epochs: int | None = Field(1, ge=1)
+    every_steps: int | None = Field(None, ge=1)
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    l1: float = Field(0.0, ge=0.0)
+    optimizer: OptimizerConfig = Field(default_factory=lambda: OPTIMIZERS.get("adam").config_cls())
+    scheduler: SchedulerConfig = Field(default_factory=lambda: SCHEDULERS.get("none").config_cls())
+    loss: LossConfig = Field(default_factory=LossConfig)
+    grad_clip: float | None = Field(None, gt=0.0, description="max global gradient norm")
+    grad_accumulation: int = Field(1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype on CUDA")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    early_stopping: EarlyStoppingConfig | None = None
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    progress: bool = True
+
+
+class EvaluateConfig(Section):
+    split: Literal["test", "validation", "train"] = "test"
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binary decision threshold")
+
+
+# ---------------------------------------------------------------------------------- experiment
+
+
+class ExperimentConfig(Section):
+    name: str | None = Field(None, description="run name prefix; default: the YAML file's stem")
+    runs_dir: str = "runs"
+    data: DataConfig
+    model: ModelConfig  # type: ignore[valid-type]
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)

@@ -1,0 +1,68 @@
+"""Pieces every architecture shares: the tabular side-input encoder and the output head.
+
+An architecture encodes the feature kind it is made for (images for a CNN, token sequences for
+an RNN, ...) and hands the numeric and categorical columns to `TabularEncoder`; the two are
+concatenated and fed to `Head`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from modelworks.data.schema import CATEGORICAL, NUMERIC, InputSchema
+from modelworks.errors import UserError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+class TabularEncoder(nn.Module):
+    """Numeric columns as they are, each categorical column through its own embedding."""
+
+    def __init__(self, schema: InputSchema, embedding_dim: int) -> None:
+        super().__init__()
+        self.n_numeric = len(schema.numeric)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(cardinality, min(embedding_dim, cardinality)) for cardinality in schema.categorical.values()
+        )
+        self.out_dim = self.n_numeric + sum(e.embedding_dim for e in self.embeddings)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        parts = []
+        if self.n_numeric:
+            parts.append(batch[NUMERIC])  # (batch, n_numeric)
+        if len(self.embeddings):
+            codes = batch[CATEGORICAL]  # (batch, n_categorical)
+            parts.extend(emb(codes[:, i]) for i, emb in enumerate(self.embeddings))
+        return torch.cat(parts, dim=1) if parts else None
+
+
+class Head(nn.Module):
+    """Dense layers ending in the output layer: hidden sizes, activation, dropout."""
+
+    def __init__(self, in_dim: int, hidden: list[int], out_dim: int, activation: str, dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers += [nn.Linear(in_dim, width), ACTIVATIONS[activation](), nn.Dropout(dropout)]
+            in_dim = width
+        layers.append(nn.Linear(in_dim, out_dim))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def require_only(schema: InputSchema, model_type: str, allowed: set[str]) -> None:
+    """Fail with a clear message when the data holds a feature kind this architecture cannot read."""
+    present = {
+        "text": list(schema.text),
+        "image": list(schema.image),
+    }
+    for kind, names in present.items():
+        if names and kind not in allowed:
+            raise UserError(
+                f"model.type {model_type!r} cannot encode {kind} feature(s) {', '.join(names)}; "
+                f"use a model for {kind} (image: cnn, transformer, mlp; text: rnn, transformer, pretrained, mlp) "
+                f"or exclude the column with data.exclude"
+            )

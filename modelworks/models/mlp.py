@@ -1,0 +1,53 @@
+"""MLP: every feature flattened into one vector, then fully connected layers.
+
+Images are flattened pixel by pixel (the classic Flatten-128-10 network), text is the mean of its
+token embeddings (a bag of words), numeric and categorical columns go through `TabularEncoder`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from modelworks.config.base import Section
+from modelworks.data.schema import InputSchema, image_key, text_key
+from modelworks.models import MODELS
+from modelworks.models.inputs import Head, TabularEncoder
+
+
+class MLPConfig(Section):
+    type: Literal["mlp"] = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [128], description="widths of the hidden layers")
+    activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    embedding_dim: int = Field(8, ge=1, description="per categorical column")
+    text_embedding_dim: int = Field(64, ge=1, description="bag-of-words embedding per text column")
+
+
+@MODELS.register("mlp", MLPConfig)
+class MLP(nn.Module):
+    def __init__(self, config: MLPConfig, schema: InputSchema) -> None:
+        super().__init__()
+        self.config = config
+        self.tabular = TabularEncoder(schema, config.embedding_dim)
+        self.text_names = list(schema.text)
+        self.text_pad = {name: spec.pad_id for name, spec in schema.text.items()}
+        self.text = nn.ModuleDict(
+            {
+                name: nn.EmbeddingBag(spec.vocab_size, config.text_embedding_dim, mode="mean", padding_idx=spec.pad_id)
+                for name, spec in schema.text.items()
+            }
+        )
+        self.image_names = list(schema.image)
+        in_dim = self.tabular.out_dim + len(self.text_names) * config.text_embedding_dim
+        in_dim += sum(c * h * w for c, h, w in schema.image.values())
+        self.head = Head(in_dim, config.hidden, schema.out_dim, config.activation, config.dropout)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = [x for x in [self.tabular(batch)] if x is not None]
+        parts += [self.text[name](batch[text_key(name)]) for name in self.text_names]  # (batch, text_dim)
+        parts += [batch[image_key(name)].flatten(1) for name in self.image_names]  # (batch, C*H*W)
+        return self.head(torch.cat(parts, dim=1))  # (batch, out_dim)
