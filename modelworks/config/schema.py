@@ -9,13 +9,13 @@ stored config says exactly what ran.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from modelworks.config.base import Section
 from modelworks.models import MODELS
-from modelworks.train.optim import OPTIMIZERS, SCHEDULERS
+from modelworks.training.optim import OPTIMIZERS, SCHEDULERS
 
 # ---------------------------------------------------------------------------------------- data
 
@@ -76,6 +76,22 @@ class AutoFeature(Section):
     type: Literal["auto"] = "auto"
 
 
+def _feature_type(value: Any) -> str:
+    return value.get("type", "auto") if isinstance(value, dict) else getattr(value, "type", "auto")
+
+
+FeatureSpec = Annotated[
+    Union[
+        Annotated[NumericFeature, Tag("numeric")],
+        Annotated[CategoricalFeature, Tag("categorical")],
+        Annotated[TextFeature, Tag("text")],
+        Annotated[ImageFeature, Tag("image")],
+        Annotated[AutoFeature, Tag("auto")],
+    ],
+    Discriminator(_feature_type),
+]
+
+
 class SplitConfig(Section):
     method: Literal["auto", "random", "column", "files"] = "auto"
     validation: float = Field(0.1, ge=0.0, lt=1.0, description="fraction of the data (random)")
@@ -100,7 +116,7 @@ class DataConfig(Section):
     format: Literal["auto", "csv", "parquet", "jsonl", "images", "idx", "builtin"] = "auto"
     target: str | None = Field(None, description="target column; built-ins and image data know theirs")
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
-    features: list[Union[Feature, AutoFeature]] | None = Field(
+    features: list[FeatureSpec] | None = Field(
         None, description="None: every column except the target and `exclude`, types inferred"
     )
     exclude: list[str] = Field(default_factory=list)

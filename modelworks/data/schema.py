@@ -64,7 +64,7 @@ class InputSchema:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "InputSchema":
+    def from_json(cls, d: dict[str, Any]) -> InputSchema:
         d = dict(d)
         d["text"] = {k: TextSpec(**v) for k, v in d.get("text", {}).items()}
         d["image"] = {k: tuple(v) for k, v in d.get("image", {}).items()}

@@ -17,6 +17,10 @@ MODELS: Registry[type[nn.Module]] = Registry("model")
 
 # Registration happens on import; the order here is the order `modelworks init` lists them.
 from modelworks.models import mlp  # noqa: E402,F401
+from modelworks.models import cnn  # noqa: E402,F401
+from modelworks.models import rnn  # noqa: E402,F401
+from modelworks.models import transformer  # noqa: E402,F401
+from modelworks.models import pretrained  # noqa: E402,F401
 
 
 def build_model(config, schema: InputSchema) -> nn.Module:

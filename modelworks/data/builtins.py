@@ -1,0 +1,115 @@
+"""Built-in data sets, named ``builtin:NAME`` in the config.
+
+The scikit-learn ones ship with scikit-learn; fashion-mnist and fortunes come from Debian packages
+(``dataset-fashion-mnist``, ``fortunes``) so that nothing is downloaded at run time. Every loader
+returns a `LoadedData` whose target column is "label" (classes as strings) or "target"
+(regression).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets
+
+from modelworks.data.idx import read_idx_frame
+from modelworks.data.sources import LoadedData
+from modelworks.errors import UserError
+from modelworks.registry import Registry
+
+BUILTINS: Registry[Callable[[], LoadedData]] = Registry("builtin data set")
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+FORTUNES_DIR = Path("/usr/share/games/fortunes")
+
+
+def load_builtin(name: str) -> LoadedData:
+    """The built-in data set `name`; unknown names raise a UserError listing the known ones."""
+    return BUILTINS.get(name, where="data.source").impl()
+
+
+def _sklearn_classes(bunch, name: str) -> LoadedData:
+    """A scikit-learn table with its integer target replaced by the class names in "label"."""
+    frame = bunch.frame.drop(columns="target")
+    frame["label"] = np.asarray(bunch.target_names)[bunch.target.to_numpy()].astype(str)
+    return LoadedData(frame, "label", f"builtin:{name}", {}, None)
+
+
+@BUILTINS.register("iris")
+def iris() -> LoadedData:
+    return _sklearn_classes(datasets.load_iris(as_frame=True), "iris")
+
+
+@BUILTINS.register("wine")
+def wine() -> LoadedData:
+    return _sklearn_classes(datasets.load_wine(as_frame=True), "wine")
+
+
+@BUILTINS.register("breast_cancer")
+def breast_cancer() -> LoadedData:
+    return _sklearn_classes(datasets.load_breast_cancer(as_frame=True), "breast_cancer")
+
+
+@BUILTINS.register("diabetes")
+def diabetes() -> LoadedData:
+    frame = datasets.load_diabetes(as_frame=True).frame
+    return LoadedData(frame, "target", "builtin:diabetes", {}, None)
+
+
+@BUILTINS.register("digits")
+def digits() -> LoadedData:
+    """8x8 digit images; pixel values 0..16 rescaled to uint8 0..255 like every other image."""
+    bunch = datasets.load_digits()
+    images = np.round(bunch.images * (255 / 16)).astype(np.uint8)  # (1797, 8, 8)
+    frame = pd.DataFrame({"image": pd.Series(list(images), dtype=object), "label": bunch.target.astype(str)})
+    return LoadedData(frame, "label", "builtin:digits", {"image": "image"}, None)
+
+
+@BUILTINS.register("fashion-mnist")
+def fashion_mnist() -> LoadedData:
+    """70,000 28x28 clothing images with the official train (60,000) / test (10,000) split."""
+    if not FASHION_MNIST_DIR.is_dir():
+        raise UserError(
+            "builtin:fashion-mnist needs Debian's dataset-fashion-mnist package: "
+            "sudo apt-get install dataset-fashion-mnist"
+        )
+    frame = read_idx_frame(FASHION_MNIST_DIR)
+    frame["label"] = np.asarray(FASHION_MNIST_CLASSES)[frame["label"].to_numpy()]
+    return LoadedData(frame, "label", "builtin:fashion-mnist", {"image": "image"}, "split")
+
+
+@BUILTINS.register("fortunes")
+def fortunes() -> LoadedData:
+    """Short texts labelled with their fortune category (the file they come from)."""
+    files = (
+        sorted(
+            p for p in FORTUNES_DIR.iterdir() if p.is_file() and not p.is_symlink() and p.suffix not in (".dat", ".u8")
+        )
+        if FORTUNES_DIR.is_dir()
+        else []
+    )
+    if not files:
+        raise UserError("builtin:fortunes needs Debian's fortunes package: sudo apt-get install fortunes")
+    rows = []
+    for file in files:
+        for text in re.split(r"^%$", file.read_text(encoding="utf-8", errors="replace"), flags=re.M):
+            if text.strip():
+                rows.append((text.strip(), file.name))
+    frame = pd.DataFrame(rows, columns=["text", "label"])
+    return LoadedData(frame, "label", "builtin:fortunes", {"text": "text"}, None)

@@ -1,0 +1,212 @@
+"""Evaluation metrics, all computed by scikit-learn, returned as one JSON-serializable dict.
+
+``compute_metrics`` takes what the model produced after its output activation:
+
+==============  ===========================  =========================================
+task            ``output``                   prediction
+==============  ===========================  =========================================
+``binary``      (N,) P(class 1)              ``output >= threshold``
+``multiclass``  (N, K) softmax probabilities ``argmax``
+``regression``  (N,) predicted values        the values themselves
+==============  ===========================  =========================================
+
+Classification metrics cover all K classes (``labels=range(K)``) so that a class missing from a
+small validation split still has its row and column. A metric that is undefined on the given data
+(ROC AUC when a class never occurs, say) is ``None``, with the reason in ``metrics["notes"]``;
+non-finite values are also stored as ``None`` so the dict stays strict JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.preprocessing import label_binarize
+
+from modelworks.data.schema import Task
+
+MAX_CURVE_POINTS = 200
+
+# Scalar metrics where lower is better; every other scalar metric is better higher.
+_LOWER_IS_BETTER = {"log_loss", "mse", "rmse", "mae"}
+
+
+def main_metric(task: Task) -> tuple[str, str]:
+    """The headline metric of a task and whether it is maximized or minimized."""
+    return ("rmse", "min") if task == "regression" else ("accuracy", "max")
+
+
+def direction(name: str) -> str:
+    """``"min"`` or ``"max"``: which way a scalar metric improves (``val_``/``train_`` prefixes ok)."""
+    base = name.removeprefix("val_").removeprefix("train_")
+    return "min" if base in _LOWER_IS_BETTER or base.endswith("loss") else "max"
+
+
+def summarize(metrics: dict[str, Any]) -> dict[str, float]:
+    """Only the scalar metrics (for tables and logs); undefined ones (``None``) are left out."""
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+def compute_metrics(
+    task: Task,
+    y_true: np.ndarray,
+    output: np.ndarray,
+    class_names: list[str] | None,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """All metrics for one task on one split; see the module docstring for the shape of ``output``."""
+    y_true = np.asarray(y_true)
+    output = np.asarray(output, dtype=np.float64)
+    if len(y_true) == 0:
+        raise ValueError("compute_metrics needs at least one sample; got an empty y_true")
+    if len(output) != len(y_true):
+        raise ValueError(f"y_true and output must have the same length; got {len(y_true)} and {len(output)}")
+    if task == "regression":
+        return _regression(y_true.astype(np.float64).ravel(), output.ravel())
+    if task == "binary":
+        if output.ndim != 1:
+            raise ValueError(f"binary output must be (N,) probabilities of class 1; got shape {output.shape}")
+        return _classification(y_true, output, class_names, threshold)
+    if task == "multiclass":
+        if output.ndim != 2:
+            raise ValueError(f"multiclass output must be (N, K) probabilities; got shape {output.shape}")
+        return _classification(y_true, output, class_names, threshold)
+    raise ValueError(f"task must be 'binary', 'multiclass' or 'regression'; got {task!r}")
+
+
+# ---------------------------------------------------------------------------------- regression
+
+
+def _regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    notes: list[str] = []
+    if len(y_true) < 2:
+        notes.append("r2 is undefined with fewer than two samples")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        r2 = skm.r2_score(y_true, y_pred)
+    return {
+        "mse": _num(skm.mean_squared_error(y_true, y_pred)),
+        "rmse": _num(skm.root_mean_squared_error(y_true, y_pred)),
+        "mae": _num(skm.mean_absolute_error(y_true, y_pred)),
+        "r2": _num(r2),
+        "notes": notes,
+    }
+
+
+# ------------------------------------------------------------------------------ classification
+
+
+def _classification(
+    y_true: np.ndarray, output: np.ndarray, class_names: list[str] | None, threshold: float
+) -> dict[str, Any]:
+    binary = output.ndim == 1
+    k = 2 if binary else output.shape[1]
+    y = y_true.astype(np.int64).ravel()
+    if not np.array_equal(y, y_true.ravel()) or y.min() < 0 or y.max() >= k:
+        raise ValueError(f"y_true must hold class indices in [0, {k}); got values {np.unique(y_true)[:10]}")
+    names = [str(n) for n in class_names] if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"class_names must name all {k} classes; got {len(names)}: {names}")
+    labels = list(range(k))
+
+    if binary:
+        y_pred = (output >= threshold).astype(np.int64)
+        proba = np.stack([1.0 - output, output], axis=1)  # (N, 2)
+    else:
+        y_pred = output.argmax(axis=1)
+        proba = output / output.sum(axis=1, keepdims=True)  # exact row sums for sklearn's check
+
+    present = set(np.unique(y).tolist())
+    missing = [names[i] for i in labels if i not in present]
+    notes: list[str] = []
+    if missing:
+        notes.append(
+            f"classes absent from y_true: {', '.join(missing)}; roc_auc and pr_auc are undefined, "
+            "and those classes have no ROC or PR curve"
+        )
+
+    with warnings.catch_warnings():
+        # Classes never predicted (or never present) get precision/recall 0; sklearn warns each time.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        precision, recall, f1, support = skm.precision_recall_fscore_support(
+            y, y_pred, labels=labels, zero_division=0
+        )
+        averaged = {
+            avg: skm.precision_recall_fscore_support(y, y_pred, average=avg, zero_division=0)[:3]
+            for avg in ("macro", "weighted")
+        }
+
+    result: dict[str, Any] = {"accuracy": _num(skm.accuracy_score(y, y_pred))}
+    for avg, (p, r, f) in averaged.items():
+        result[f"precision_{avg}"] = _num(p)
+        result[f"recall_{avg}"] = _num(r)
+        result[f"f1_{avg}"] = _num(f)
+
+    if missing:
+        result["roc_auc"] = None
+        result["pr_auc"] = None
+    elif binary:
+        result["roc_auc"] = _num(skm.roc_auc_score(y, output))
+        result["pr_auc"] = _num(skm.average_precision_score(y, output))
+    else:
+        result["roc_auc"] = _num(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels))
+        result["pr_auc"] = _num(skm.average_precision_score(label_binarize(y, classes=labels), proba, average="macro"))
+
+    result["log_loss"] = _num(skm.log_loss(y, output if binary else proba, labels=labels))
+    result["confusion_matrix"] = skm.confusion_matrix(y, y_pred, labels=labels).tolist()
+    result["per_class"] = {
+        names[i]: {
+            "precision": _num(precision[i]),
+            "recall": _num(recall[i]),
+            "f1": _num(f1[i]),
+            "support": int(support[i]),
+        }
+        for i in labels
+    }
+    result["curves"] = _curves(y, output, proba, names, present, binary)
+    result["notes"] = notes
+    return result
+
+
+def _curves(
+    y: np.ndarray, output: np.ndarray, proba: np.ndarray, names: list[str], present: set[int], binary: bool
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """ROC and PR curves keyed by class name: the positive class alone for binary, one-vs-rest otherwise."""
+    roc: dict[str, dict[str, list[float]]] = {}
+    pr: dict[str, dict[str, list[float]]] = {}
+    if binary:
+        targets = [(1, output)] if present == {0, 1} else []
+    else:
+        # One-vs-rest needs both a positive and a negative example of the class.
+        targets = [(i, proba[:, i]) for i in range(len(names)) if i in present and len(present) > 1]
+    for i, score in targets:
+        positive = (y == i).astype(np.int64)
+        fpr, tpr, _ = skm.roc_curve(positive, score)
+        precision, recall, _ = skm.precision_recall_curve(positive, score)
+        roc[names[i]] = {"fpr": _downsample(fpr), "tpr": _downsample(tpr)}
+        pr[names[i]] = {"precision": _downsample(precision), "recall": _downsample(recall)}
+    return {"roc": roc, "pr": pr}
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _downsample(values: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> list[float]:
+    """At most ``max_points`` evenly spaced points, always keeping both ends; rounded for small JSON."""
+    if len(values) > max_points:
+        values = values[np.linspace(0, len(values) - 1, max_points).round().astype(int)]
+    return [round(float(v), 6) for v in values]
+
+
+def _num(value: Any) -> float | None:
+    """A plain float, or ``None`` for NaN and infinities, which strict JSON cannot hold."""
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,357 @@
+"""Run reports: ``report.json`` for machines and a self-contained ``report.html`` for people.
+
+The HTML page has no external assets: the CSS is inline and every plot is a base64 PNG drawn by
+matplotlib's Agg renderer (through `Figure` directly, never pyplot, so rendering keeps no global
+state and is safe in server threads). All text from configs, data and class names is escaped.
+
+The training history comes from the trainer's ``metrics.jsonl``: one JSON object per line,
+``{"kind": "epoch", "epoch", "step", "train_loss", "val_loss", "val_<metric>", ...}`` once per
+epoch and ``{"kind": "step", "step", "epoch", "loss", "lr"}`` every few optimizer steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from modelworks.data.schema import Task
+from modelworks.errors import UserError
+from modelworks.evaluate.metrics import main_metric, summarize
+from modelworks.store.atomic import atomic_write_text
+from modelworks.store.run import METRICS, MetricsLog
+
+MAX_SCATTER_POINTS = 2000
+MAX_ANNOTATED_CLASSES = 25  # confusion-matrix cells get their count written in up to this many classes
+MAX_LEGEND_CLASSES = 12
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``run_dir/metrics.jsonl`` (see `MetricsLog.read`)."""
+    return MetricsLog(Path(run_dir) / METRICS).read()
+
+
+def write_report(
+    run_dir: Path,
+    title: str,
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    task: Task,
+    class_names: list[str] | None,
+    extra: dict[str, Any] | None = None,
+    predictions: dict[str, list[float]] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.html`` into ``run_dir``; return their paths.
+
+    ``metrics`` is what `compute_metrics` returned; ``extra`` is shown as a key/value table (config
+    summary, parameter count, split sizes...); ``predictions`` (``{"y_true": [...], "y_pred": [...]}``)
+    feeds the predicted-vs-true scatter of regression reports.
+    """
+    run_dir = Path(run_dir)
+    summary = summarize(metrics)
+    name, direction = main_metric(task)
+    report = {
+        "title": title,
+        "task": task,
+        "class_names": class_names,
+        "main_metric": {"name": name, "direction": direction, "value": summary.get(name)},
+        "summary": summary,
+        "metrics": metrics,
+        "extra": extra or {},
+    }
+    json_path, html_path = run_dir / "report.json", run_dir / "report.html"
+    atomic_write_text(json_path, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(html_path, _html(report, history, predictions))
+    return json_path, html_path
+
+
+# -------------------------------------------------------------------------------------- the page
+
+
+def _html(report: dict[str, Any], history: list[dict[str, Any]], predictions: dict[str, list[float]] | None) -> str:
+    metrics, task = report["metrics"], report["task"]
+    main = report["main_metric"]
+    sections = [
+        f"<h1>{_e(report['title'])}</h1>",
+        f'<p class="headline">{_e(main["name"])}: <b>{_e(_fmt(main["value"]))}</b> '
+        f'<span class="muted">({_e("higher" if main["direction"] == "max" else "lower")} is better; '
+        f"task: {_e(task)})</span></p>",
+    ]
+    if metrics.get("notes"):
+        sections.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in metrics["notes"]) + "</ul>")
+    scalars = [[k, _fmt(v)] for k, v in report["summary"].items()]
+    sections.append(_section("Metrics", _table(["metric", "value"], scalars)))
+
+    training = [p for p in (_loss_plot(history), _metric_plot(history)) if p]
+    sections.append(_section("Training", _plots(training) if training else "<p class='muted'>No training history.</p>"))
+
+    evaluation = []
+    if task == "regression":
+        if predictions:
+            evaluation.append(_scatter_plot(predictions))
+    else:
+        names = report["class_names"]
+        if not names or len(names) != len(metrics["confusion_matrix"]):
+            names = list(metrics["per_class"])
+        evaluation.append(_confusion_plot(metrics["confusion_matrix"], names))
+        curves = metrics.get("curves", {})
+        if curves.get("roc"):
+            evaluation.append(_roc_plot(curves["roc"], metrics.get("roc_auc")))
+        if curves.get("pr"):
+            evaluation.append(_pr_plot(curves["pr"], metrics.get("pr_auc")))
+    if evaluation:
+        sections.append(_section("Evaluation", _plots(evaluation)))
+
+    if task != "regression":
+        rows = [
+            [n, _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), str(c["support"])]
+            for n, c in metrics["per_class"].items()
+        ]
+        sections.append(_section("Per class", _table(["class", "precision", "recall", "f1", "support"], rows)))
+    if report["extra"]:
+        extra = [[k, v] for k, v in _flatten(report["extra"]).items()]
+        sections.append(_section("Run", _table(["key", "value"], extra)))
+
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(report['title'])}</title><style>{_CSS}</style></head>\n<body>\n"
+        + "\n".join(sections)
+        + "\n</body></html>\n"
+    )
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: .2rem; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
+.headline { font-size: 1.2rem; } .muted { color: #777; font-size: .9rem; }
+.notes { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5rem 2rem; }
+table { border-collapse: collapse; font-size: .9rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; } th { background: #f5f5f5; }
+.plots { display: flex; flex-wrap: wrap; gap: 1rem; } .plots img { max-width: 100%; border: 1px solid #eee; }
+"""
+
+
+def _section(heading: str, body: str) -> str:
+    return f"<h2>{_e(heading)}</h2>\n{body}"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _plots(images: list[str]) -> str:
+    return '<div class="plots">' + "".join(images) + "</div>"
+
+
+def _td(cell: Any) -> str:
+    return f"<td class='num'>{_e(cell)}</td>" if _is_number(cell) else f"<td>{_e(cell)}</td>"
+
+
+# ----------------------------------------------------------------------------------------- plots
+
+
+def _loss_plot(history: list[dict[str, Any]]) -> str:
+    """Train and validation loss per epoch, with step-level loss faintly behind them."""
+    epochs = [r for r in history if r.get("kind") == "epoch"]
+    steps = [r for r in history if r.get("kind") == "step" and "step" in r and _finite(r.get("loss"))]
+    if not any(_finite(r.get(k)) for r in epochs for k in ("train_loss", "val_loss")) and not steps:
+        return ""
+    fig, ax = _figure()
+    if steps:
+        x, label = [r["step"] for r in steps], "step"
+        ends = [(r["step"], r["epoch"]) for r in epochs if "step" in r and "epoch" in r]
+        if ends:
+            x, label = _steps_to_epochs(x, ends), "epoch"
+        ax.plot(x, [r["loss"] for r in steps], color="tab:blue", alpha=0.25, linewidth=0.8, label="train loss (steps)")
+    else:
+        label = "epoch"
+    for key, color in (("train_loss", "tab:blue"), ("val_loss", "tab:orange")):
+        points = [(r["epoch"], r[key]) for r in epochs if "epoch" in r and _finite(r.get(key))]
+        if points:
+            ax.plot(*zip(*points), marker="o", markersize=3, color=color, label=key.replace("_", " "))
+    ax.set(title="Loss", xlabel=label, ylabel="loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend()
+    return _img(fig, "loss curves")
+
+
+def _steps_to_epochs(steps: list[float], ends: list[tuple[float, float]]) -> list[float]:
+    """Each step's fractional epoch, from the (step, epoch) at which each epoch ended.
+
+    Epoch ``e`` spans the steps after the previous epoch's end up to its own, whether the trainer
+    counts epochs from 0 or 1; steps past the last logged epoch (a run cut short) extrapolate.
+    """
+    xp = [0.0] + [s for s, _ in ends]
+    fp = [ends[0][1] - 1.0] + [e for _, e in ends]
+    last_len = max(xp[-1] - xp[-2], 1.0)
+    return [float(np.interp(s, xp, fp)) if s <= xp[-1] else fp[-1] + (s - xp[-1]) / last_len for s in steps]
+
+
+def _metric_plot(history: list[dict[str, Any]]) -> str:
+    """One small panel per validation metric (``val_*`` besides the loss), with ``train_*`` if logged."""
+    epochs = [r for r in history if r.get("kind") == "epoch" and "epoch" in r]
+    names = sorted({k[4:] for r in epochs for k in r if k.startswith("val_") and k != "val_loss"})
+    names = [n for n in names if any(_finite(r.get(f"val_{n}")) for r in epochs)]
+    if not names:
+        return ""
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, name in zip(axes, names):
+        for prefix, color in (("train_", "tab:blue"), ("val_", "tab:orange")):
+            points = [(r["epoch"], r[prefix + name]) for r in epochs if _finite(r.get(prefix + name))]
+            if points:
+                ax.plot(*zip(*points), marker="o", markersize=3, color=color, label=prefix.rstrip("_"))
+        ax.set(title=_t(name), xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize="small")
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    return _img(fig, "validation metric curves")
+
+
+def _confusion_plot(matrix: list[list[int]], names: list[str]) -> str:
+    cm = np.asarray(matrix)
+    k = len(names)
+    size = min(max(4.0, 0.45 * k + 2.5), 14.0)
+    fig, ax = _figure(size + 1, size)
+    image = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xticks(range(k), [_t(n) for n in names], rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    ax.set_yticks(range(k), [_t(n) for n in names])
+    ax.set(title="Confusion matrix", xlabel="predicted", ylabel="true")
+    if k <= MAX_ANNOTATED_CLASSES:
+        high = cm.max() / 2 if cm.size else 0
+        for i in range(k):
+            for j in range(k):
+                color = "white" if cm[i, j] > high else "black"
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color=color)
+    return _img(fig, "confusion matrix")
+
+
+def _roc_plot(curves: dict[str, dict[str, list[float]]], auc: float | None) -> str:
+    fig, ax = _figure(5, 4.5)
+    for i, (name, c) in enumerate(curves.items()):
+        ax.plot(c["fpr"], c["tpr"], linewidth=1.2, label=_t(name) if i < MAX_LEGEND_CLASSES else None)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(title=f"ROC (AUC {_fmt(auc)})", xlabel="false positive rate", ylabel="true positive rate")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(fontsize="small", loc="lower right")
+    return _img(fig, "ROC curves")
+
+
+def _pr_plot(curves: dict[str, dict[str, list[float]]], ap: float | None) -> str:
+    fig, ax = _figure(5, 4.5)
+    for i, (name, c) in enumerate(curves.items()):
+        ax.plot(c["recall"], c["precision"], linewidth=1.2, label=_t(name) if i < MAX_LEGEND_CLASSES else None)
+    ax.set(title=f"Precision-recall (AP {_fmt(ap)})", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(fontsize="small", loc="lower left")
+    return _img(fig, "precision-recall curves")
+
+
+def _scatter_plot(predictions: dict[str, list[float]]) -> str:
+    y_true = np.asarray(predictions["y_true"], dtype=np.float64)
+    y_pred = np.asarray(predictions["y_pred"], dtype=np.float64)
+    if len(y_true) > MAX_SCATTER_POINTS:
+        keep = np.random.default_rng(0).choice(len(y_true), MAX_SCATTER_POINTS, replace=False)
+        y_true, y_pred = y_true[keep], y_pred[keep]
+    fig, ax = _figure(5, 5)
+    ax.scatter(y_true, y_pred, s=8, alpha=0.5)
+    both = np.concatenate([y_true, y_pred])
+    both = both[np.isfinite(both)]
+    if both.size:
+        ax.plot([both.min(), both.max()], [both.min(), both.max()], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(title="Predicted vs true", xlabel="true", ylabel="predicted")
+    return _img(fig, "predicted versus true values")
+
+
+def _figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _img(fig: Figure, alt: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _t(text: str) -> str:
+    """Plot text as-is: matplotlib would read ``$...$`` as math and can fail on it."""
+    return str(text).replace("$", r"\$")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(str(text).replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested dicts as dotted keys, with values formatted for display."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, (list, tuple)):
+            out[key] = json.dumps(_json_safe(v))
+        else:
+            out[key] = _fmt(v)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with numpy types, paths and tuples made plain, and NaN/inf as ``None`` (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

@@ -1,0 +1,108 @@
+"""Checkpoints and early stopping: the two small stateful objects of the training loop."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from modelworks.config.schema import EarlyStoppingConfig
+from modelworks.errors import UserError
+from modelworks.evaluate.metrics import direction
+from modelworks.store.tensorio import load_state, save_state
+from modelworks.training.callbacks import TrainState
+
+class EarlyStopper:
+    """Tracks the best value of one validation metric and says when patience has run out."""
+
+    def __init__(self, cfg: EarlyStoppingConfig | None) -> None:
+        self.cfg = cfg
+        self.metric = cfg.metric if cfg else "val_loss"
+        mode = cfg.mode if cfg else "auto"
+        if mode == "auto":
+            mode = direction(self.metric)
+        self.mode = mode
+        self.best = math.inf if mode == "min" else -math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def update(self, logs: dict[str, Any], epoch: int, model: nn.Module) -> bool:
+        """Record this epoch's value; True when training should stop."""
+        if self.cfg is None and self.metric not in logs:
+            return False  # nothing to track: no validation split and no early stopping asked for
+        if self.metric not in logs:
+            known = ", ".join(k for k in logs if k.startswith("val_"))
+            raise UserError(f"train.early_stopping.metric {self.metric!r} is not logged; choose one of: {known}")
+        value = logs[self.metric]
+        delta = self.cfg.min_delta if self.cfg else 0.0
+        improved = value < self.best - delta if self.mode == "min" else value > self.best + delta
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            if self.cfg and self.cfg.restore_best:
+                self.best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            self.bad_epochs += 1
+        return self.cfg is not None and self.bad_epochs >= self.cfg.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+        self.best_weights = state["best_weights"]
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Checkpointer:
+    """Everything `--resume` needs, in one safetensors file replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def save(self, model, optimizer, scheduler, scaler, state: TrainState, stopper: EarlyStopper, aug_gen) -> None:
+        save_state(
+            self.path,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "state": state.to_json(),
+                "stopper": stopper.state_dict(),
+                "rng": rng_state(),
+                "augment_rng": aug_gen.get_state(),
+            },
+        )
+
+    def load(self, model, optimizer, scheduler, scaler, stopper: EarlyStopper, aug_gen) -> TrainState:
+        ckpt = load_state(self.path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt["scheduler"] is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt["scaler"] is not None:
+            scaler.load_state_dict(ckpt["scaler"])
+        stopper.load_state_dict(ckpt["stopper"])
+        set_rng_state(ckpt["rng"])
+        aug_gen.set_state(ckpt["augment_rng"])
+        return TrainState(**ckpt["state"])

@@ -1,0 +1,189 @@
+"""The training loop: one flat function split by comment headers, built from small objects.
+
+`fit` trains `model` on in-memory batches and returns the per-epoch history. It handles gradient
+accumulation, clipping, autocast, data-parallel ranks, schedules, early stopping, checkpoints
+every N steps/epochs and exact resumption; everything else is a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from modelworks.config.schema import TrainConfig
+from modelworks.data.batches import TensorBatches
+from modelworks.data.schema import TARGET, InputSchema
+from modelworks.errors import UserError
+from modelworks.evaluate.metrics import compute_metrics, summarize
+from modelworks.store.run import MetricsLog
+from modelworks.training.callbacks import Callback, TrainState
+from modelworks.training.checkpoint import Checkpointer, EarlyStopper
+from modelworks.training.distributed import World, all_mean
+from modelworks.training.losses import TaskLoss, outputs_to_predictions
+from modelworks.training.optim import build_optimizer, build_scheduler
+from modelworks.training.runtime import autocast, forward_all, to_device
+
+Augment = Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]
+
+STEP_LOG_EVERY = 50  # steps between loss records: reading the loss waits for the device
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]]
+    state: TrainState
+    best_epoch: int
+
+
+def fit(
+    model: nn.Module,
+    train: TensorBatches,
+    val: TensorBatches | None,
+    cfg: TrainConfig,
+    schema: InputSchema,
+    *,
+    device: torch.device,
+    world: World,
+    run_dir: Path,
+    class_counts: np.ndarray | None = None,
+    augment: Augment | None = None,
+    callbacks: list[Callback] = (),
+    resume: bool = False,
+) -> FitResult:
+    """Train `model` (already on `device`) and leave it holding the best (or last) weights."""
+    # ---- setup: model wrapper, loss, optimizer, schedule, state
+    if cfg.early_stopping is not None and (val is None or not len(val)):
+        raise UserError("train.early_stopping needs validation data; set data.split.validation > 0")
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world.distributed else model
+    loss_fn = TaskLoss(cfg.loss, schema.num_classes, class_counts).to(device)
+    optimizer = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay)
+    batches_per_epoch = train.num_batches(cfg.batch_size, world.size)
+    steps_per_epoch = -(-batches_per_epoch // cfg.grad_accumulation)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.epochs * steps_per_epoch, steps_per_epoch)
+    per_epoch_schedule = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None
+    stopper = EarlyStopper(cfg.early_stopping)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (world.rank + 1))
+    checkpointer = Checkpointer(run_dir / "checkpoint.safetensors")
+    log = MetricsLog(run_dir / "metrics.jsonl", enabled=world.is_main)
+    state = TrainState(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
+    if resume and checkpointer.exists():
+        state = checkpointer.load(model, optimizer, scheduler, scaler, stopper, aug_gen)
+        state.total_epochs, state.stop_training = cfg.epochs, False
+        log.truncate_after(state.step)
+    history = [r for r in log.read() if r.get("kind") == "epoch"]
+
+    def save_checkpoint() -> None:
+        if world.is_main:
+            checkpointer.save(model, optimizer, scheduler, scaler, state, stopper, aug_gen)
+
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    started = time.perf_counter()
+    # ---- epochs
+    while state.epoch < cfg.epochs and not state.stop_training:
+        net.train()
+        loss_sum = torch.tensor(state.epoch_loss_sum, device=device)
+        batches = train.iterate(
+            cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=state.epoch,
+            rank=world.rank, world_size=world.size, start_batch=state.batch_in_epoch,
+        )
+        for batch in batches:
+            if augment is not None:
+                batch = augment(batch, aug_gen)
+            batch = to_device(batch, device)
+            state.batch_in_epoch += 1
+            boundary = state.batch_in_epoch % cfg.grad_accumulation == 0 or state.batch_in_epoch == batches_per_epoch
+            loss = _forward_backward(net, model, batch, loss_fn, cfg, device, scaler, sync=boundary or not world.distributed)
+            loss_sum += loss.detach()
+            if not boundary:
+                continue
+            # ---- optimizer step
+            _optimizer_step(model, optimizer, scaler, cfg.grad_clip)
+            state.step += 1
+            if scheduler is not None and not per_epoch_schedule:
+                scheduler.step()
+            logs = {"kind": "step", "epoch": state.epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"]}
+            if state.step % STEP_LOG_EVERY == 0 or state.step == 1:
+                logs["loss"] = loss.item()
+                log.append(logs)
+            for cb in callbacks:
+                cb.on_step_end(state, logs)
+            if cfg.checkpoint.every_steps and state.step % cfg.checkpoint.every_steps == 0 and state.batch_in_epoch < batches_per_epoch:
+                state.epoch_loss_sum = loss_sum.item()
+                save_checkpoint()
+            if state.stop_training:
+                break
+        # ---- end of epoch: validate, log, schedule, stop, checkpoint
+        train_loss = all_mean(loss_sum / max(state.batch_in_epoch, 1), world).item()
+        state.epoch += 1
+        state.batch_in_epoch, state.epoch_loss_sum = 0, 0.0
+        logs = {
+            "kind": "epoch", "epoch": state.epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
+            "elapsed_s": round(time.perf_counter() - started, 3),
+            "train_loss": train_loss,
+        }
+        if val is not None and len(val):
+            logs.update(validate(model, val, loss_fn, schema, cfg, device))
+        if per_epoch_schedule:
+            scheduler.step(logs.get("val_loss", logs["train_loss"]))
+        if stopper.update(logs, state.epoch, model):
+            state.stop_training = True
+        history.append(logs)
+        log.append(logs)
+        for cb in callbacks:
+            cb.on_epoch_end(state, logs)
+        if cfg.checkpoint.every_epochs and state.epoch % cfg.checkpoint.every_epochs == 0:
+            save_checkpoint()
+    # ---- finish: the best weights, when asked for
+    for cb in callbacks:
+        cb.on_train_end(state)
+    if stopper.best_weights is not None:
+        model.load_state_dict(stopper.best_weights)
+    return FitResult(history=history, state=state, best_epoch=stopper.best_epoch or state.epoch)
+
+
+def _forward_backward(net, model, batch, loss_fn, cfg: TrainConfig, device, scaler, sync: bool) -> torch.Tensor:
+    """One micro-batch: forward under autocast, loss (+ L1), scaled backward; DDP syncs only when `sync`."""
+    target = batch.pop(TARGET)
+    context = net.no_sync() if isinstance(net, DistributedDataParallel) and not sync else contextlib.nullcontext()
+    with context:
+        with autocast(device, cfg.precision):
+            outputs = net(batch)  # (batch, out_dim)
+        loss = loss_fn(outputs, target)
+        if cfg.l1:
+            loss = loss + cfg.l1 * sum(p.abs().sum() for p in model.parameters() if p.requires_grad and p.dim() > 1)
+        scaled = loss / cfg.grad_accumulation
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+    return loss
+
+
+def _optimizer_step(model, optimizer, scaler, grad_clip: float | None) -> None:
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def validate(model, data: TensorBatches, loss_fn, schema: InputSchema, cfg: TrainConfig, device) -> dict[str, float]:
+    """Validation loss and scalar metrics, prefixed ``val_``; every rank computes the same numbers."""
+    outputs = forward_all(model, data, max(cfg.batch_size, 256), device, cfg.precision)
+    target = data.tensors[TARGET]
+    loss = loss_fn(outputs.to(device), target.to(device)).item()
+    metrics = compute_metrics(schema.task, target.numpy(), outputs_to_predictions(schema.task, outputs), schema.class_names)
+    return {"val_loss": loss, **{f"val_{k}": v for k, v in summarize(metrics).items()}}
+
