@@ -19,7 +19,7 @@ import yaml
 from torch import nn
 
 from modelworks.config.load import apply_overrides, load_config, read_yaml, validate
-from modelworks.config.schema import ExperimentConfig, TextFeature
+from modelworks.config.schema import CheckpointConfig, ExperimentConfig, TextFeature
 from modelworks.data.batches import TensorBatches
 from modelworks.data.infer import infer_features, infer_task
 from modelworks.data.preprocess import Preprocessor
@@ -322,7 +322,7 @@ def cross_validate(config: ExperimentConfig, folds: int, base_dir: Path, out_dir
     target = config.data.target
     y = frame[target].to_numpy()
     stratify = config.data.task != "regression" and config.data.split.stratify is not False
-    train_cfg = config.train.model_copy(update={"early_stopping": None, "progress": False, "checkpoint": {"every_epochs": None}})
+    train_cfg = config.train.model_copy(update={"early_stopping": None, "progress": False, "checkpoint": CheckpointConfig(every_epochs=None)})
     results = []
     for k, (train_idx, test_idx) in enumerate(kfold_indices(y, folds, stratify, config.data.split.seed)):
         seed_everything(config.train.seed, config.train.deterministic)

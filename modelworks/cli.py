@@ -16,7 +16,7 @@ from modelworks.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build deep-learning models from one YAML file.")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def user_errors(fn: Callable) -> Callable:

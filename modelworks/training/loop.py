@@ -27,7 +27,7 @@ from modelworks.store.run import MetricsLog
 from modelworks.training.callbacks import Callback, TrainState
 from modelworks.training.checkpoint import Checkpointer, EarlyStopper
 from modelworks.training.distributed import World, all_mean
-from modelworks.training.losses import TaskLoss, outputs_to_predictions
+from modelworks.training.losses import TaskLoss, outputs_to_predictions, resolve_loss
 from modelworks.training.optim import build_optimizer, build_scheduler
 from modelworks.training.runtime import autocast, forward_all, to_device
 
@@ -63,7 +63,7 @@ def fit(
     if cfg.early_stopping is not None and (val is None or not len(val)):
         raise UserError("train.early_stopping needs validation data; set data.split.validation > 0")
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world.distributed else model
-    loss_fn = TaskLoss(cfg.loss, schema.num_classes, class_counts).to(device)
+    loss_fn = TaskLoss(resolve_loss(cfg.loss, schema.task), schema.num_classes, class_counts).to(device)
     optimizer = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay)
     batches_per_epoch = train.num_batches(cfg.batch_size, world.size)
     steps_per_epoch = -(-batches_per_epoch // cfg.grad_accumulation)

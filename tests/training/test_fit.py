@@ -60,14 +60,17 @@ def _latest_run(path):
     return max(runs, key=lambda p: p.stat().st_mtime)
 
 
-def test_resume_continues_exactly(make_config):
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+)
+def test_resume_continues_exactly(make_config, device):
     # dropout, shuffling and image augmentation all draw random numbers; the step checkpoint
     # lands mid-epoch; the resumed run must end with the same weights as an uninterrupted one
     data = {
         "source": "builtin:digits", "limit": 300,
         "features": [{"name": "image", "type": "image", "translate": 0.1, "rotate": 10}],
     }
-    train = {"epochs": 3, "batch_size": 32, "checkpoint": {"every_steps": 3, "every_epochs": 1}}
+    train = {"epochs": 3, "batch_size": 32, "checkpoint": {"every_steps": 3, "every_epochs": 1}, "device": device, "deterministic": True}
     model = {"type": "mlp", "hidden": [32], "dropout": 0.3}
     straight = modelworks.train(make_config(data, model, train))
 
