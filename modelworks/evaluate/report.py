@@ -1,7 +1,7 @@
 """Run reports: ``report.json`` for machines and a self-contained ``report.html`` for people.
 
-The HTML page has no external assets: the CSS is inline and every plot is a base64 PNG drawn by
-matplotlib's Agg renderer (through `Figure` directly, never pyplot, so rendering keeps no global
+The HTML page has no external assets: the CSS is inline and every plot is inline SVG drawn by
+matplotlib (through `Figure` directly, never pyplot, so rendering keeps no global
 state and is safe in server threads). All text from configs, data and class names is escaped.
 
 The training history comes from the trainer's ``metrics.jsonl``: one JSON object per line,
@@ -11,14 +11,15 @@ epoch and ``{"kind": "step", "step", "epoch", "loss", "lr"}`` every few optimize
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -286,10 +287,15 @@ def _figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, Any]:
 
 
 def _img(fig: Figure, alt: str) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+    """The figure as inline SVG whose text stays text, so the browser's fonts draw any script
+    (Chinese class names included) even where matplotlib has no font for it."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(buffer, format="svg")
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):]
+    return f'<figure role="img" aria-label="{_e(alt)}">{svg}</figure>'
 
 
 # --------------------------------------------------------------------------------------- helpers

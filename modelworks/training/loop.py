@@ -148,7 +148,8 @@ def fit(
         cb.on_train_end(state)
     if stopper.best_weights is not None:
         model.load_state_dict(stopper.best_weights)
-    return FitResult(history=history, state=state, best_epoch=stopper.best_epoch or state.epoch)
+    best_epoch = stopper.best_epoch if stopper.best_weights is not None else state.epoch
+    return FitResult(history=history, state=state, best_epoch=best_epoch)
 
 
 def _forward_backward(net, model, batch, loss_fn, cfg: TrainConfig, device, scaler, sync: bool) -> torch.Tensor:

@@ -11,7 +11,7 @@ from modelworks.evaluate.metrics import compute_metrics
 from modelworks.evaluate.report import read_history, write_report
 from modelworks.store.atomic import atomic_write_bytes, atomic_write_text
 
-IMG = '<img src="data:image/png;base64,'
+IMG = '<figure role="img"'
 CLASSES = ["<cat>", "dog & co", "$bird$"]  # HTML-special and mathtext-special on purpose
 
 
@@ -55,7 +55,7 @@ def test_classification_report(tmp_path):
     # loss curve, validation metric curves, confusion matrix, ROC, PR
     assert page.count(IMG) == 5
     for alt in ("loss curves", "validation metric curves", "confusion matrix", "ROC curves", "precision-recall curves"):
-        assert f'alt="{alt}"' in page
+        assert f'aria-label="{alt}"' in page
     assert "&lt;cat&gt;" in page and "dog &amp; co" in page and "<cat>" not in page
     assert "Iris &lt;run&gt;" in page
     assert "model.type" in page and "12,345" in page
@@ -99,7 +99,7 @@ def test_regression_report(tmp_path):
     assert report["main_metric"] == {"name": "rmse", "direction": "min", "value": metrics["rmse"]}
     page = html_path.read_text()
     assert page.count(IMG) == 3  # loss, metric curves, predicted vs true
-    assert 'alt="predicted versus true values"' in page
+    assert 'aria-label="predicted versus true values"' in page
 
 
 def test_read_history_skips_truncated_last_line(tmp_path):
@@ -128,3 +128,14 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_bytes(target, b"second")
     assert target.read_bytes() == b"second"
     assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_chinese_class_names_stay_text_in_the_plots(tmp_path):
+    names = ["好评", "差评"]
+    y = np.array([0, 1, 0, 1, 1, 0])
+    metrics = compute_metrics("binary", y, np.array([0.2, 0.9, 0.1, 0.7, 0.6, 0.4]), names)
+    _, html_path = write_report(tmp_path, "评论", metrics, _history(), "binary", names)
+    page = html_path.read_text(encoding="utf-8")
+    confusion = page[page.index('aria-label="confusion matrix"'):]
+    confusion = confusion[: confusion.index("</figure>")]
+    assert "好评" in confusion and "差评" in confusion  # drawn by the browser's fonts, not missing glyphs

