@@ -151,6 +151,13 @@ def compare(runs: List[str] = typer.Argument(..., help="two or more runs")) -> N
     console.print(compare_table(rows))
 
 
+# --- tune command (issue 3) ---
+
+# --- compress command (issue 3) ---
+
+# --- export command (issue 3) ---
+
+
 def main() -> None:
     app()
 

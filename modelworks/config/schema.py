@@ -181,6 +181,21 @@ class EvaluateConfig(Section):
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binary decision threshold")
 
 
+# ------------------------------------------------------------------------------------- tune
+# --- tune config (issue 3) ---
+
+# ------------------------------------------------------------------------------ compression
+
+
+class CompressionRecord(Section):
+    """Written by `modelworks compress` into the run it creates: how the model was derived, so
+    that loading the run rebuilds the same compressed model. Not for users to write."""
+
+    method: str
+    parent: str = Field(description="the run folder this one was made from")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 # ---------------------------------------------------------------------------------- experiment
 
 
@@ -191,3 +206,5 @@ class ExperimentConfig(Section):
     model: ModelConfig  # type: ignore[valid-type]
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    # --- tune field (issue 3) ---
+    compression: CompressionRecord | None = None
