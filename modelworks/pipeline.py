@@ -154,7 +154,7 @@ def train(
             return None
         save_weights(run_dir / store.WEIGHTS, model.state_dict())
         run = Run(run_dir, cfg, prepared.preprocessor, model, device)
-        run._write_report(prepared.splits, result.history, extra={"best_epoch": result.best_epoch, "stopped_early": result.state.stop_training and result.state.epoch < cfg.train.epochs})
+        run.save_report(prepared.splits, result.history, extra={"best_epoch": result.best_epoch, "stopped_early": result.state.stop_training and result.state.epoch < cfg.train.epochs})
         return run
     finally:
         shutdown(world)
@@ -242,7 +242,7 @@ class Run:
         """Metrics on `data` (a frame or file with the target column), or on a split of the run's data."""
         if data is None:
             split = split or self.config.evaluate.split
-            tensors = self._splits()[split]
+            tensors = self.splits()[split]
         else:
             frame = data if isinstance(data, pd.DataFrame) else self._read(data).frame
             if self.config.data.target not in frame.columns:
@@ -256,7 +256,7 @@ class Run:
         y = data.tensors[TARGET].numpy()
         return compute_metrics(self.schema.task, y, self.outputs(data), self.schema.class_names, self.config.evaluate.threshold)
 
-    def _splits(self) -> dict[str, TensorBatches]:
+    def splits(self) -> dict[str, TensorBatches]:
         """The run's own train/validation/test rows, re-read and re-split exactly as in training."""
         loaded = read_source(self.config.data, Path.cwd())
         frames, _ = split_frame(loaded, self.config.data.split, self.config.data.task, Path.cwd(), self.config.data)
@@ -266,7 +266,7 @@ class Run:
         cfg = self.config.data.model_copy(update={"limit": None})
         return read_source(cfg, Path.cwd(), source=str(source), require_target=require_target)
 
-    def _write_report(self, splits: dict[str, TensorBatches], history: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+    def save_report(self, splits: dict[str, TensorBatches], history: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
         split = self.config.evaluate.split
         data = splits[split]
         metrics = self._metrics(data)
@@ -284,7 +284,7 @@ class Run:
     def refresh_report(self) -> dict[str, Any]:
         """Recompute the report from the stored model (e.g. after editing evaluate.split)."""
         report = self.report if (self.path / store.REPORT_JSON).exists() else {}
-        return self._write_report(self._splits(), self.history, extra={k: v for k, v in report.get("extra", {}).items() if k in ("best_epoch", "stopped_early")})
+        return self.save_report(self.splits(), self.history, extra={k: v for k, v in report.get("extra", {}).items() if k in ("best_epoch", "stopped_early")})
 
     # ---- cross-validation
     def cross_validate(self, folds: int) -> dict[str, Any]:
