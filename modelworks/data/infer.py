@@ -6,8 +6,9 @@ Rules, in order, for a column without an explicit type:
 2. a boolean column -> categorical; any other numeric column -> numeric (integer codes with
    few values stay numeric too: declare them categorical in data.features when they are labels);
 3. a column of arrays or of image file names -> image;
-4. strings averaging more than 3 words or 30 characters -> text (length covers languages such as
-   Chinese that are written without spaces); other strings -> categorical.
+4. strings averaging more than 30 characters, or more than 3 words with over 20% distinct
+   values, -> text; every CJK character counts as a word, since Chinese and Japanese are written
+   without spaces ("这个产品非常好" is 7 words, "北京市" is 3); other strings -> categorical.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from modelworks.data.schema import Task
 from modelworks.data.sources import IMAGE_EXTENSIONS, LoadedData
 from modelworks.errors import UserError
 
+CJK = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"  # kana, CJK ideographs, Hangul
 MAX_CLASSES_AUTO = 20  # more distinct numeric target values than this -> regression
 FEATURES = {"numeric": NumericFeature, "categorical": CategoricalFeature, "text": TextFeature, "image": ImageFeature}
 
@@ -103,6 +105,8 @@ def infer_type(column: pd.Series, kinds: dict[str, str]) -> str:
     text = values.astype(str)
     if len(text) and text.str.lower().str.endswith(IMAGE_EXTENSIONS).all():
         return "image"
-    if len(text) and (text.str.split().str.len().mean() > 3 or text.str.len().mean() > 30):
-        return "text"
+    if len(text):
+        words = text.str.replace(CJK, " ", regex=True).str.split().str.len() + text.str.count(CJK)
+        if text.str.len().mean() > 30 or (words.mean() > 3 and text.nunique() > 0.2 * len(text)):
+            return "text"
     return "categorical"

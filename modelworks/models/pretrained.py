@@ -121,7 +121,10 @@ def load_encoder(config: PretrainedConfig) -> nn.Module:
             detail = str(e) if len(str(e)) < 200 else str(e)[:200] + "..."
             raise UserError(f"model.hf_config is not a config.json that transformers can read: {detail}") from None
     if config.load_weights:
+        from transformers.utils import logging as hf_logging
+
         folder = pretrained_folder(config)
+        hf_logging.disable_progress_bar()  # our own progress bar speaks for training
         return AutoModel.from_pretrained(folder, config=hf_config, use_safetensors=True, dtype=torch.float32)
     if hf_config is None:
         raise UserError(

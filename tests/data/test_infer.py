@@ -104,3 +104,11 @@ def test_unknown_names_are_errors() -> None:
         infer_features(loaded(mixed_frame()), DataConfig(source="x", features=[{"name": "y"}]))
     with pytest.raises(UserError, match=r"lists a column twice: age"):
         infer_features(loaded(mixed_frame()), DataConfig(source="x", features=[{"name": "age"}, {"name": "age"}]))
+
+
+def test_short_chinese_reviews_are_text_and_chinese_city_names_categorical() -> None:
+    reviews = ["这个产品非常好", "质量很差", "物流很快，满意", "不推荐购买", "非常失望", "还可以吧"] * 2
+    cities = ["北京市", "上海市", "深圳市"] * 4
+    frame = pd.DataFrame({"review": reviews, "city": cities, "y": [0, 1] * 6})
+    types = {f.name: type(f) for f in infer_features(loaded(frame), DataConfig(source="x"))}
+    assert types == {"review": TextFeature, "city": CategoricalFeature}
