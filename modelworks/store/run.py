@@ -56,7 +56,8 @@ def find_run(ref: str | Path, runs_dir: Path = Path("runs")) -> Path:
     """A run folder from a path, or a name (or unique prefix) under `runs_dir`."""
     path = Path(ref)
     if not (path / CONFIG).exists():
-        candidates = sorted(p for p in runs_dir.glob(f"{ref}*") if (p / CONFIG).exists()) if runs_dir.exists() else []
+        is_name = len(path.parts) == 1 and not any(c in str(ref) for c in "*?[")  # a path is not a name prefix
+        candidates = sorted(p for p in runs_dir.glob(f"{ref}*") if (p / CONFIG).exists()) if is_name and runs_dir.exists() else []
         if len(candidates) > 1 and not any(c.name == str(ref) for c in candidates):
             names = ", ".join(c.name for c in candidates[:5])
             raise UserError(f"run {str(ref)!r} is ambiguous in {runs_dir}: {names}")

@@ -1,0 +1,54 @@
+"""Projects: a team's shared space. The creator becomes its first owner."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelworks.errors import UserError
+from modelworks.platform import audit
+from modelworks.platform.access import ProjectAccess
+from modelworks.platform.db.models import Membership, Project, User
+from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
+from modelworks.platform.errors import Conflict
+from modelworks.platform.names import check_name
+from modelworks.platform.roles import Role
+
+MAX_DESCRIPTION = 500
+
+
+def create_project(session: Session, user: User, name: str, description: str = "") -> ProjectAccess:
+    check_name("project", name)
+    if len(description) > MAX_DESCRIPTION:
+        raise UserError(f"a project description must be at most {MAX_DESCRIPTION} characters")
+    project = Project(name=name, description=description, created_by=user)
+    session.add(project)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"a project named {name!r} already exists") from None
+    session.add(Membership(project_id=project.id, user_id=user.id, role=Role.owner.value))
+    audit.record(session, user, "project.create", f"project:{name}", project_id=project.id, detail={"description": description})
+    session.commit()
+    return ProjectAccess(project=project, user=user, role=Role.owner)
+
+
+def list_projects(session: Session, user: User, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[ProjectAccess]:
+    """The projects the user is a member of (every project, for an admin), by name."""
+    query = select(Project).order_by(Project.name)
+    if not user.is_admin:
+        query = query.join(Membership, Membership.project_id == Project.id).where(Membership.user_id == user.id)
+    page = paginate(session, query, limit, offset)
+    ids = [p.id for p in page.items]
+    roles = dict(session.execute(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id, Membership.project_id.in_(ids))).all())
+    items = [ProjectAccess(project=p, user=user, role=Role(roles[p.id]) if p.id in roles else None) for p in page.items]
+    return Page(items=items, total=page.total, limit=page.limit, offset=page.offset)
+
+
+def delete_project(session: Session, actor: User, project: Project) -> None:
+    """Delete the project and its memberships; its audit entries stay."""
+    audit.record(session, actor, "project.delete", f"project:{project.name}", project_id=project.id)
+    session.delete(project)
+    session.commit()

@@ -1,0 +1,110 @@
+"""Shared dependencies: the database session, authentication, and the access declarations.
+
+Every route under /api/v1 names exactly how it is authorized by depending on one of
+
+* `any_user`            — any authenticated user (their own account, tokens, project list);
+* `admin_user`          — an admin;
+* `require_role(role)`  — a member of the ``{project}`` in the path with at least ``role``.
+
+Each of these depends on `current_user`, which turns the ``Authorization: Bearer <token>``
+header into a `User` or answers 401. `modelworks.server.guard` refuses to start an app with a
+route that declares none of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Callable, Iterator
+
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from modelworks.platform import tokens
+from modelworks.platform.access import ProjectAccess, authorize_project
+from modelworks.platform.db.models import User
+from modelworks.platform.db.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from modelworks.platform.errors import Forbidden, Unauthenticated
+from modelworks.platform.roles import Role
+
+# The access declarations, by the dependency that enforces them; read by the startup guard.
+ACCESS_RULES: dict[Callable[..., object], str] = {}
+
+
+def access_rule(description: str) -> Callable[[Callable], Callable]:
+    """Mark a dependency as an access declaration (see the module docstring)."""
+
+    def mark(dependency: Callable) -> Callable:
+        ACCESS_RULES[dependency] = description
+        return dependency
+
+    return mark
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One database session per request, closed (and rolled back if uncommitted) at the end."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="an API token: modelworks up prints the first; POST /api/v1/tokens makes more")
+
+
+def current_user(session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+    """The user whose token is in the Authorization header; 401 for a missing, malformed,
+    unknown, revoked or expired token."""
+    if credentials is None:
+        raise Unauthenticated("missing or malformed credentials: send the header 'Authorization: Bearer <token>'")
+    return tokens.authenticate(session, credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+@access_rule("any authenticated user")
+def any_user(user: CurrentUser) -> User:
+    return user
+
+
+@access_rule("admin")
+def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden("only an admin can do this")
+    return user
+
+
+def require_role(minimum: Role | str) -> Callable[..., ProjectAccess]:
+    """A dependency that authorizes the caller for the ``{project}`` path parameter with at
+    least the ``minimum`` role, and returns their `ProjectAccess`."""
+    minimum = Role(minimum)
+
+    def project_access(project: Annotated[str, Path(description="project name")], user: CurrentUser, session: DbSession) -> ProjectAccess:
+        return authorize_project(session, user, project, minimum)
+
+    project_access.__name__ = f"require_{minimum.value}"
+    return access_rule(f"project role >= {minimum.value}")(project_access)
+
+
+Viewer = Annotated[ProjectAccess, Depends(require_role(Role.viewer))]
+Editor = Annotated[ProjectAccess, Depends(require_role(Role.editor))]
+Owner = Annotated[ProjectAccess, Depends(require_role(Role.owner))]
+AnyUser = Annotated[User, Depends(any_user)]
+Admin = Annotated[User, Depends(admin_user)]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"rows per page, at most {MAX_LIMIT}")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]

@@ -1,0 +1,78 @@
+"""One error shape for the whole API: ``{"error": {"code": ..., "message": ...}}``.
+
+User errors map to their status (401, 403, 404, 409, else 400); request validation errors to
+422 with each field's path in the message; anything unexpected to a 500 that says nothing of
+the internals (the traceback goes to the server log).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+
+from modelworks.errors import UserError
+from modelworks.platform.errors import Conflict, Forbidden, NotFound, Unauthenticated
+
+log = logging.getLogger("modelworks.server")
+
+STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409}
+
+
+def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    code = code or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+async def user_error(request: Request, exc: UserError) -> JSONResponse:
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    return error_response(status, str(exc))
+
+
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err.get("loc", ()))
+        problems.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid"))
+    return error_response(422, "invalid request: " + "; ".join(problems), code="validation_error")
+
+
+async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+    # A uniqueness race the services did not catch; the change was not made.
+    return error_response(409, "the change conflicts with the current state; reload and retry")
+
+
+async def data_error(request: Request, exc: DataError) -> JSONResponse:
+    return error_response(400, "the database refused a value in the request")
+
+
+async def operational_error(request: Request, exc: OperationalError) -> JSONResponse:
+    if "locked" in str(exc.orig).lower():  # SQLite: another writer held the lock too long
+        return error_response(503, "the database is busy; retry in a moment", headers={"Retry-After": "1"})
+    return await internal_error(request, exc)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal server error; the server log has the details")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(UserError, user_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(IntegrityError, integrity_error)
+    app.add_exception_handler(DataError, data_error)
+    app.add_exception_handler(OperationalError, operational_error)
+    app.add_exception_handler(Exception, internal_error)

@@ -1,0 +1,45 @@
+"""`create_app`: the API assembled from its routers. No endpoint logic lives here."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI
+
+from modelworks import __version__
+from modelworks.platform.db import make_engine, session_factory, upgrade
+from modelworks.platform.settings import Settings
+from modelworks.server.dependencies import current_user
+from modelworks.server.errors import install_error_handlers
+from modelworks.server.guard import check_routes
+from modelworks.server.routers import audit, health, members, projects, tokens, users
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The platform API for ``settings``; migrations are applied when the server starts."""
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(upgrade, engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="modelworks", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.sessions = session_factory(engine)
+    install_error_handlers(app)
+
+    app.include_router(health.router)
+    # Every API route authenticates: the dependency is attached once, here, to the whole tree.
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
+    for module in (users, tokens, projects, members, audit):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    check_routes(app)  # and each declares its authorization, or the app is not built
+    return app
