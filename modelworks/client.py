@@ -12,8 +12,10 @@ and status — so the CLI shows it as one line.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 from urllib.parse import quote
 
 import httpx
@@ -101,6 +103,90 @@ class Client:
         path = f"/projects/{_seg(project)}/audit" if project is not None else "/audit"
         return self._call("GET", path, params={"limit": limit, "offset": offset})
 
+    # --- jobs and usage ---
+
+    def submit_job(self, project: str, kind: str, config: dict[str, Any], *, max_attempts: int = 3, timeout_s: int | None = None) -> dict[str, Any]:
+        """Queue a job (train, evaluate); ``config`` is an experiment config for train."""
+        body = {"kind": kind, "config": config, "max_attempts": max_attempts, "timeout_s": timeout_s}
+        return self._call("POST", f"/projects/{_seg(project)}/jobs", json=body)
+
+    def jobs(self, project: str, *, state: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        params = {"limit": limit, "offset": offset, **({"state": state} if state else {})}
+        return self._call("GET", f"/projects/{_seg(project)}/jobs", params=params)
+
+    def job(self, project: str, job_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/jobs/{int(job_id)}")
+
+    def cancel_job(self, project: str, job_id: int) -> dict[str, Any]:
+        return self._call("POST", f"/projects/{_seg(project)}/jobs/{int(job_id)}/cancel")
+
+    def job_logs(self, project: str, job_id: int, *, since: int = 0) -> list[dict[str, Any]]:
+        """Log lines after ``since`` (a line's ``seq``), oldest first."""
+        return self._call("GET", f"/projects/{_seg(project)}/jobs/{int(job_id)}/logs", params={"since": since})
+
+    def job_metrics(self, project: str, job_id: int, *, name: str | None = None, limit: int = 10_000, offset: int = 0) -> dict[str, Any]:
+        params = {"limit": limit, "offset": offset, **({"name": name} if name else {})}
+        return self._call("GET", f"/projects/{_seg(project)}/jobs/{int(job_id)}/metrics", params=params)
+
+    def usage(self, project: str) -> dict[str, Any]:
+        """CPU/GPU seconds and cost, in total and per job."""
+        return self._call("GET", f"/projects/{_seg(project)}/usage")
+
+    # --- datasets ---
+
+    def upload_dataset(self, project: str, name: str, data: str | Path | bytes, *, filename: str | None = None, format: str | None = None, public: bool = False) -> dict[str, Any]:
+        """Upload a file (streamed from disk) or bytes as the next version of dataset ``name``."""
+        if isinstance(data, bytes):
+            if filename is None:
+                raise UserError("uploading bytes needs a filename (its extension gives the format)")
+            content: Any = data
+        else:
+            path = Path(data)
+            filename = filename or path.name
+            content = _file_chunks(path)
+        params = {"filename": filename, "public": public, **({"format": format} if format else {})}
+        return self._call("POST", f"/projects/{_seg(project)}/datasets/{_seg(name)}/versions", params=params, content=content)
+
+    def register_builtin(self, project: str, name: str, builtin: str) -> dict[str, Any]:
+        return self._call("POST", f"/projects/{_seg(project)}/datasets/{_seg(name)}/builtin", json={"builtin": builtin})
+
+    def datasets(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/datasets", params={"limit": limit, "offset": offset})
+
+    def dataset(self, project: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/datasets/{_seg(name)}")
+
+    def dataset_version(self, project: str, name: str, version: int) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/datasets/{_seg(name)}/versions/{int(version)}")
+
+    def download_dataset(self, project: str, name: str, version: int, dest: str | Path) -> Path:
+        """Stream a version's plaintext to ``dest`` and check its SHA-256; returns ``dest``."""
+        dest = Path(dest)
+        path = f"/projects/{_seg(project)}/datasets/{_seg(name)}/versions/{int(version)}/download"
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                sha = hashlib.sha256()
+                with open(dest, "wb") as out:
+                    for chunk in response.iter_bytes():
+                        sha.update(chunk)
+                        out.write(chunk)
+        except httpx.TransportError as e:
+            raise UserError(f"download from {self.url} failed: {e}") from None
+        if sha.hexdigest() != response.headers.get("x-content-sha256"):
+            dest.unlink(missing_ok=True)
+            raise UserError(f"the download of {name} version {version} does not match its SHA-256")
+        return dest
+
+    def delete_dataset(self, project: str, name: str) -> None:
+        self._call("DELETE", f"/projects/{_seg(project)}/datasets/{_seg(name)}")
+
+    def rotate_data_key(self) -> dict[str, Any]:
+        """Re-encrypt every dataset with the server's current data key (admins only)."""
+        return self._call("POST", "/datasets/rotate-key")
+
     # ---
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -116,6 +202,12 @@ class Client:
 def _seg(value: str) -> str:
     """One path segment: '/' and '.' travel escaped, so a name can never become path structure."""
     return quote(value, safe="").replace(".", "%2E")
+
+
+def _file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk
 
 
 def _error(response: httpx.Response) -> ApiError:

@@ -20,3 +20,17 @@ class NotFound(UserError):
 
 class Conflict(UserError):
     """The change clashes with the current state: a taken name, the last owner leaving (409)."""
+
+
+class Unprocessable(UserError):
+    """The request is well-formed but its content cannot be acted on, e.g. an invalid experiment
+    config or a job kind not supported yet (422)."""
+
+
+class TooLarge(UserError):
+    """An upload or archive beyond the configured size limits (413)."""
+
+
+class StoredDataError(UserError):
+    """Stored data failed its integrity check, or no key can decrypt it (500, with the reason:
+    it is the operator's problem, and the reader must not get the data)."""

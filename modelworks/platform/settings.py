@@ -10,7 +10,16 @@ setting                    environment variable         default
 ``database_url``           ``MODELWORKS_DATABASE_URL``  ``sqlite:///<home>/modelworks.db``
 ``host``                   ``MODELWORKS_HOST``          ``127.0.0.1`` (loopback only)
 ``port``                   ``MODELWORKS_PORT``          ``8000``
+``artifacts``              ``MODELWORKS_ARTIFACTS``     ``<home>/artifacts`` (any fsspec URL)
+``max_upload_mb``          ``MODELWORKS_MAX_UPLOAD_MB`` ``1024``
+``data_key``               ``MODELWORKS_DATA_KEY``      none (base64 keys, comma-separated)
+``data_key_file``          ``MODELWORKS_DATA_KEY_FILE`` ``<home>/data.key``, made on first use
+``price_cpu_hour``         ``MODELWORKS_PRICE_CPU_HOUR`` ``0`` (cost of one CPU hour, for usage)
+``price_gpu_hour``         ``MODELWORKS_PRICE_GPU_HOUR`` ``0`` (cost of one GPU hour, for usage)
 =========================  ===========================  =====================================
+
+Dataset keys: the first key is the current one (new data is encrypted with it); the others
+only decrypt, so a rotated-out key stays listed until `rotate-key` has re-encrypted everything.
 """
 
 from __future__ import annotations
@@ -19,13 +28,14 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from modelworks.errors import UserError
 
 DEFAULT_HOME = Path("~/.modelworks")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+DEFAULT_MAX_UPLOAD_MB = 1024
 
 
 class Settings(BaseModel):
@@ -37,6 +47,12 @@ class Settings(BaseModel):
     database_url: str = Field(min_length=1)
     host: str = Field(min_length=1)
     port: int = Field(ge=0, le=65535)
+    price_cpu_hour: float = Field(0.0, ge=0.0, description="cost of one CPU hour, for usage estimates")
+    price_gpu_hour: float = Field(0.0, ge=0.0, description="cost of one GPU hour, for usage estimates")
+    artifacts: str = Field(min_length=1, description="a folder path or fsspec URL (s3://bucket/prefix, memory://x)")
+    max_upload_mb: float = Field(gt=0)
+    data_key: SecretStr | None = None
+    data_key_file: Path | None = None
 
     @classmethod
     def from_env(
@@ -47,6 +63,10 @@ class Settings(BaseModel):
         database_url: str | None = None,
         host: str | None = None,
         port: int | None = None,
+        artifacts: str | None = None,
+        max_upload_mb: float | None = None,
+        data_key: str | None = None,
+        data_key_file: Path | str | None = None,
     ) -> "Settings":
         """Resolve every setting: a given argument wins over the environment, which wins over
         the default. The default database is an SQLite file inside ``home``."""
@@ -57,6 +77,12 @@ class Settings(BaseModel):
             "database_url": database_url or env.get("MODELWORKS_DATABASE_URL") or f"sqlite:///{home_path / 'modelworks.db'}",
             "host": host or env.get("MODELWORKS_HOST") or DEFAULT_HOST,
             "port": port if port is not None else env.get("MODELWORKS_PORT") or DEFAULT_PORT,
+            "price_cpu_hour": env.get("MODELWORKS_PRICE_CPU_HOUR") or 0.0,
+            "price_gpu_hour": env.get("MODELWORKS_PRICE_GPU_HOUR") or 0.0,
+            "artifacts": artifacts or env.get("MODELWORKS_ARTIFACTS") or str(home_path / "artifacts"),
+            "max_upload_mb": max_upload_mb if max_upload_mb is not None else env.get("MODELWORKS_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB,
+            "data_key": data_key or env.get("MODELWORKS_DATA_KEY") or None,
+            "data_key_file": data_key_file or env.get("MODELWORKS_DATA_KEY_FILE") or None,
         }
         try:
             return cls(**values)

@@ -1,6 +1,7 @@
 """One error shape for the whole API: ``{"error": {"code": ..., "message": ...}}``.
 
-User errors map to their status (401, 403, 404, 409, else 400); request validation errors to
+User errors map to their status (401, 403, 404, 409, 413, 422, 500 for stored data that fails
+its integrity check, else 400); request validation errors to
 422 with each field's path in the message; anything unexpected to a 500 that says nothing of
 the internals (the traceback goes to the server log).
 """
@@ -17,11 +18,11 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 from modelworks.errors import UserError
-from modelworks.platform.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from modelworks.platform.errors import Conflict, Forbidden, NotFound, StoredDataError, TooLarge, Unauthenticated, Unprocessable
 
 log = logging.getLogger("modelworks.server")
 
-STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409}
+STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413, Unprocessable: 422, StoredDataError: 500}
 
 
 def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -9,12 +9,13 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI
 
 from modelworks import __version__
+from modelworks.platform.datasets import DataStore
 from modelworks.platform.db import make_engine, session_factory, upgrade
 from modelworks.platform.settings import Settings
 from modelworks.server.dependencies import current_user
 from modelworks.server.errors import install_error_handlers
 from modelworks.server.guard import check_routes
-from modelworks.server.routers import audit, health, members, projects, tokens, users
+from modelworks.server.routers import audit, datasets, health, jobs, members, projects, tokens, users
 
 API_PREFIX = "/api/v1"
 
@@ -32,13 +33,16 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="modelworks", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
+    app.state.datastore = DataStore.from_settings(settings)
     install_error_handlers(app)
 
     app.include_router(health.router)
     # Every API route authenticates: the dependency is attached once, here, to the whole tree.
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
-    for module in (users, tokens, projects, members, audit):
+    for module in (users, tokens, projects, members, audit, jobs):
         api.include_router(module.router)
+    api.include_router(datasets.router)
+    api.include_router(datasets.admin_router)
     app.include_router(api)
 
     check_routes(app)  # and each declares its authorization, or the app is not built

@@ -4,7 +4,7 @@ that names the field rather than a setting silently ignored."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any, Callable, Generic, TypeVar
+from typing import Annotated, Any, Callable, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
@@ -129,3 +129,112 @@ class AuditEntryOut(ResponseBody):
     action: str
     target: str
     detail: dict[str, Any]
+
+
+# --- datasets ---
+
+
+class BuiltinRegister(RequestBody):
+    builtin: Name = Field(description="a built-in data set, e.g. iris (the engine's builtin:NAME)")
+
+
+class DatasetVersionOut(BaseModel):
+    dataset: str
+    version: int
+    sha256: str = Field(description="of the plaintext")
+    size: int = Field(description="plaintext bytes")
+    format: str
+    source: str = Field(description="the uploaded file name, or builtin:NAME")
+    schema_: list[dict[str, Any]] = Field(alias="schema", serialization_alias="schema")
+    rows: int
+    encrypted: bool
+    key_id: str | None
+    created_by: str | None
+    created_at: datetime
+    preview: dict[str, Any] | None = Field(None, description="first rows (and image classes); in single-version answers only")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class DatasetOut(BaseModel):
+    name: str
+    created_by: str | None
+    created_at: datetime
+    versions: int
+    latest: int | None
+
+
+class DatasetDetail(DatasetOut):
+    items: list[DatasetVersionOut] = Field(description="every version, oldest first (without previews)")
+
+
+class RotateKeyOut(BaseModel):
+    reencrypted: int
+    key_id: str
+
+
+# --- jobs ---
+
+
+class JobCreate(RequestBody):
+    kind: Literal["train", "evaluate", "tune", "compress", "export"]
+    config: dict[str, Any] = Field(description="train: an experiment config (data.source builtin:NAME or dataset:NAME@VERSION); evaluate: {job, split}")
+    max_attempts: int = Field(3, ge=1, le=10, description="attempts before the job fails (crashes are retried)")
+    timeout_s: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="per attempt; none: no limit")
+
+
+class JobOut(ResponseBody):
+    id: int
+    kind: str
+    state: str
+    config: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    timeout_s: int | None
+    cancel_requested: bool
+    gpus: int
+    run_dir: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    worker_id: str | None
+    heartbeat_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cpu_seconds: float
+    gpu_seconds: float
+    cost: float
+
+
+class JobLogOut(ResponseBody):
+    seq: int
+    at: datetime
+    line: str
+
+
+class JobMetricOut(ResponseBody):
+    step: int | None
+    epoch: int | None
+    name: str
+    value: float
+    at: datetime
+
+
+class JobUsageOut(BaseModel):
+    id: int
+    kind: str
+    state: str
+    cpu_seconds: float
+    gpu_seconds: float
+    cost: float
+
+
+class UsageOut(BaseModel):
+    project: str
+    prices: dict[str, float]
+    jobs: int
+    cpu_seconds: float
+    gpu_seconds: float
+    cost: float
+    per_job: list[JobUsageOut]

@@ -20,9 +20,15 @@ EXPECTED = {
     "change role": {"owner": 200, "editor": 403, "viewer": 403, "outsider": 404, "admin": 200},
     "remove member": {"owner": 204, "editor": 403, "viewer": 403, "outsider": 404, "admin": 204},
     "delete project": {"owner": 204, "editor": 403, "viewer": 403, "outsider": 404, "admin": 204},
+    "list datasets": {"owner": 200, "editor": 200, "viewer": 200, "outsider": 404, "admin": 200},
+    "read dataset": {"owner": 200, "editor": 200, "viewer": 200, "outsider": 404, "admin": 200},
+    "download dataset": {"owner": 200, "editor": 200, "viewer": 200, "outsider": 404, "admin": 200},
+    "upload dataset": {"owner": 201, "editor": 201, "viewer": 403, "outsider": 404, "admin": 201},
+    "delete dataset": {"owner": 204, "editor": 403, "viewer": 403, "outsider": 404, "admin": 204},
 }
-READS = ["read project", "list projects", "list members", "read member", "read audit"]
-CHANGES = ["add member", "change role", "remove member", "delete project"]
+READS = ["read project", "list projects", "list members", "read member", "read audit", "list datasets", "read dataset", "download dataset"]
+CHANGES = ["add member", "change role", "remove member", "delete project", "upload dataset", "delete dataset"]
+CSV = b"x,y\n1,2\n"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +48,7 @@ def make_project(platform, team) -> str:
     owner.create_project(name)
     owner.set_member(name, team["editor"][0], "editor")
     owner.set_member(name, team["viewer"][0], "viewer")
+    owner.upload_dataset(name, "data", CSV, filename="data.csv")
     return name
 
 
@@ -70,15 +77,24 @@ def act(http, action: str, project: str, team: dict):
         "change role": lambda: http.put(f"{base}/members/{viewer}", json={"role": "editor"}),
         "remove member": lambda: http.delete(f"{base}/members/{viewer}"),
         "delete project": lambda: http.delete(base),
+        "list datasets": lambda: http.get(f"{base}/datasets"),
+        "read dataset": lambda: http.get(f"{base}/datasets/data/versions/1"),
+        "download dataset": lambda: http.get(f"{base}/datasets/data/versions/1/download"),
+        "upload dataset": lambda: http.post(f"{base}/datasets/data/versions", params={"filename": "data.csv"}, content=CSV),
+        "delete dataset": lambda: http.delete(f"{base}/datasets/data"),
     }[action]()
 
 
 def state(platform, project: str) -> dict | None:
-    """The project's members and roles as the admin sees them; None once it is gone."""
-    r = platform.http(platform.admin_token).get(f"/api/v1/projects/{project}/members")
+    """The project's members and roles, and its datasets' versions, as the admin sees them;
+    None once it is gone."""
+    http = platform.http(platform.admin_token)
+    r = http.get(f"/api/v1/projects/{project}/members")
     if r.status_code == 404:
         return None
-    return {m["user"]: m["role"] for m in r.json()["items"]}
+    members = {m["user"]: m["role"] for m in r.json()["items"]}
+    data = {d["name"]: d["versions"] for d in http.get(f"/api/v1/projects/{project}/datasets").json()["items"]}
+    return {"members": members, "datasets": data}
 
 
 @pytest.mark.parametrize("role", ROLES)

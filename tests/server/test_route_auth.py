@@ -52,7 +52,7 @@ def world(platform):
     engine.dispose()
     valid = platform.admin_token
     return {
-        "fill": {"project": project, "user": member, "token_id": admin.tokens()["items"][0]["id"]},
+        "fill": {"project": project, "user": member, "token_id": admin.tokens()["items"][0]["id"], "job_id": "1", "name": "data", "version": "1"},
         "outsider": outsider_token,
         "bad_headers": {
             "no header": None,

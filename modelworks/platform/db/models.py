@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Deterministic constraint names, the same on SQLite and PostgreSQL, so migrations can name them.
@@ -121,3 +121,119 @@ class AuditLog(Base):
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
     target: Mapped[str] = mapped_column(String(200))  # e.g. "project:vision", "user:ada", "token:3f9a…"
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- jobs (revision 0003_jobs) ---
+
+JOB_KINDS = ("train", "evaluate", "tune", "compress", "export")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """A unit of work in the durable queue. A worker owns a running job through ``claim_token``
+    (a fresh value per claim) for as long as it keeps ``heartbeat_at`` recent; a job whose
+    heartbeat is older than the lease is reclaimed by any worker."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('train', 'evaluate', 'tune', 'compress', 'export')", name="kind"),
+        CheckConstraint("state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="state"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    executor: Mapped[str] = mapped_column(String(16), default="local")
+    gpus: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    timeout_s: Mapped[int | None]
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    run_dir: Mapped[str | None] = mapped_column(String(1000))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(100))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    pid: Mapped[int | None]
+    heartbeat_at: Mapped[datetime | None]
+    attempt_started_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class JobLog(Base):
+    """One line of a job's output, numbered from 1 across all its attempts."""
+
+    __tablename__ = "job_logs"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    line: Mapped[str] = mapped_column(Text)
+
+
+class JobMetric(Base):
+    """A metric point a job reported while it ran (step None: a final, whole-run value)."""
+
+    __tablename__ = "job_metrics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int | None]
+    epoch: Mapped[int | None]
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Dataset(Base):
+    """A project's named data set; its content lives in immutable `DatasetVersion` rows."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class DatasetVersion(Base):
+    """One upload (or built-in registration) of a data set. Never changed after it is made,
+    except ``key_id`` when a key rotation re-encrypts its file."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per data set
+    sha256: Mapped[str] = mapped_column(String(64))  # of the plaintext
+    size: Mapped[int] = mapped_column(BigInteger)  # plaintext bytes
+    format: Mapped[str] = mapped_column(String(16))  # csv, parquet, jsonl, images-zip, builtin
+    source: Mapped[str] = mapped_column(String(200))  # the uploaded file name, or builtin:NAME
+    schema: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"name", "dtype", "type"}]
+    rows: Mapped[int] = mapped_column(BigInteger)
+    preview: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"rows": [...]} (+ "classes" for images)
+    encrypted: Mapped[bool]
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    storage_path: Mapped[str | None] = mapped_column(String(500))  # key in the artifact store; None for built-ins
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    dataset: Mapped[Dataset] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(lazy="joined")

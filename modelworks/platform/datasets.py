@@ -1,0 +1,413 @@
+"""Datasets: a project's named data, each upload an immutable, numbered version.
+
+An upload is staged to a local scratch file as it streams in (size limit enforced chunk by
+chunk, SHA-256 computed on the way), described with the engine's own readers (schema, row
+count, a 20-row preview), then written to the artifact store at
+``<project-id>/datasets/<dataset-id>/<version>/<random>-data.<ext>[.enc]`` — encrypted with the
+keyring's current key unless the data set is public — and recorded with its audit entry in one
+transaction. The scratch file is always removed; a failed upload leaves nothing behind.
+
+Built-ins (``builtin:iris``) are registered as versions without a file: the engine reads them by
+name. `materialize` decrypts a version into a working folder for a job, checking its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelworks.config.schema import DataConfig
+from modelworks.data.infer import infer_type
+from modelworks.data.sources import LoadedData, read_source
+from modelworks.errors import UserError
+from modelworks.platform import audit
+from modelworks.platform.access import ProjectAccess
+from modelworks.platform.archive import Limits, check_member_name, safe_extract
+from modelworks.platform.crypto import DEFAULT_CHUNK, EncryptingWriter, Keyring, TamperedData, decrypt_chunks
+from modelworks.platform.db.models import Dataset, DatasetVersion, Project, User
+from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
+from modelworks.platform.errors import Conflict, NotFound, StoredDataError, TooLarge
+from modelworks.platform.names import check_name
+from modelworks.platform.settings import Settings
+from modelworks.platform.storage import Storage
+
+# upload format -> (engine reader format, file extension)
+FORMATS = {"csv": ("csv", "csv"), "parquet": ("parquet", "parquet"), "jsonl": ("jsonl", "jsonl"), "images-zip": ("images", "zip")}
+EXTENSION_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".zip": "images-zip"}
+PREVIEW_ROWS = 20
+COPY_CHUNK = 1 << 20
+
+
+@dataclass
+class DataStore:
+    """Where dataset files go and how they are sealed; one per server (see `from_settings`)."""
+
+    storage: Storage
+    keyring: Keyring
+    scratch: Path  # local folder for uploads being staged and archives being inspected
+    max_upload_bytes: int
+    archive_limits: Limits = field(default_factory=Limits)
+    chunk_size: int = DEFAULT_CHUNK
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DataStore":
+        key = settings.data_key.get_secret_value() if settings.data_key else None
+        max_bytes = int(settings.max_upload_mb * (1 << 20))
+        return cls(
+            storage=Storage(settings.artifacts),
+            keyring=Keyring.load(key, settings.data_key_file, settings.home),
+            scratch=settings.home / "scratch",
+            max_upload_bytes=max_bytes,
+            archive_limits=Limits(max_bytes=max(10 * max_bytes, 1 << 30)),
+        )
+
+    def stage(self) -> "StagedUpload":
+        return StagedUpload(self)
+
+
+class StagedUpload:
+    """An upload being received: `write` its chunks (refused past the size limit with
+    `TooLarge`), then hand it to `add_version`; `discard` (or leaving the ``with``) removes it."""
+
+    def __init__(self, store: DataStore) -> None:
+        self.limit = store.max_upload_bytes
+        self.folder = store.scratch / secrets.token_hex(8)
+        self.folder.mkdir(parents=True, mode=0o700)
+        self.path = self.folder / "upload"
+        self._file = open(self.path, "xb")
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.discard()
+            raise TooLarge(f"the upload is larger than the limit of {self.limit / (1 << 20):g} MB (MODELWORKS_MAX_UPLOAD_MB)")
+        self._sha.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> str:
+        """Close the file; returns the hex SHA-256 of what was written."""
+        self._file.close()
+        return self._sha.hexdigest()
+
+    def discard(self) -> None:
+        self._file.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> "StagedUpload":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+
+# ------------------------------------------------------------------------------- describing data
+
+
+def resolve_format(filename: str, fmt: str | None) -> str:
+    """The upload format: given, or from the file name's extension."""
+    check_member_name(filename, "file name")
+    if "/" in filename:
+        raise UserError(f"the file name {filename!r} must be a name, not a path")
+    if fmt is None:
+        fmt = EXTENSION_FORMATS.get(Path(filename).suffix.lower())
+        if fmt is None:
+            raise UserError(f"cannot tell the format of {filename!r}; name it *.csv, *.parquet, *.jsonl or *.zip, or pass format= one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS:
+        raise UserError(f"the format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    return fmt
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts: NaN as null, times as ISO text, anything else odd as text."""
+    return json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso", default_handler=str))
+
+
+def describe(loaded: LoadedData, base: Path | None = None) -> tuple[list[dict[str, str]], int, list[dict[str, Any]]]:
+    """Schema, row count and preview rows of a loaded frame. Image paths the reader made
+    absolute are shown relative to ``base`` again (they point into a scratch folder)."""
+    frame = loaded.frame
+    schema = [{"name": str(c), "dtype": str(frame[c].dtype), "type": infer_type(frame[c], loaded.kinds)} for c in frame.columns]
+    head = frame.head(PREVIEW_ROWS).copy()
+    if base is not None:
+        for column, kind in loaded.kinds.items():
+            if kind == "image" and head[column].map(lambda v: isinstance(v, str)).all():
+                head[column] = head[column].map(lambda v: os.path.relpath(v, base))
+    return schema, len(frame), json_records(head)
+
+
+def _image_root(folder: Path) -> Path:
+    """The folder of class folders: the archive's root, or its one top-level folder."""
+    children = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(children) == 1 and children[0].is_dir() and all(c.is_dir() for c in children[0].iterdir() if not c.name.startswith(".")):
+        return children[0]
+    return folder
+
+
+def inspect_file(store: DataStore, path: Path, fmt: str) -> tuple[list[dict[str, str]], int, dict[str, Any]]:
+    """Schema, row count and preview of a staged file, read by the engine's own readers."""
+    reader, _ = FORMATS[fmt]
+    if fmt != "images-zip":
+        loaded = read_source(DataConfig(source=str(path), format=reader), path.parent, require_target=False)
+        schema, rows, preview = describe(loaded, path.parent)
+        return schema, rows, {"rows": preview}
+    extracted = path.parent / "extracted"
+    safe_extract(path, extracted, store.archive_limits)
+    root = _image_root(extracted)
+    loaded = read_source(DataConfig(source=str(root), format=reader), root, require_target=False)
+    schema, rows, preview = describe(loaded, root)
+    classes = {str(k): int(v) for k, v in loaded.frame["label"].value_counts().sort_index().items()}
+    return schema, rows, {"rows": preview, "classes": classes}
+
+
+# ------------------------------------------------------------------------------- storing versions
+
+
+def _find(session: Session, project: Project, name: str) -> Dataset:
+    check_name("dataset", name)
+    dataset = session.scalar(select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name))
+    if dataset is None:
+        raise NotFound(f"no dataset named {name!r} in project {project.name!r}")
+    return dataset
+
+
+def _get_or_create(session: Session, access: ProjectAccess, name: str) -> Dataset:
+    check_name("dataset", name)
+    dataset = session.scalar(select(Dataset).where(Dataset.project_id == access.project.id, Dataset.name == name))
+    if dataset is None:
+        dataset = Dataset(project_id=access.project.id, name=name, created_by=access.user)
+        session.add(dataset)
+        session.flush()
+    return dataset
+
+
+def _next_version(session: Session, dataset: Dataset) -> int:
+    return (session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)) or 0) + 1
+
+
+def _write(store: DataStore, key: str, chunks: Iterator[bytes], encrypt: bool) -> None:
+    with store.storage.open(key, "wb") as out:
+        sink = EncryptingWriter(out, store.keyring, store.chunk_size) if encrypt else out
+        for chunk in chunks:
+            sink.write(chunk)
+        if encrypt:
+            sink.close()
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(COPY_CHUNK):
+            yield chunk
+
+
+def _commit_version(session: Session, store: DataStore, row: DatasetVersion, key: str | None, action: str, detail: dict[str, Any]) -> DatasetVersion:
+    project_id = row.dataset.project_id
+    session.add(row)
+    audit.record(session, row.created_by, action, f"dataset:{row.dataset.name}@{row.version}", project_id=project_id, detail=detail)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if key is not None:
+            store.storage.remove(key)
+        raise Conflict(f"another version of dataset {row.dataset.name!r} was added at the same moment; retry") from None
+    return row
+
+
+def add_version(session: Session, store: DataStore, access: ProjectAccess, name: str, staged: StagedUpload, filename: str, fmt: str | None = None, *, public: bool = False) -> DatasetVersion:
+    """Describe a staged upload and store it as the next version of dataset ``name``."""
+    check_name("dataset", name)
+    fmt = resolve_format(filename, fmt)
+    sha256 = staged.finish()
+    schema, rows, preview = inspect_file(store, staged.path, fmt)
+    dataset = _get_or_create(session, access, name)
+    version = _next_version(session, dataset)
+    suffix = FORMATS[fmt][1] + ("" if public else ".enc")
+    key = f"{access.project.id}/datasets/{dataset.id}/{version}/{secrets.token_hex(6)}-data.{suffix}"
+    try:
+        _write(store, key, _file_chunks(staged.path), encrypt=not public)
+    except BaseException:
+        session.rollback()
+        store.storage.remove(key)
+        raise
+    row = DatasetVersion(
+        dataset=dataset, version=version, sha256=sha256, size=staged.size, format=fmt, source=filename,
+        schema=schema, rows=rows, preview=preview, encrypted=not public,
+        key_id=store.keyring.current if not public else None, storage_path=key, created_by=access.user,
+    )
+    return _commit_version(session, store, row, key, "dataset.upload", {"version": version, "sha256": sha256, "size": staged.size, "format": fmt})
+
+
+def register_builtin(session: Session, store: DataStore, access: ProjectAccess, name: str, builtin: str) -> DatasetVersion:
+    """Record built-in data set ``builtin`` (e.g. "iris") as the next version of ``name``. No
+    file is stored; the SHA-256 is that of the frame as CSV, so a changed built-in shows."""
+    check_name("dataset", name)
+    check_name("built-in", builtin)
+    loaded = read_source(DataConfig(source=f"builtin:{builtin}"), Path("."), require_target=False)
+    schema, rows, preview = describe(loaded)
+    text = loaded.frame.to_csv(index=False).encode()
+    dataset = _get_or_create(session, access, name)
+    version = _next_version(session, dataset)
+    row = DatasetVersion(
+        dataset=dataset, version=version, sha256=hashlib.sha256(text).hexdigest(), size=len(text), format="builtin",
+        source=f"builtin:{builtin}", schema=schema, rows=rows, preview={"rows": preview, "target": loaded.target},
+        encrypted=False, key_id=None, storage_path=None, created_by=access.user,
+    )
+    return _commit_version(session, store, row, None, "dataset.register", {"version": version, "builtin": builtin})
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    dataset: Dataset
+    versions: int
+    latest: int | None
+
+
+def list_datasets(session: Session, project: Project, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[DatasetSummary]:
+    """A project's datasets by name, with their version counts."""
+    page = paginate(session, select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.name), limit, offset)
+    counts = {
+        dataset_id: (n, latest)
+        for dataset_id, n, latest in session.execute(
+            select(DatasetVersion.dataset_id, func.count(), func.max(DatasetVersion.version))
+            .where(DatasetVersion.dataset_id.in_([d.id for d in page.items]))
+            .group_by(DatasetVersion.dataset_id)
+        )
+    }
+    items = [DatasetSummary(d, *counts.get(d.id, (0, None))) for d in page.items]
+    return Page(items=items, total=page.total, limit=page.limit, offset=page.offset)
+
+
+def get_dataset(session: Session, project: Project, name: str) -> tuple[Dataset, list[DatasetVersion]]:
+    dataset = _find(session, project, name)
+    versions = list(session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id).order_by(DatasetVersion.version)))
+    return dataset, versions
+
+
+def get_version(session: Session, project: Project, name: str, version: int) -> DatasetVersion:
+    dataset = _find(session, project, name)
+    row = session.scalar(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.version == version))
+    if row is None:
+        raise NotFound(f"dataset {name!r} has no version {version}")
+    return row
+
+
+def _raw_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
+    """The plaintext of a stored version, chunk by chunk, each chunk authenticated first."""
+    if row.storage_path is None:
+        raise UserError(f"{row.source} is a built-in: it has no file; the engine reads it by name")
+    try:
+        f = store.storage.open(row.storage_path, "rb")
+    except FileNotFoundError:
+        raise StoredDataError(f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store") from None
+    with f:
+        if row.encrypted:
+            yield from decrypt_chunks(f, store.keyring)
+        else:
+            while chunk := f.read(COPY_CHUNK):
+                yield chunk
+
+
+def verify(store: DataStore, row: DatasetVersion) -> None:
+    """Read a version through, checking every chunk's tag and the whole file's SHA-256."""
+    sha = hashlib.sha256()
+    for chunk in _raw_chunks(store, row):
+        sha.update(chunk)
+    if sha.hexdigest() != row.sha256:
+        raise TamperedData(f"dataset {row.dataset.name!r} version {row.version} does not match its recorded SHA-256")
+
+
+def read_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
+    """The plaintext of a version for download: verified whole first, then streamed (each
+    chunk authenticated again, so a change in between cuts the stream rather than alter it)."""
+    verify(store, row)
+    return _raw_chunks(store, row)
+
+
+def materialize(session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore) -> Path:
+    """Decrypt a version into ``target_dir`` for a job and return what the engine reads: the
+    data file, or the folder of class folders for an image archive. The SHA-256 is checked
+    before anything is returned; a built-in has no file (use `engine_source`)."""
+    row = get_version(session, project, name, version)
+    target = Path(target_dir) / f"{row.dataset.name}-v{row.version}"
+    ext = FORMATS[row.format][1] if row.format in FORMATS else ""
+    partial = target.with_name(target.name + f".partial-{secrets.token_hex(4)}")
+    partial.mkdir(parents=True)
+    try:
+        data = partial / f"data.{ext}"
+        sha = hashlib.sha256()
+        with open(data, "xb") as out:
+            for chunk in _raw_chunks(store, row):
+                sha.update(chunk)
+                out.write(chunk)
+        if sha.hexdigest() != row.sha256:
+            raise TamperedData(f"dataset {name!r} version {version} does not match its recorded SHA-256")
+        if row.format == "images-zip":
+            safe_extract(data, partial / "images", store.archive_limits)
+            data.unlink()
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return _image_root(target / "images") if row.format == "images-zip" else target / f"data.{ext}"
+
+
+def engine_source(session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore) -> str:
+    """What a job's ``data.source`` should be: ``builtin:NAME``, or the materialized path."""
+    row = get_version(session, project, name, version)
+    if row.format == "builtin":
+        return row.source
+    return str(materialize(session, project, name, version, target_dir, store=store))
+
+
+# ------------------------------------------------------------------------------- changing
+
+
+def delete_dataset(session: Session, store: DataStore, access: ProjectAccess, name: str) -> None:
+    """Delete a dataset, every version and their files."""
+    dataset = _find(session, access.project, name)
+    folder = f"{access.project.id}/datasets/{dataset.id}"
+    audit.record(session, access.user, "dataset.delete", f"dataset:{name}", project_id=access.project.id)
+    session.delete(dataset)
+    session.commit()
+    store.storage.remove(folder)
+
+
+def rotate_key(session: Session, store: DataStore, actor: User | None) -> int:
+    """Re-encrypt every encrypted version not sealed with the keyring's current key; returns
+    how many. Each version is written beside the old file, verified, recorded, and only then
+    is the old file removed, so a crash midway leaves every version readable."""
+    rows = list(session.scalars(select(DatasetVersion).where(DatasetVersion.encrypted.is_(True), DatasetVersion.key_id != store.keyring.current)))
+    for row in rows:
+        old_key, old_id = row.storage_path, row.key_id
+        assert old_key is not None
+        folder, filename = old_key.rsplit("/", 1)
+        new_key = f"{folder}/{secrets.token_hex(6)}-{filename.split('-', 1)[1]}"
+        try:
+            _write(store, new_key, _raw_chunks(store, row), encrypt=True)
+            row.storage_path, row.key_id = new_key, store.keyring.current
+            verify(store, row)
+        except BaseException:
+            session.rollback()
+            store.storage.remove(new_key)
+            raise
+        audit.record(session, actor, "dataset.rotate_key", f"dataset:{row.dataset.name}@{row.version}", project_id=row.dataset.project_id, detail={"from": old_id, "to": row.key_id})
+        session.commit()
+        store.storage.remove(old_key)
+    return len(rows)

@@ -1,0 +1,116 @@
+"""Datasets: viewers read, list and download; editors upload and register built-ins; owners
+delete; admins rotate the data key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from modelworks.platform import datasets
+from modelworks.platform.datasets import DataStore
+from modelworks.platform.db.models import Dataset, DatasetVersion
+from modelworks.platform.errors import TooLarge
+from modelworks.platform.names import check_name
+from modelworks.server.dependencies import Admin, DbSession, Editor, Owner, Paging, Viewer
+from modelworks.server.schemas import BuiltinRegister, DatasetDetail, DatasetOut, DatasetVersionOut, Page, RotateKeyOut
+
+router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
+admin_router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="1, 2, ...")]
+Format = Literal["csv", "parquet", "jsonl", "images-zip"]
+
+
+def store_of(request: Request) -> DataStore:
+    return request.app.state.datastore
+
+
+def version_out(v: DatasetVersion, *, preview: bool = False) -> DatasetVersionOut:
+    return DatasetVersionOut(
+        dataset=v.dataset.name, version=v.version, sha256=v.sha256, size=v.size, format=v.format, source=v.source,
+        schema=v.schema, rows=v.rows, encrypted=v.encrypted, key_id=v.key_id,
+        created_by=v.created_by.name if v.created_by else None, created_at=v.created_at, preview=v.preview if preview else None,
+    )
+
+
+def dataset_out(d: Dataset, versions: int, latest: int | None) -> DatasetOut:
+    return DatasetOut(name=d.name, created_by=d.created_by.name if d.created_by else None, created_at=d.created_at, versions=versions, latest=latest)
+
+
+@router.post("/{name}/versions", status_code=201)
+async def upload_version(
+    name: str,
+    request: Request,
+    access: Editor,
+    session: DbSession,
+    filename: Annotated[str, Query(min_length=1, max_length=200, description="the file's name; its extension gives the format")],
+    format: Annotated[Format | None, Query(description="default: from the file name")] = None,
+    public: Annotated[bool, Query(description="store unencrypted")] = False,
+) -> DatasetVersionOut:
+    """Upload the request body (raw bytes, streamed to disk) as the next version of ``name``."""
+    check_name("dataset", name)
+    datasets.resolve_format(filename, format)
+    store = store_of(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > store.max_upload_bytes:
+        raise TooLarge(f"the upload is larger than the limit of {store.max_upload_bytes / (1 << 20):g} MB (MODELWORKS_MAX_UPLOAD_MB)")
+    with store.stage() as staged:
+        async for chunk in request.stream():
+            staged.write(chunk)
+        row = await anyio.to_thread.run_sync(lambda: datasets.add_version(session, store, access, name, staged, filename, format, public=public))
+    return version_out(row, preview=True)
+
+
+@router.post("/{name}/builtin", status_code=201)
+def register_builtin(name: str, body: BuiltinRegister, request: Request, access: Editor, session: DbSession) -> DatasetVersionOut:
+    """Register a built-in data set as the next version of ``name`` (no upload, not encrypted)."""
+    return version_out(datasets.register_builtin(session, store_of(request), access, name, body.builtin), preview=True)
+
+
+@router.get("")
+def list_datasets(access: Viewer, session: DbSession, paging: Paging) -> Page[DatasetOut]:
+    page = datasets.list_datasets(session, access.project, paging.limit, paging.offset)
+    return Page[DatasetOut].of(page, lambda s: dataset_out(s.dataset, s.versions, s.latest))
+
+
+@router.get("/{name}")
+def get_dataset(name: str, access: Viewer, session: DbSession) -> DatasetDetail:
+    dataset, versions = datasets.get_dataset(session, access.project, name)
+    summary = dataset_out(dataset, len(versions), versions[-1].version if versions else None)
+    return DatasetDetail(**summary.model_dump(), items=[version_out(v) for v in versions])
+
+
+@router.get("/{name}/versions/{version}")
+def get_version(name: str, version: Version, access: Viewer, session: DbSession) -> DatasetVersionOut:
+    return version_out(datasets.get_version(session, access.project, name, version), preview=True)
+
+
+@router.get("/{name}/versions/{version}/download")
+def download_version(name: str, version: Version, request: Request, access: Viewer, session: DbSession) -> StreamingResponse:
+    """The version's plaintext, checked against its tags and SHA-256 before it is sent."""
+    row = datasets.get_version(session, access.project, name, version)
+    chunks = datasets.read_chunks(store_of(request), row)
+    headers = {
+        "Content-Length": str(row.size),
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.source, safe='')}",
+        "X-Content-SHA256": row.sha256,
+    }
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_dataset(name: str, request: Request, access: Owner, session: DbSession) -> Response:
+    """Delete the dataset, every version and their files."""
+    datasets.delete_dataset(session, store_of(request), access, name)
+    return Response(status_code=204)
+
+
+@admin_router.post("/rotate-key")
+def rotate_key(request: Request, user: Admin, session: DbSession) -> RotateKeyOut:
+    """Re-encrypt every dataset version with the current data key (the first in the keyring)."""
+    store = store_of(request)
+    return RotateKeyOut(reencrypted=datasets.rotate_key(session, store, user), key_id=store.keyring.current)

@@ -1,0 +1,73 @@
+"""Jobs: editors submit and cancel, viewers read the queue, logs, metrics and usage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from modelworks.jobs import queue
+from modelworks.platform.db.models import JOB_STATES, Job
+from modelworks.server.dependencies import DbSession, Editor, Paging, Viewer
+from modelworks.server.schemas import JobCreate, JobLogOut, JobMetricOut, JobOut, Page, UsageOut
+
+router = APIRouter(prefix="/projects/{project}", tags=["jobs"])
+
+
+def job_out(job: Job, request: Request) -> JobOut:
+    settings = request.app.state.settings
+    return JobOut.model_validate({
+        **{k: getattr(job, k) for k in JobOut.model_fields if k not in ("created_by", "cost")},
+        "created_by": job.created_by.name if job.created_by else None,
+        "cost": queue.cost(settings, job.cpu_seconds, job.gpu_seconds),
+    })
+
+
+@router.post("/jobs", status_code=201)
+def submit_job(body: JobCreate, access: Editor, session: DbSession, request: Request) -> JobOut:
+    """Queue a job; its config is validated first (422 naming the bad key)."""
+    job = queue.submit(session, access.user, access.project, body.kind, body.config, max_attempts=body.max_attempts, timeout_s=body.timeout_s)
+    return job_out(job, request)
+
+
+@router.get("/jobs")
+def list_jobs(access: Viewer, session: DbSession, paging: Paging, request: Request,
+              state: Annotated[str | None, Query(description=f"only jobs in this state: {', '.join(JOB_STATES)}")] = None) -> Page[JobOut]:
+    """The project's jobs, newest first."""
+    page = queue.list_jobs(session, access.project, state, paging.limit, paging.offset)
+    return Page[JobOut].of(page, lambda job: job_out(job, request))
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: int, access: Viewer, session: DbSession, request: Request) -> JobOut:
+    return job_out(queue.get_job(session, access.project, job_id), request)
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: int, access: Editor, session: DbSession, request: Request) -> JobOut:
+    """Cancel a queued job now, or ask the worker of a running one to stop it."""
+    job = queue.cancel(session, access.user, queue.get_job(session, access.project, job_id))
+    return job_out(job, request)
+
+
+@router.get("/jobs/{job_id}/logs")
+def job_logs(job_id: int, access: Viewer, session: DbSession,
+             since: Annotated[int, Query(ge=0, description="only lines after this seq")] = 0,
+             limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[JobLogOut]:
+    job = queue.get_job(session, access.project, job_id)
+    return [JobLogOut.model_validate(line) for line in queue.read_logs(session, job, since, limit)]
+
+
+@router.get("/jobs/{job_id}/metrics")
+def job_metrics(job_id: int, access: Viewer, session: DbSession,
+                name: Annotated[str | None, Query(max_length=100)] = None,
+                limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+                offset: Annotated[int, Query(ge=0)] = 0) -> Page[JobMetricOut]:
+    job = queue.get_job(session, access.project, job_id)
+    return Page[JobMetricOut].of(queue.read_metrics(session, job, name, limit, offset), JobMetricOut.model_validate)
+
+
+@router.get("/usage")
+def project_usage(access: Viewer, session: DbSession, request: Request) -> UsageOut:
+    """Compute per job and in total, with a cost estimate from the configured prices."""
+    return UsageOut.model_validate(queue.usage(session, request.app.state.settings, access.project))
