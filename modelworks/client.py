@@ -187,7 +187,68 @@ class Client:
         """Re-encrypt every dataset with the server's current data key (admins only)."""
         return self._call("POST", "/datasets/rotate-key")
 
+    # --- runs and the model registry ---
+
+    def runs(self, project: str, *, job: int | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        params = {"limit": limit, "offset": offset, **({"job": int(job)} if job else {})}
+        return self._call("GET", f"/projects/{_seg(project)}/runs", params=params)
+
+    def run(self, project: str, run_id: int) -> dict[str, Any]:
+        """A run's config, metrics over time (``history``), artifacts and lineage."""
+        return self._call("GET", f"/projects/{_seg(project)}/runs/{int(run_id)}")
+
+    def download_run_artifact(self, project: str, run_id: int, path: str, dest: str | Path) -> Path:
+        """Stream a run's file to ``dest``, checking its SHA-256; returns ``dest``."""
+        return self._download(f"/projects/{_seg(project)}/runs/{int(run_id)}/artifacts/{_path(path)}", dest, f"{path} of run {run_id}")
+
+    def models(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/models", params={"limit": limit, "offset": offset})
+
+    def model(self, project: str, name: str) -> dict[str, Any]:
+        """A registered model with its versions and aliases."""
+        return self._call("GET", f"/projects/{_seg(project)}/models/{_seg(name)}")
+
+    def register_model(self, project: str, run_id: int, name: str) -> dict[str, Any]:
+        """Register a run as the next version of model ``name``."""
+        return self._call("POST", f"/projects/{_seg(project)}/models/{_seg(name)}/versions", json={"run_id": int(run_id)})
+
+    def model_version(self, project: str, name: str, version: int) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/models/{_seg(name)}/versions/{int(version)}")
+
+    def download_model_artifact(self, project: str, name: str, version: int, path: str, dest: str | Path) -> Path:
+        return self._download(f"/projects/{_seg(project)}/models/{_seg(name)}/versions/{int(version)}/artifacts/{_path(path)}", dest,
+                              f"{path} of model {name} version {version}")
+
+    def set_alias(self, project: str, name: str, alias: str, version: int) -> dict[str, Any]:
+        return self._call("PUT", f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}", json={"version": int(version)})
+
+    def alias(self, project: str, name: str, alias: str) -> dict[str, Any]:
+        """The version ``alias`` points at."""
+        return self._call("GET", f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}")
+
+    def delete_alias(self, project: str, name: str, alias: str) -> None:
+        self._call("DELETE", f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}")
+
     # ---
+
+    def _download(self, path: str, dest: str | Path, what: str) -> Path:
+        dest = Path(dest)
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                sha = hashlib.sha256()
+                with open(dest, "wb") as out:
+                    for chunk in response.iter_bytes():
+                        sha.update(chunk)
+                        out.write(chunk)
+        except httpx.TransportError as e:
+            raise UserError(f"download from {self.url} failed: {e}") from None
+        if sha.hexdigest() != response.headers.get("x-content-sha256"):
+            dest.unlink(missing_ok=True)
+            raise UserError(f"the download of {what} does not match its SHA-256")
+        return dest
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -202,6 +263,11 @@ class Client:
 def _seg(value: str) -> str:
     """One path segment: '/' and '.' travel escaped, so a name can never become path structure."""
     return quote(value, safe="").replace(".", "%2E")
+
+
+def _path(value: str) -> str:
+    """A relative file path: each segment escaped on its own, so only '/' separates them."""
+    return "/".join(_seg(part) for part in value.split("/"))
 
 
 def _file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:

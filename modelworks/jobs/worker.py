@@ -147,6 +147,21 @@ class Worker:
             if state is not None:
                 note = "requeued for another attempt" if state == "queued" else state
                 queue.append_logs(session, item.claim.job_id, [f"[worker {self.id}] attempt {item.claim.attempt} ended (status {returncode}): {note}"])
+            if state == "succeeded":
+                self._record_run(session, item.claim.job_id)
+
+    def _record_run(self, session: Session, job_id: int) -> None:
+        """Record a succeeded train job's run (params, metrics, artifact manifest) for the registry."""
+        from modelworks.platform.runs import record_job_run
+
+        try:
+            run = record_job_run(session, job_id)
+        except Exception as e:  # the job did succeed; a run that cannot be recorded must not stop the worker
+            session.rollback()
+            queue.append_logs(session, job_id, [f"[worker {self.id}] could not record the run: {e}"])
+            return
+        if run is not None:
+            queue.append_logs(session, job_id, [f"[worker {self.id}] recorded run {run.id} ({len(run.artifacts)} files)"])
 
     def _last_error(self, item: Running) -> str:
         with self.sessions() as session:

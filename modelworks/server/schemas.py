@@ -238,3 +238,69 @@ class UsageOut(BaseModel):
     gpu_seconds: float
     cost: float
     per_job: list[JobUsageOut]
+
+
+# --- runs and the model registry ---
+
+
+class ArtifactOut(BaseModel):
+    path: str
+    size: int
+    sha256: str
+
+
+class RunOut(ResponseBody):
+    id: int
+    job_id: int | None
+    lineage: dict[str, Any] = Field(description="the data it trained on: source, and dataset, version, sha256 for a project dataset")
+    code_version: dict[str, Any] = Field(description="git_commit and modelworks version of the code that trained it")
+    metrics: dict[str, float] = Field(description="final metrics from the run's report")
+    created_at: datetime
+
+
+class MetricPoint(BaseModel):
+    step: int | None
+    epoch: int | None
+    value: float
+
+
+class RunDetail(RunOut):
+    config: dict[str, Any] = Field(description="the resolved experiment config: every parameter")
+    history: dict[str, list[MetricPoint]] = Field(description="metrics over time, by name, as the job streamed them")
+    artifacts: list[ArtifactOut]
+
+
+class VersionCreate(RequestBody):
+    run_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class AliasSet(RequestBody):
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
+class ModelVersionOut(BaseModel):
+    model: str
+    version: int
+    run_id: int | None
+    created_by: str | None
+    created_at: datetime
+    artifacts: list[ArtifactOut] | None = None
+
+
+class AliasOut(BaseModel):
+    model: str
+    alias: str
+    version: int
+    updated_by: str | None
+    updated_at: datetime
+
+
+class ModelOut(BaseModel):
+    name: str
+    created_by: str | None
+    created_at: datetime
+
+
+class ModelDetail(ModelOut):
+    versions: list[ModelVersionOut]
+    aliases: list[AliasOut]

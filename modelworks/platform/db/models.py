@@ -237,3 +237,78 @@ class DatasetVersion(Base):
 
     dataset: Mapped[Dataset] = relationship(lazy="joined")
     created_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+# --- runs and the model registry (revision 0004_registry) ---
+
+
+class Run(Base):
+    """A finished training run, recorded once when its job succeeds. ``artifacts`` is the
+    manifest taken then: ``[{"path", "size", "sha256"}]`` for every file of the run folder, so a
+    later change to a file is caught when it is read."""
+
+    __tablename__ = "runs"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), unique=True)
+    run_dir: Mapped[str] = mapped_column(String(1000))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the resolved experiment config
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"source", and "dataset", "version", "sha256" for a dataset}
+    code_version: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"git_commit", "modelworks"}
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)  # the report's final metrics
+    artifacts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RegisteredModel(Base):
+    """A named model of a project; its content lives in immutable `ModelVersion` rows."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("project_id", "name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class ModelVersion(Base):
+    """A run frozen as version 1, 2, ... of a model: its files copied into the artifact store
+    under ``storage_prefix`` with their SHA-256 in ``artifacts``. Never changed after it is made."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    storage_prefix: Mapped[str] = mapped_column(String(500))
+    artifacts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    model: Mapped[RegisteredModel] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class ModelAlias(Base):
+    """A movable name (``staging``, ``production``, ...) for one version of a model."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    version: Mapped[ModelVersion] = relationship(lazy="joined")
+    updated_by: Mapped[User | None] = relationship(lazy="joined")
