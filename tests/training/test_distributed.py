@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -16,8 +17,11 @@ def test_two_process_ddp_matches_one_process_with_the_combined_batch(make_config
     # each of 2 ranks takes batch 16 from the same shuffled order: together, one batch of 32
     ddp_cfg = make_config(data, train={**train, "batch_size": 16})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
          "-m", "modelworks", "train", str(ddp_cfg), "--quiet"],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
     )
