@@ -3,15 +3,20 @@
     import modelworks
     run = modelworks.train("exp.yaml")
     run.predict(frame)
+
+The stage packages are named for the activity (`training`, `tuning`, `compression`, `exporting`)
+so that they never shadow the facade functions `train`, `tune`, `compress` and `export`.
 """
 
 __version__ = "0.1.0"
-__all__ = ["train", "load_run", "cross_validate", "Run", "UserError"]
+__all__ = ["Client", "Run", "UserError", "compress", "cross_validate", "export", "load_run", "train", "tune"]
+
+_FACADE = {"train", "load_run", "cross_validate", "Run", "tune", "compress", "export"}
 
 
 def __getattr__(name: str):
-    # The facade is imported on first use so that `import modelworks.errors` stays light.
-    if name in ("train", "load_run", "cross_validate", "Run"):
+    # Imported on first use, so that `import modelworks.errors` stays light.
+    if name in _FACADE:
         from modelworks import api
 
         return getattr(api, name)
@@ -19,4 +24,8 @@ def __getattr__(name: str):
         from modelworks.errors import UserError
 
         return UserError
+    if name == "Client":
+        from modelworks.client import Client
+
+        return Client
     raise AttributeError(f"module 'modelworks' has no attribute {name!r}")

@@ -1,19 +1,59 @@
-"""The public facade: what the CLI, the tests, and later the server and job workers call.
+"""The public facade: what the CLI, the tests, the server and the job workers call.
 
     run = modelworks.train("exp.yaml", overrides=["train.lr=0.003"])
     run.evaluate()                      # metrics on the test split
     run.predict(frame, proba=True)      # a DataFrame of predictions
     run = modelworks.load_run("runs/exp-20261123-101500")
+    result = modelworks.tune("exp.yaml", trials=30, parallel=2)
+    small = modelworks.compress(run, "quantize-dynamic")
+    onnx = modelworks.export(run, "onnx", quantize="int8")
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
 from modelworks.pipeline import Run, cross_validate, load_run, train
+from modelworks.tuning import TuneResult, tune
 
-__all__ = ["Run", "cross_validate", "load_run", "train"]
+if TYPE_CHECKING:
+    from modelworks.exporting import ExportResult
 
-# --- tune facade (issue 3) ---
+__all__ = ["Run", "TuneResult", "compress", "cross_validate", "export", "load_run", "train", "tune"]
 
-# --- compress facade (issue 3) ---
 
-# --- export facade (issue 3) ---
+def compress(run: "Run | str | Path", method: str, /, *, overrides: Sequence[str] = (), progress: bool = False, **options: Any) -> Run:
+    """Compress a trained run with `method`; returns the new run, which records its parent.
+
+        modelworks.compress("runs/cnn-20261123-101500", "prune", amount=0.5, finetune_epochs=2)
+        modelworks.compress(run, "distill", student={"type": "mlp", "hidden": [32]}, temperature=4)
+
+    Methods: quantize-dynamic, quantize-static, prune, distill, half (`modelworks.compression`). The
+    comparison with the parent (size, weights, latency, metrics) is in ``run.path/compression.json``.
+    """
+    from modelworks.compression import compress_run
+
+    return compress_run(run.path if isinstance(run, Run) else run, method, options, overrides, progress=progress)
+
+
+def export(
+    run: "Run | str | Path",
+    format: str = "onnx",
+    *,
+    opset: int | None = None,
+    quantize: str | None = None,
+    output: str | Path | None = None,
+) -> "ExportResult":
+    """Export a trained run to ONNX or TorchScript, checked against PyTorch on its test split.
+
+        result = modelworks.export("runs/cnn-20261123-101500", "onnx", quantize="int8")
+        result.file                     # runs/cnn-.../export/onnx/model.onnx
+        result.record["check"]          # {"max_abs_diff": 3e-07, "rows": 360, "passed": True, ...}
+
+    Writes ``RUN/export/<format>/`` (or `output`): the model, preprocess.json, inputs.json (the
+    tensor interface), README.md and export.json. See `modelworks.exporting`.
+    """
+    from modelworks.exporting import export_run
+
+    return export_run(run, format, opset=opset, quantize=quantize, output=output)

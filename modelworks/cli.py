@@ -15,7 +15,7 @@ from rich.console import Console
 from modelworks.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build deep-learning models from one YAML file.")
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -153,9 +153,208 @@ def compare(runs: List[str] = typer.Argument(..., help="two or more runs")) -> N
 
 # --- tune command (issue 3) ---
 
+
+@app.command()
+@user_errors
+def tune(
+    config: Optional[Path] = typer.Argument(None, help="experiment YAML with a tune: section (not needed with --resume)"),
+    trials: Optional[int] = typer.Option(None, "--trials", help="total trials in the study (overrides tune.trials)"),
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="trials at a time, one worker process each"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds after which no new trial starts"),
+    set_: List[str] = typer.Option([], "--set", help="override a config value: KEY.PATH=VALUE"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the study in this folder"),
+    study: Optional[Path] = typer.Option(None, "--study", help="use this study folder; resumes it if it holds a study"),
+    top: int = typer.Option(10, "--top", help="rows in the table of best trials"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no line per finished trial"),
+) -> None:
+    """Search hyperparameters; writes a study folder with every trial's run, the best config and a report."""
+    from rich.table import Table
+
+    from modelworks import api
+    from modelworks.tuning import SearchInterrupted
+
+    try:
+        result = api.tune(config, trials=trials, parallel=parallel, timeout=timeout, overrides=set_,
+                          study=study, resume=resume, progress=not quiet)
+    except SearchInterrupted as e:
+        err.print(f"interrupted; the search continues with: modelworks tune --resume {e.study_dir}", highlight=False)
+        raise typer.Exit(130) from None
+    frame = result.trials
+    done = frame[frame["state"] == "COMPLETE"].sort_values(result.metric, ascending=result.direction == "min")
+    table = Table(title=f"best trials by {result.metric} ({'higher' if result.direction == 'max' else 'lower'} is better)")
+    params = [c for c in frame.columns if c not in ("number", "state", result.metric, "epochs", "duration_s", "run")]
+    for column in ["trial", result.metric, *params, "epochs", "seconds"]:
+        table.add_column(column, justify="left" if column in params else "right")
+    for _, row in done.head(top).iterrows():
+        cells = [str(row["number"]), f"{row[result.metric]:.4f}", *(_tune_cell(row[p]) for p in params),
+                 _tune_cell(row["epochs"]), _tune_cell(row["duration_s"])]
+        table.add_row(*cells)
+    console.print(table)
+    counts = frame["state"].str.lower().value_counts()
+    console.print(f"{len(frame)} trial{'s' if len(frame) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    paths = {"study": result.study_dir, "best config": result.best_config, "best run": result.best_run, "report": result.report}
+    for label, path in paths.items():
+        if path is not None:  # whole lines, never wrapped, so that a path can be copied
+            console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+
+
+def _tune_cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4g}"
+    return str(value)
+
+
 # --- compress command (issue 3) ---
 
+
+@app.command()
+@user_errors
+def compress(
+    run: str = typer.Argument(..., help="run folder or name"),
+    method: str = typer.Option(..., "--method", "-m", help="quantize-dynamic, quantize-static, prune, distill or half"),
+    set_: List[str] = typer.Option([], "--set", help="a method option: KEY.PATH=VALUE, e.g. amount=0.5 or student.type=mlp"),
+    options: Optional[Path] = typer.Option(None, "--options", help="YAML file with the method's options (--set wins)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+) -> None:
+    """Compress a trained run into a new run, and compare the two (size, latency, metrics)."""
+    from modelworks import api
+    from modelworks.compression import COMPRESSION_JSON
+    from modelworks.compression.measure import comparison_table
+    from modelworks.config.load import read_yaml
+    from modelworks.store.run import read_json
+
+    from_file = read_yaml(options) if options is not None else {}
+    child = api.compress(run, method, overrides=set_, progress=not quiet, **from_file)
+    console.print(comparison_table(read_json(child.path / COMPRESSION_JSON)))
+    console.print(f"run [bold]{child.path}[/]")
+
 # --- export command (issue 3) ---
+
+
+@app.command()
+@user_errors
+def export(
+    run: str = typer.Argument(..., help="run folder or name"),
+    format_: str = typer.Option(..., "--format", "-f", help="onnx or torchscript"),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="onnx: int8 also writes a dynamically quantized model"),
+    opset: Optional[int] = typer.Option(None, "--opset", help="onnx: opset version, 17 to 20 (default 18)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder to write (default RUN/export/FORMAT)"),
+) -> None:
+    """Export a trained run to ONNX or TorchScript, checked against PyTorch on its test split."""
+    from modelworks import api
+
+    result = api.export(run, format_, opset=opset, quantize=quantize, output=output)
+    record = result.record
+    check = record["check"]
+    say = functools.partial(console.print, soft_wrap=True, highlight=False)
+    say(f"{record['format']} model: {result.file} ({_file_size(record['size_bytes'])})")
+    say(f"check on the {check['split']} split: {check['rows']} rows, max abs difference {check['max_abs_diff']:.2e} "
+        f"(tolerance {check['tolerance']:g}): passed")
+    if "quantized" in record:
+        q = record["quantized"]
+        ratio = q["size_ratio"]
+        size = f"{ratio:.1f}x smaller" if ratio >= 1 else f"{1 / ratio:.1f}x larger: too small a model to gain"
+        change = f"{100 * q['change']:+.2f} points" if q["metric"] == "accuracy" else f"{q['change']:+.4g}"
+        say(f"int8 model: {result.folder / q['file']} ({_file_size(q['size_bytes'])}, {size}); {q['metric']} "
+            f"{q['float']:.4f} -> {q['quantized']:.4f} ({change})")
+    say(f"inputs, in order: {', '.join(record['inputs'])}; interface: {result.folder / 'README.md'}")
+
+
+def _file_size(n: int) -> str:
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+# --- platform service (issue 4) ---
+
+db_app = typer.Typer(no_args_is_help=True, help="The platform's database.")
+app.add_typer(db_app, name="db")
+from modelworks.remote_cli import app as remote_app  # noqa: E402
+
+app.add_typer(remote_app, name="remote")
+
+
+@app.command()
+@user_errors
+def up(
+    host: Optional[str] = typer.Option(None, "--host", help="default 127.0.0.1 (MODELWORKS_HOST)"),
+    port: Optional[int] = typer.Option(None, "--port", help="default 8000 (MODELWORKS_PORT)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
+    workers: int = typer.Option(1, "--workers", help="local job workers started beside the server (0: none)"),
+) -> None:
+    """Start the platform server (and a local job worker); the first start prints the admin token."""
+    import threading
+
+    import uvicorn
+
+    from modelworks.jobs.worker import Worker
+    from modelworks.platform.bootstrap import prepare
+    from modelworks.platform.settings import Settings
+    from modelworks.server.main import create_app
+
+    settings = Settings.from_env(home=data_dir, host=host, port=port)
+    token = prepare(settings)
+    if token is not None:
+        console.print("[bold]First start:[/] the admin token below is shown only this once; keep it safe:", highlight=False)
+        console.print(token, highlight=False, soft_wrap=True)
+    stop = threading.Event()
+    threads = [threading.Thread(target=Worker(settings).run, args=(stop,), daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    console.print(f"modelworks serving on http://{settings.host}:{settings.port} (data: {settings.home})", highlight=False)
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+
+
+@app.command()
+@user_errors
+def worker(
+    cpu_slots: int = typer.Option(1, "--cpu-slots", help="jobs run at once on the CPU"),
+    gpu_slots: int = typer.Option(0, "--gpu-slots", help="GPUs this worker may hand out"),
+    lease: float = typer.Option(30.0, "--lease", help="seconds without a heartbeat before a job is reclaimed"),
+    poll: float = typer.Option(0.5, "--poll", help="seconds between queue polls"),
+    project_limit: Optional[int] = typer.Option(None, "--project-limit", help="running jobs per project"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
+) -> None:
+    """Run jobs from the platform's queue until interrupted (SIGINT/SIGTERM put running jobs back)."""
+    import signal
+    import threading
+
+    from modelworks.jobs.worker import Worker
+    from modelworks.platform.settings import Settings
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    limits = {"project_limit": project_limit} if project_limit is not None else {}
+    Worker(Settings.from_env(home=data_dir), cpu_slots=cpu_slots, gpu_slots=gpu_slots, lease_s=lease, poll_s=poll, **limits).run(stop)
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade(data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)")) -> None:
+    """Apply the database migrations (the server also applies them when it starts)."""
+    from modelworks.platform.db import make_engine
+    from modelworks.platform.db.migrate import current_revision, upgrade
+    from modelworks.platform.settings import Settings
+
+    settings = Settings.from_env(home=data_dir)
+    engine = make_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    was = "" if before == after else f" (was {before or 'empty'})"
+    console.print(f"database at revision {after}{was}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -305,7 +305,7 @@ def load_run(ref: str | Path, runs_dir: str | Path = "runs", device: str | None 
         raise UserError(f"{path} has no {store.WEIGHTS}: training did not finish; resume it with --resume {path}")
     if config.compression is not None:
         # A compressed run (quantized, pruned, half, ...) is rebuilt by the method that made it.
-        from modelworks.compress import restore_model
+        from modelworks.compression import restore_model
 
         model = restore_model(model, config.compression, path / store.WEIGHTS)
     else:

@@ -16,6 +16,16 @@ from modelworks.errors import UserError
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 
+def exporting() -> bool:
+    """True while an exporter traces the model (ONNX, TorchScript tracing, torch.export).
+
+    A few layers have no exportable form (packed sequences, EmbeddingBag with padding) or one that
+    freezes the text length (PyTorch's encoder layer); models switch to an equivalent plain-tensor
+    path while this is true.
+    """
+    return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.compiler.is_exporting()
+
+
 class TabularEncoder(nn.Module):
     """Numeric columns as they are, each categorical column through its own embedding."""
 

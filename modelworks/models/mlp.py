@@ -2,6 +2,8 @@
 
 Images are flattened pixel by pixel (the classic Flatten-128-10 network), text is the mean of its
 token embeddings (a bag of words), numeric and categorical columns go through `TabularEncoder`.
+While exporting, the bag of words is computed from plain embeddings with padding masked out:
+ONNX has no EmbeddingBag that skips padding.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from typing import Literal
 import torch
 from pydantic import Field
 from torch import nn
+from torch.nn import functional as F
 
 from modelworks.config.base import Section
 from modelworks.data.schema import InputSchema, image_key, text_key
 from modelworks.models import MODELS
-from modelworks.models.inputs import Head, TabularEncoder
+from modelworks.models.inputs import Head, TabularEncoder, exporting
 
 
 class MLPConfig(Section):
@@ -48,6 +51,15 @@ class MLP(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = [x for x in [self.tabular(batch)] if x is not None]
-        parts += [self.text[name](batch[text_key(name)]) for name in self.text_names]  # (batch, text_dim)
+        parts += [self.bag_of_words(name, batch[text_key(name)]) for name in self.text_names]  # (batch, text_dim)
         parts += [batch[image_key(name)].flatten(1) for name in self.image_names]  # (batch, C*H*W)
         return self.head(torch.cat(parts, dim=1))  # (batch, out_dim)
+
+    def bag_of_words(self, name: str, ids: torch.Tensor) -> torch.Tensor:
+        """Mean embedding of the real tokens (zeros for an empty text): (batch, seq) -> (batch, text_dim)."""
+        bag = self.text[name]
+        if not exporting():
+            return bag(ids)
+        real = (ids != self.text_pad[name]).unsqueeze(2).to(bag.weight.dtype)  # (batch, seq, 1)
+        summed = (F.embedding(ids, bag.weight) * real).sum(dim=1)  # (batch, text_dim)
+        return summed / real.sum(dim=1).clamp(min=1)

@@ -5,6 +5,9 @@ masked out of attention. Images (ViT-style): non-overlapping ``patch_size`` patc
 projected to ``d_model`` by one strided convolution, plus learned positions and the [CLS] vector.
 Each sequence is pooled (the [CLS] output, or the mean over real tokens); numeric and categorical
 columns go through `TabularEncoder` and join the pooled features before the head.
+
+While exporting, the encoder runs as the plain tensor operations of `encode_exportable`: traced,
+PyTorch's own attention freezes the sequence length into the graph.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 from torch import nn
+from torch.nn import functional as F
 
 from modelworks.config.base import Section
 from modelworks.data.schema import InputSchema, TextSpec, image_key, text_key
 from modelworks.errors import UserError
 from modelworks.models import MODELS
-from modelworks.models.inputs import Head, TabularEncoder, require_only
+from modelworks.models.inputs import Head, TabularEncoder, exporting, require_only
 
 
 class TransformerConfig(Section):
@@ -51,6 +55,22 @@ def encoder_stack(config: TransformerConfig) -> nn.TransformerEncoder:
     return nn.TransformerEncoder(layer, config.layers, norm=nn.LayerNorm(config.d_model), enable_nested_tensor=False)
 
 
+def encode_exportable(encoder: nn.TransformerEncoder, x: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+    """What `encoder_stack` computes in eval mode, as operations whose shapes follow the input's.
+
+    x: (batch, seq, d_model); pad: (batch, seq) True at padding, or None.
+    """
+    mask = None if pad is None else torch.zeros_like(pad, dtype=x.dtype).masked_fill(pad, float("-inf"))[:, None, None]
+    for layer in encoder.layers:  # pre-norm: x + attention(norm1(x)), then x + feed_forward(norm2(x))
+        attention = layer.self_attn
+        qkv = F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias)  # (batch, seq, 3 * d_model)
+        q, k, v = (t.unflatten(-1, (attention.num_heads, -1)).transpose(1, 2) for t in qkv.chunk(3, dim=-1))
+        heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (batch, heads, seq, d_head)
+        x = x + attention.out_proj(heads.transpose(1, 2).flatten(2))  # (batch, seq, d_model)
+        x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+    return encoder.norm(x)
+
+
 class TextTransformer(nn.Module):
     """Token ids -> [CLS] + token embeddings + positions -> encoder -> one pooled vector."""
 
@@ -73,7 +93,10 @@ class TextTransformer(nn.Module):
         x = torch.cat([self.cls.expand(batch, -1, -1), self.tokens(ids)], dim=1)  # (batch, 1 + seq, d_model)
         x = x + self.positions[:, : length + 1]
         pad = torch.cat([ids.new_zeros(batch, 1, dtype=torch.bool), ids == self.pad_id], dim=1)  # (batch, 1 + seq)
-        x = self.encoder(x, src_key_padding_mask=pad)  # (batch, 1 + seq, d_model)
+        if exporting():
+            x = encode_exportable(self.encoder, x, pad)  # (batch, 1 + seq, d_model)
+        else:
+            x = self.encoder(x, src_key_padding_mask=pad)  # (batch, 1 + seq, d_model)
         if self.pooling == "cls":
             return x[:, 0]  # (batch, d_model)
         real = ~pad[:, 1:, None]  # (batch, seq, 1)
@@ -102,7 +125,7 @@ class ImageTransformer(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.patches(images).flatten(2).transpose(1, 2)  # (batch, patches, d_model)
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.positions  # (batch, 1 + patches, d)
-        x = self.encoder(x)  # (batch, 1 + patches, d_model)
+        x = encode_exportable(self.encoder, x, None) if exporting() else self.encoder(x)  # (batch, 1 + patches, d)
         return x[:, 0] if self.pooling == "cls" else x[:, 1:].mean(dim=1)  # (batch, d_model)
 
 

@@ -32,6 +32,8 @@ from modelworks.training.optim import build_optimizer, build_scheduler
 from modelworks.training.runtime import autocast, forward_all, to_device
 
 Augment = Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]
+# (outputs, target, inputs) -> scalar loss: replaces the task loss in training steps (distillation).
+LossHook = Callable[[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 STEP_LOG_EVERY = 50  # steps between loss records: reading the loss waits for the device
 
@@ -57,13 +59,19 @@ def fit(
     augment: Augment | None = None,
     callbacks: list[Callback] = (),
     resume: bool = False,
+    loss_fn: LossHook | None = None,
 ) -> FitResult:
-    """Train `model` (already on `device`) and leave it holding the best (or last) weights."""
+    """Train `model` (already on `device`) and leave it holding the best (or last) weights.
+
+    `loss_fn`, when given, is the training loss instead of the task's (it also sees the batch's
+    inputs, e.g. to ask a teacher model); validation always reports the task loss.
+    """
     # ---- setup: model wrapper, loss, optimizer, schedule, state
     if cfg.early_stopping is not None and (val is None or not len(val)):
         raise UserError("train.early_stopping needs validation data; set data.split.validation > 0")
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world.distributed else model
-    loss_fn = TaskLoss(resolve_loss(cfg.loss, schema.task), schema.num_classes, class_counts).to(device)
+    task_loss = TaskLoss(resolve_loss(cfg.loss, schema.task), schema.num_classes, class_counts).to(device)
+    criterion = loss_fn if loss_fn is not None else lambda outputs, target, inputs: task_loss(outputs, target)
     optimizer = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay)
     batches_per_epoch = train.num_batches(cfg.batch_size, world.size)
     steps_per_epoch = -(-batches_per_epoch // cfg.grad_accumulation)
@@ -102,7 +110,7 @@ def fit(
             batch = to_device(batch, device)
             state.batch_in_epoch += 1
             boundary = state.batch_in_epoch % cfg.grad_accumulation == 0 or state.batch_in_epoch == batches_per_epoch
-            loss = _forward_backward(net, model, batch, loss_fn, cfg, device, scaler, sync=boundary or not world.distributed)
+            loss = _forward_backward(net, model, batch, criterion, cfg, device, scaler, sync=boundary or not world.distributed)
             loss_sum += loss.detach()
             if not boundary:
                 continue
@@ -132,7 +140,7 @@ def fit(
             "train_loss": train_loss,
         }
         if val is not None and len(val):
-            logs.update(validate(model, val, loss_fn, schema, cfg, device))
+            logs.update(validate(model, val, task_loss, schema, cfg, device))
         if per_epoch_schedule:
             scheduler.step(logs.get("val_loss", logs["train_loss"]))
         if stopper.update(logs, state.epoch, model):
@@ -152,14 +160,14 @@ def fit(
     return FitResult(history=history, state=state, best_epoch=best_epoch)
 
 
-def _forward_backward(net, model, batch, loss_fn, cfg: TrainConfig, device, scaler, sync: bool) -> torch.Tensor:
+def _forward_backward(net, model, batch, criterion: LossHook, cfg: TrainConfig, device, scaler, sync: bool) -> torch.Tensor:
     """One micro-batch: forward under autocast, loss (+ L1), scaled backward; DDP syncs only when `sync`."""
     target = batch.pop(TARGET)
     context = net.no_sync() if isinstance(net, DistributedDataParallel) and not sync else contextlib.nullcontext()
     with context:
         with autocast(device, cfg.precision):
             outputs = net(batch)  # (batch, out_dim)
-        loss = loss_fn(outputs, target)
+        loss = criterion(outputs, target, batch)
         if cfg.l1:
             loss = loss + cfg.l1 * sum(p.abs().sum() for p in model.parameters() if p.requires_grad and p.dim() > 1)
         scaled = loss / cfg.grad_accumulation
