@@ -7,33 +7,13 @@ import sys
 import webbrowser
 from importlib import resources
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import typer
-from rich.console import Console
-
+from modelworks.cli_output import console, err, user_errors
 from modelworks.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build deep-learning models from one YAML file.")
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Print a UserError as one clear message (no traceback) and exit with status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UserError as e:
-            err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("interrupted; a checkpointed run continues with: modelworks train --resume RUN")
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def _templates() -> list[str]:

@@ -10,18 +10,14 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
-
+from modelworks.cli_output import console, user_errors
 from modelworks.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, help="Work with a modelworks platform server (runs, jobs, the model registry).")
-console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 Url = typer.Option(None, "--remote", "--url", envvar="MODELWORKS_URL", help="the server, e.g. http://127.0.0.1:8000 [env MODELWORKS_URL]")
 Token = typer.Option(None, "--token", envvar="MODELWORKS_TOKEN", help="an API token [env MODELWORKS_TOKEN]")
@@ -33,20 +29,6 @@ def _client(url: str | None, token: str | None):
     if not url or not token:
         raise UserError("no server given: pass --remote URL --token T, or set MODELWORKS_URL and MODELWORKS_TOKEN")
     return Client(url, token)
-
-
-def user_errors(fn: Callable) -> Callable:
-    """One line for a refused request (the server's message and status), exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UserError as e:
-            err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 @app.command("runs")
