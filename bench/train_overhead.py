@@ -12,7 +12,6 @@ to bench/results/.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import resource
 import statistics
@@ -149,8 +148,8 @@ def main() -> None:
         "loss": {"baseline": base["loss"], "modelworks": ours["loss"]},
         "max_epoch_loss_difference": loss_diff,
     }
-    print(f"| device | epoch s (hand loop) | epoch s (modelworks) | time ratio | peak mem ratio | max loss diff |")
-    print(f"|---|---|---|---|---|---|")
+    print("| device | epoch s (hand loop) | epoch s (modelworks) | time ratio | peak mem ratio | max loss diff |")
+    print("|---|---|---|---|---|---|")
     print(f"| {summary['device']} | {base['median_epoch_s']:.3f} | {ours['median_epoch_s']:.3f} | {time_ratio:.3f} | {mem_ratio:.3f} | {loss_diff:.2e} |")
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)

@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from modelworks.data.schema import Task
-from modelworks.errors import UserError
 from modelworks.evaluate.metrics import main_metric, summarize
 from modelworks.store.atomic import atomic_write_text
 from modelworks.store.run import METRICS, MetricsLog
