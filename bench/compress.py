@@ -187,8 +187,8 @@ def _has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_parent_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared with bench/export_onnx.py: which parents to reuse or train, and timing."""
     parser.add_argument("--cnn-run", help="a trained Fashion-MNIST CNN run to reuse")
     parser.add_argument("--text-run", help="a fine-tuned MiniLM text-classifier run to reuse")
     parser.add_argument("--only", choices=["cnn", "text"])
@@ -199,6 +199,11 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=32)
     parser.add_argument("--text-epochs", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_parent_arguments(parser)
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:

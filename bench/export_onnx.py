@@ -91,16 +91,7 @@ def bench(label: str, parent: modelworks.Run, folder: Path, iterations: int, thr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cnn-run", help="a trained Fashion-MNIST CNN run to reuse")
-    parser.add_argument("--text-run", help="a fine-tuned MiniLM text-classifier run to reuse")
-    parser.add_argument("--only", choices=["cnn", "text"])
-    parser.add_argument("--runs-dir", default="runs")
-    parser.add_argument("--cnn-rows", type=int, default=8000)
-    parser.add_argument("--classes", type=int, default=4)
-    parser.add_argument("--per-class", type=int, default=250)
-    parser.add_argument("--max-length", type=int, default=32)
-    parser.add_argument("--text-epochs", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=30)
+    compress_bench.add_parent_arguments(parser)
     parser.add_argument("--threads", type=int, help="torch and onnxruntime intra-op threads (default: each library's choice)")
     args = parser.parse_args()
     if args.threads:

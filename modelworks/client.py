@@ -161,24 +161,8 @@ class Client:
 
     def download_dataset(self, project: str, name: str, version: int, dest: str | Path) -> Path:
         """Stream a version's plaintext to ``dest`` and check its SHA-256; returns ``dest``."""
-        dest = Path(dest)
         path = f"/projects/{_seg(project)}/datasets/{_seg(name)}/versions/{int(version)}/download"
-        try:
-            with self._http.stream("GET", path) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _error(response)
-                sha = hashlib.sha256()
-                with open(dest, "wb") as out:
-                    for chunk in response.iter_bytes():
-                        sha.update(chunk)
-                        out.write(chunk)
-        except httpx.TransportError as e:
-            raise UserError(f"download from {self.url} failed: {e}") from None
-        if sha.hexdigest() != response.headers.get("x-content-sha256"):
-            dest.unlink(missing_ok=True)
-            raise UserError(f"the download of {name} version {version} does not match its SHA-256")
-        return dest
+        return self._download(path, dest, f"{name} version {version}")
 
     def delete_dataset(self, project: str, name: str) -> None:
         self._call("DELETE", f"/projects/{_seg(project)}/datasets/{_seg(name)}")
