@@ -46,7 +46,6 @@ class Prepared:
     """A resolved config with its data split and preprocessing fitted on the training split."""
 
     config: ExperimentConfig
-    base_dir: Path
     preprocessor: Preprocessor
     splits: dict[str, TensorBatches] = field(default_factory=dict)
 
@@ -96,7 +95,7 @@ def prepare(config: ExperimentConfig, base_dir: Path, device: torch.device, stat
     else:
         preprocessor = Preprocessor(features, target, task).fit(frames["train"])
     splits = {name: TensorBatches(preprocessor.transform(frame)) for name, frame in frames.items()}
-    return Prepared(config, base_dir, preprocessor, splits)
+    return Prepared(config, preprocessor, splits)
 
 
 def _as_config(config: ExperimentConfig | str | Path | dict, overrides: Sequence[str]) -> tuple[ExperimentConfig, Path, str]:

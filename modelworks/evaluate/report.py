@@ -69,7 +69,7 @@ def write_report(
         "extra": extra or {},
     }
     json_path, html_path = run_dir / "report.json", run_dir / "report.html"
-    atomic_write_text(json_path, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(json_path, json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
     atomic_write_text(html_path, _html(report, history, predictions))
     return json_path, html_path
 
@@ -81,18 +81,18 @@ def _html(report: dict[str, Any], history: list[dict[str, Any]], predictions: di
     metrics, task = report["metrics"], report["task"]
     main = report["main_metric"]
     sections = [
-        f"<h1>{_e(report['title'])}</h1>",
-        f'<p class="headline">{_e(main["name"])}: <b>{_e(_fmt(main["value"]))}</b> '
-        f'<span class="muted">({_e("higher" if main["direction"] == "max" else "lower")} is better; '
-        f"task: {_e(task)})</span></p>",
+        f"<h1>{escape_html(report['title'])}</h1>",
+        f'<p class="headline">{escape_html(main["name"])}: <b>{escape_html(format_value(main["value"]))}</b> '
+        f'<span class="muted">({escape_html("higher" if main["direction"] == "max" else "lower")} is better; '
+        f"task: {escape_html(task)})</span></p>",
     ]
     if metrics.get("notes"):
-        sections.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in metrics["notes"]) + "</ul>")
-    scalars = [[k, _fmt(v)] for k, v in report["summary"].items()]
-    sections.append(_section("Metrics", _table(["metric", "value"], scalars)))
+        sections.append("<ul class='notes'>" + "".join(f"<li>{escape_html(n)}</li>" for n in metrics["notes"]) + "</ul>")
+    scalars = [[k, format_value(v)] for k, v in report["summary"].items()]
+    sections.append(section_html("Metrics", table_html(["metric", "value"], scalars)))
 
     training = [p for p in (_loss_plot(history), _metric_plot(history)) if p]
-    sections.append(_section("Training", _plots(training) if training else "<p class='muted'>No training history.</p>"))
+    sections.append(section_html("Training", plots_html(training) if training else "<p class='muted'>No training history.</p>"))
 
     evaluation = []
     if task == "regression":
@@ -109,27 +109,27 @@ def _html(report: dict[str, Any], history: list[dict[str, Any]], predictions: di
         if curves.get("pr"):
             evaluation.append(_pr_plot(curves["pr"], metrics.get("pr_auc")))
     if evaluation:
-        sections.append(_section("Evaluation", _plots(evaluation)))
+        sections.append(section_html("Evaluation", plots_html(evaluation)))
 
     if task != "regression":
         rows = [
-            [n, _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), str(c["support"])]
+            [n, format_value(c["precision"]), format_value(c["recall"]), format_value(c["f1"]), str(c["support"])]
             for n, c in metrics["per_class"].items()
         ]
-        sections.append(_section("Per class", _table(["class", "precision", "recall", "f1", "support"], rows)))
+        sections.append(section_html("Per class", table_html(["class", "precision", "recall", "f1", "support"], rows)))
     if report["extra"]:
         extra = [[k, v] for k, v in _flatten(report["extra"]).items()]
-        sections.append(_section("Run", _table(["key", "value"], extra)))
+        sections.append(section_html("Run", table_html(["key", "value"], extra)))
 
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_e(report['title'])}</title><style>{_CSS}</style></head>\n<body>\n"
+        f"<title>{escape_html(report['title'])}</title><style>{HTML_CSS}</style></head>\n<body>\n"
         + "\n".join(sections)
         + "\n</body></html>\n"
     )
 
 
-_CSS = """
+HTML_CSS = """
 body { font-family: system-ui, -apple-system, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
 h1 { margin-bottom: .2rem; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
 .headline { font-size: 1.2rem; } .muted { color: #777; font-size: .9rem; }
@@ -141,22 +141,22 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } th { backgroun
 """
 
 
-def _section(heading: str, body: str) -> str:
-    return f"<h2>{_e(heading)}</h2>\n{body}"
+def section_html(heading: str, body: str) -> str:
+    return f"<h2>{escape_html(heading)}</h2>\n{body}"
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+def table_html(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{escape_html(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _plots(images: list[str]) -> str:
+def plots_html(images: list[str]) -> str:
     return '<div class="plots">' + "".join(images) + "</div>"
 
 
 def _td(cell: Any) -> str:
-    return f"<td class='num'>{_e(cell)}</td>" if _is_number(cell) else f"<td>{_e(cell)}</td>"
+    return f"<td class='num'>{escape_html(cell)}</td>" if _is_number(cell) else f"<td>{escape_html(cell)}</td>"
 
 
 # ----------------------------------------------------------------------------------------- plots
@@ -168,7 +168,7 @@ def _loss_plot(history: list[dict[str, Any]]) -> str:
     steps = [r for r in history if r.get("kind") == "step" and "step" in r and _finite(r.get("loss"))]
     if not any(_finite(r.get(k)) for r in epochs for k in ("train_loss", "val_loss")) and not steps:
         return ""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     if steps:
         x, label = [r["step"] for r in steps], "step"
         ends = [(r["step"], r["epoch"]) for r in epochs if "step" in r and "epoch" in r]
@@ -184,7 +184,7 @@ def _loss_plot(history: list[dict[str, Any]]) -> str:
     ax.set(title="Loss", xlabel=label, ylabel="loss")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
-    return _img(fig, "loss curves")
+    return figure_html(fig, "loss curves")
 
 
 def _steps_to_epochs(steps: list[float], ends: list[tuple[float, float]]) -> list[float]:
@@ -216,23 +216,23 @@ def _metric_plot(history: list[dict[str, Any]]) -> str:
             points = [(r["epoch"], r[prefix + name]) for r in epochs if _finite(r.get(prefix + name))]
             if points:
                 ax.plot(*zip(*points), marker="o", markersize=3, color=color, label=prefix.rstrip("_"))
-        ax.set(title=_t(name), xlabel="epoch")
+        ax.set(title=plot_text(name), xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    return _img(fig, "validation metric curves")
+    return figure_html(fig, "validation metric curves")
 
 
 def _confusion_plot(matrix: list[list[int]], names: list[str]) -> str:
     cm = np.asarray(matrix)
     k = len(names)
     size = min(max(4.0, 0.45 * k + 2.5), 14.0)
-    fig, ax = _figure(size + 1, size)
+    fig, ax = new_figure(size + 1, size)
     image = ax.imshow(cm, cmap="Blues")
     fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_xticks(range(k), [_t(n) for n in names], rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
-    ax.set_yticks(range(k), [_t(n) for n in names])
+    ax.set_xticks(range(k), [plot_text(n) for n in names], rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    ax.set_yticks(range(k), [plot_text(n) for n in names])
     ax.set(title="Confusion matrix", xlabel="predicted", ylabel="true")
     if k <= MAX_ANNOTATED_CLASSES:
         high = cm.max() / 2 if cm.size else 0
@@ -240,27 +240,27 @@ def _confusion_plot(matrix: list[list[int]], names: list[str]) -> str:
             for j in range(k):
                 color = "white" if cm[i, j] > high else "black"
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color=color)
-    return _img(fig, "confusion matrix")
+    return figure_html(fig, "confusion matrix")
 
 
 def _roc_plot(curves: dict[str, dict[str, list[float]]], auc: float | None) -> str:
-    fig, ax = _figure(5, 4.5)
+    fig, ax = new_figure(5, 4.5)
     for i, (name, c) in enumerate(curves.items()):
-        ax.plot(c["fpr"], c["tpr"], linewidth=1.2, label=_t(name) if i < MAX_LEGEND_CLASSES else None)
+        ax.plot(c["fpr"], c["tpr"], linewidth=1.2, label=plot_text(name) if i < MAX_LEGEND_CLASSES else None)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set(title=f"ROC (AUC {_fmt(auc)})", xlabel="false positive rate", ylabel="true positive rate")
+    ax.set(title=f"ROC (AUC {format_value(auc)})", xlabel="false positive rate", ylabel="true positive rate")
     ax.set(xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(fontsize="small", loc="lower right")
-    return _img(fig, "ROC curves")
+    return figure_html(fig, "ROC curves")
 
 
 def _pr_plot(curves: dict[str, dict[str, list[float]]], ap: float | None) -> str:
-    fig, ax = _figure(5, 4.5)
+    fig, ax = new_figure(5, 4.5)
     for i, (name, c) in enumerate(curves.items()):
-        ax.plot(c["recall"], c["precision"], linewidth=1.2, label=_t(name) if i < MAX_LEGEND_CLASSES else None)
-    ax.set(title=f"Precision-recall (AP {_fmt(ap)})", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+        ax.plot(c["recall"], c["precision"], linewidth=1.2, label=plot_text(name) if i < MAX_LEGEND_CLASSES else None)
+    ax.set(title=f"Precision-recall (AP {format_value(ap)})", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(fontsize="small", loc="lower left")
-    return _img(fig, "precision-recall curves")
+    return figure_html(fig, "precision-recall curves")
 
 
 def _scatter_plot(predictions: dict[str, list[float]]) -> str:
@@ -269,23 +269,23 @@ def _scatter_plot(predictions: dict[str, list[float]]) -> str:
     if len(y_true) > MAX_SCATTER_POINTS:
         keep = np.random.default_rng(0).choice(len(y_true), MAX_SCATTER_POINTS, replace=False)
         y_true, y_pred = y_true[keep], y_pred[keep]
-    fig, ax = _figure(5, 5)
+    fig, ax = new_figure(5, 5)
     ax.scatter(y_true, y_pred, s=8, alpha=0.5)
     both = np.concatenate([y_true, y_pred])
     both = both[np.isfinite(both)]
     if both.size:
         ax.plot([both.min(), both.max()], [both.min(), both.max()], linestyle="--", color="grey", linewidth=0.8)
     ax.set(title="Predicted vs true", xlabel="true", ylabel="predicted")
-    return _img(fig, "predicted versus true values")
+    return figure_html(fig, "predicted versus true values")
 
 
-def _figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, Any]:
+def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, Any]:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 
 
-def _img(fig: Figure, alt: str) -> str:
+def figure_html(fig: Figure, alt: str) -> str:
     """The figure as inline SVG whose text stays text, so the browser's fonts draw any script
     (Chinese class names included) even where matplotlib has no font for it."""
     buffer = io.StringIO()
@@ -294,17 +294,17 @@ def _img(fig: Figure, alt: str) -> str:
         fig.savefig(buffer, format="svg")
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]
-    return f'<figure role="img" aria-label="{_e(alt)}">{svg}</figure>'
+    return f'<figure role="img" aria-label="{escape_html(alt)}">{svg}</figure>'
 
 
 # --------------------------------------------------------------------------------------- helpers
 
 
-def _e(value: Any) -> str:
+def escape_html(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _t(text: str) -> str:
+def plot_text(text: str) -> str:
     """Plot text as-is: matplotlib would read ``$...$`` as math and can fail on it."""
     return str(text).replace("$", r"\$")
 
@@ -321,7 +321,7 @@ def _is_number(text: Any) -> bool:
     return True
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, bool):
@@ -341,18 +341,18 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(v, dict) and v:
             out.update(_flatten(v, key + "."))
         elif isinstance(v, (list, tuple)):
-            out[key] = json.dumps(_json_safe(v))
+            out[key] = json.dumps(json_safe(v))
         else:
-            out[key] = _fmt(v)
+            out[key] = format_value(v)
     return out
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """``value`` with numpy types, paths and tuples made plain, and NaN/inf as ``None`` (strict JSON)."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -16,7 +16,18 @@ from typing import Any
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from modelworks.evaluate.report import _CSS, _e, _figure, _fmt, _img, _json_safe, _plots, _section, _t, _table
+from modelworks.evaluate.report import (
+    HTML_CSS,
+    escape_html,
+    figure_html,
+    format_value,
+    json_safe,
+    new_figure,
+    plot_text,
+    plots_html,
+    section_html,
+    table_html,
+)
 from modelworks.store.atomic import atomic_write_text
 
 STATE_COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:red", "FAIL": "black", "RUNNING": "tab:gray"}
@@ -29,7 +40,7 @@ def write_tune_report(study_dir: Path, summary: dict[str, Any], trials: pd.DataF
     records = json.loads(trials.to_json(orient="records"))
     report = {**summary, "trials": records}
     json_path, html_path = Path(study_dir) / "tune.json", Path(study_dir) / "tune.html"
-    atomic_write_text(json_path, json.dumps(_json_safe(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+    atomic_write_text(json_path, json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
     atomic_write_text(html_path, _html(report, trials, curves))
     return json_path, html_path
 
@@ -38,30 +49,30 @@ def _html(report: dict[str, Any], trials: pd.DataFrame, curves: Curves) -> str:
     metric, best = report["metric"], report["best"]
     better = "higher" if report["direction"] == "max" else "lower"
     counts = ", ".join(f"{n} {state.lower()}" for state, n in report["counts"].items()) or "no trials"
-    headline = (f"best {_e(metric)}: <b>{_e(_fmt(best['value']))}</b> (trial {best['trial']})" if best else "no completed trial yet")
+    headline = (f"best {escape_html(metric)}: <b>{escape_html(format_value(best['value']))}</b> (trial {best['trial']})" if best else "no completed trial yet")
     sections = [
-        f"<h1>{_e(report['title'])}</h1>",
-        f"<p class='headline'>{headline} <span class='muted'>({better} is better; {_e(counts)})</span></p>",
+        f"<h1>{escape_html(report['title'])}</h1>",
+        f"<p class='headline'>{headline} <span class='muted'>({better} is better; {escape_html(counts)})</span></p>",
     ]
     if report["notes"]:
-        sections.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in report["notes"]) + "</ul>")
+        sections.append("<ul class='notes'>" + "".join(f"<li>{escape_html(n)}</li>" for n in report["notes"]) + "</ul>")
     if best:
-        rows = [[k, json.dumps(v) if isinstance(v, (list, dict)) else _fmt(v)] for k, v in best["params"].items()]
+        rows = [[k, json.dumps(v) if isinstance(v, (list, dict)) else format_value(v)] for k, v in best["params"].items()]
         rows += [["run", best["run"] or "n/a"], ["config", best["config"]]]
-        sections.append(_section("Best trial", _table(["param", "value"], rows)))
+        sections.append(section_html("Best trial", table_html(["param", "value"], rows)))
     plots = [p for p in (_history_plot(trials, curves, metric, report["direction"]), _curves_plot(curves, metric), _importance_plot(report["importance"])) if p]
-    sections.append(_section("Search", _plots(plots) if plots else "<p class='muted'>No finished trials to plot.</p>"))
+    sections.append(section_html("Search", plots_html(plots) if plots else "<p class='muted'>No finished trials to plot.</p>"))
     if report["importance"] is None:
         sections.append("<p class='muted'>No parameter importance (see the notes above).</p>")
     shown = trials.astype(object).where(trials.notna(), "")
-    rows = [[_fmt(v) if isinstance(v, float) else v for v in row] for row in shown.itertuples(index=False)]
-    sections.append(_section("Trials", _table(list(trials.columns), rows)))
-    settings = [[k, json.dumps(v) if isinstance(v, (dict, list)) else _fmt(v)] for k, v in report["settings"].items()]
+    rows = [[format_value(v) if isinstance(v, float) else v for v in row] for row in shown.itertuples(index=False)]
+    sections.append(section_html("Trials", table_html(list(trials.columns), rows)))
+    settings = [[k, json.dumps(v) if isinstance(v, (dict, list)) else format_value(v)] for k, v in report["settings"].items()]
     settings += [[f"space: {k}", json.dumps(v)] for k, v in report["space"].items()]
-    sections.append(_section("Settings", _table(["key", "value"], settings)))
+    sections.append(section_html("Settings", table_html(["key", "value"], settings)))
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_e(report['title'])}</title><style>{_CSS}</style></head>\n<body>\n"
+        f"<title>{escape_html(report['title'])}</title><style>{HTML_CSS}</style></head>\n<body>\n"
         + "\n".join(sections)
         + "\n</body></html>\n"
     )
@@ -74,7 +85,7 @@ def _history_plot(trials: pd.DataFrame, curves: Curves, metric: str, direction: 
     done = done[done[metric].map(math.isfinite)]
     if done.empty:
         return ""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     ax.scatter(done["number"], done[metric], s=18, color="tab:blue", label="completed", zorder=3)
     best = done[metric].cummax() if direction == "max" else done[metric].cummin()
     last = int(trials["number"].max())
@@ -82,17 +93,17 @@ def _history_plot(trials: pd.DataFrame, curves: Curves, metric: str, direction: 
     pruned = [(n, v[max(v)]) for n, (state, v) in curves.items() if state == "PRUNED" and v and math.isfinite(v[max(v)])]
     if pruned:
         ax.scatter(*zip(*pruned), marker="x", s=18, color="tab:red", label="pruned (last value)", zorder=3)
-    ax.set(title="Optimization history", xlabel="trial", ylabel=_t(metric))
+    ax.set(title="Optimization history", xlabel="trial", ylabel=plot_text(metric))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")
-    return _img(fig, "optimization history")
+    return figure_html(fig, "optimization history")
 
 
 def _curves_plot(curves: Curves, metric: str) -> str:
     """The metric per epoch of every trial, pruned ones in red: where each was stopped."""
     if not any(values for _, values in curves.values()):
         return ""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     seen: set[str] = set()
     for state, values in curves.values():
         if not values:
@@ -102,17 +113,17 @@ def _curves_plot(curves: Curves, metric: str) -> str:
         seen.add(state)
         ax.plot(steps, [values[s] for s in steps], marker="o", markersize=2, linewidth=1, alpha=0.7,
                 color=STATE_COLORS.get(state, "tab:gray"), label=label)
-    ax.set(title="Metric per epoch", xlabel="epoch", ylabel=_t(metric))
+    ax.set(title="Metric per epoch", xlabel="epoch", ylabel=plot_text(metric))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")
-    return _img(fig, "validation metric per epoch of each trial")
+    return figure_html(fig, "validation metric per epoch of each trial")
 
 
 def _importance_plot(importance: dict[str, float] | None) -> str:
     if not importance:
         return ""
     names = list(importance)[::-1]  # most important on top
-    fig, ax = _figure(6, max(2.0, 0.5 * len(names) + 1.2))
-    ax.barh([_t(n) for n in names], [importance[n] for n in names], color="tab:blue")
+    fig, ax = new_figure(6, max(2.0, 0.5 * len(names) + 1.2))
+    ax.barh([plot_text(n) for n in names], [importance[n] for n in names], color="tab:blue")
     ax.set(title="Parameter importance", xlabel="importance (normalized to sum to 1)")
-    return _img(fig, "parameter importance")
+    return figure_html(fig, "parameter importance")
