@@ -62,7 +62,7 @@ def run_variant(pruner: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         config = experiment(args, pruner, tmp)
         started, cpu_started = time.perf_counter(), time.process_time()
-        result = modelworks.tuning(config)
+        result = modelworks.tune(config)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         frame = result.trials
         best_report = json.loads((result.best_run / "report.json").read_text())
