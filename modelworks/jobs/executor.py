@@ -1,9 +1,10 @@
 """Executors run one attempt of a job somewhere and report how it ended.
 
-The worker talks to an executor only through `Executor`'s three calls, so another backend (a Ray
-cluster: submit a remote task, poll its future, cancel it) fits without touching the worker.
-`LocalExecutor` runs ``python -m modelworks.jobs.run_job JOB TOKEN`` as a child process: a crash,
-a leak or a kill -9 of the child never takes the worker down with it.
+The worker talks to an executor only through `Executor`'s three calls and the `Handle` they share,
+so each backend fits without touching the worker. Both run ``python -m modelworks.jobs.run_job JOB
+TOKEN`` as a child process, so a crash, a leak or a kill -9 of the child never takes the worker
+down with it: `LocalExecutor` on this machine, `modelworks.jobs.ray_executor.RayExecutor` inside
+an actor on a Ray cluster. `make_executor` picks one by name (the ``executor`` setting).
 """
 
 from __future__ import annotations
@@ -34,14 +35,15 @@ class Outcome:
 
 @dataclass
 class Handle:
-    """A running attempt, as its executor tracks it."""
+    """A running attempt, as the worker sees it; each executor keeps its own state in a subclass.
+
+    ``pid`` is the child's process id where known (on a Ray cluster: on the node that runs it);
+    ``lines`` is the output the executor has collected and `drain` not yet handed out."""
 
     job_id: int
-    pid: int
-    process: subprocess.Popen
+    pid: int | None = None
     started: float = field(default_factory=time.monotonic)
     lines: deque[str] = field(default_factory=deque)
-    reader: threading.Thread | None = None
 
     def drain(self) -> list[str]:
         """The output lines produced since the last call."""
@@ -51,8 +53,19 @@ class Handle:
         return out
 
 
+@dataclass(kw_only=True)
+class LocalHandle(Handle):
+    """A child process of this worker, and the thread that reads its output."""
+
+    process: subprocess.Popen
+    reader: threading.Thread | None = None
+
+
 class Executor(Protocol):
-    def submit(self, job_id: int, token: str, env: dict[str, str]) -> Handle: ...
+    """Runs attempts. ``env`` holds the variables the attempt needs on top of the environment of
+    the machine that runs it; ``gpus`` is how many GPUs the job asked for."""
+
+    def submit(self, job_id: int, token: str, env: dict[str, str], gpus: int) -> Handle: ...
 
     def poll(self, handle: Handle) -> Outcome | None: ...
 
@@ -70,21 +83,22 @@ def _die_with_parent() -> None:
 class LocalExecutor:
     """Each attempt in its own process on this machine, its output read line by line."""
 
-    def submit(self, job_id: int, token: str, env: dict[str, str]) -> Handle:
+    def submit(self, job_id: int, token: str, env: dict[str, str], gpus: int) -> LocalHandle:
+        """Start the attempt; the worker already counted its ``gpus`` against its own slots."""
         process = subprocess.Popen(
             [sys.executable, "-m", "modelworks.jobs.run_job", str(job_id), token],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-        handle = Handle(job_id=job_id, pid=process.pid, process=process)
+        handle = LocalHandle(job_id=job_id, pid=process.pid, process=process)
         handle.reader = threading.Thread(target=_read_lines, args=(process, handle.lines), daemon=True)
         handle.reader.start()
         return handle
 
-    def poll(self, handle: Handle) -> Outcome | None:
+    def poll(self, handle: LocalHandle) -> Outcome | None:
         """None while it runs; once it ended, its exit status and CPU time (user + system)."""
         try:
-            pid, status, rusage = os.wait4(handle.pid, os.WNOHANG)
+            pid, status, rusage = os.wait4(handle.process.pid, os.WNOHANG)
         except ChildProcessError:
             return Outcome(returncode=handle.process.returncode or -1, cpu_seconds=0.0)
         if pid == 0:
@@ -95,16 +109,16 @@ class LocalExecutor:
             handle.reader.join(timeout=5)  # the rest of its output
         return Outcome(returncode=code, cpu_seconds=rusage.ru_utime + rusage.ru_stime)
 
-    def cancel(self, handle: Handle) -> None:
+    def cancel(self, handle: LocalHandle) -> None:
         """SIGTERM to the attempt's process group, SIGKILL if it is still there after a grace period."""
         for sig, wait in ((signal.SIGTERM, TERMINATE_GRACE_S), (signal.SIGKILL, 0.0)):
             try:
-                os.killpg(handle.pid, sig)
+                os.killpg(handle.process.pid, sig)
             except ProcessLookupError:
                 return
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                if _exited(handle.pid):
+                if _exited(handle.process.pid):
                     return
                 time.sleep(0.05)
 
@@ -123,10 +137,15 @@ def _read_lines(process: subprocess.Popen, sink: deque[str]) -> None:
         sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
 
-def make_executor(kind: str) -> Executor:
-    """The executor named by the job's (or worker's) config."""
+def make_executor(kind: str, ray_address: str | None = None) -> Executor:
+    """The executor named by the worker's settings: ``local``, or ``ray`` on the cluster at
+    ``ray_address`` (connected here, so a wrong address fails at start, not at the first job)."""
     if kind == "local":
         return LocalExecutor()
     if kind == "ray":
-        raise UserError("the ray executor is not available yet; use executor 'local'")
-    raise UserError(f"unknown executor {kind!r}; use 'local'")
+        try:
+            from modelworks.jobs.ray_executor import RayExecutor
+        except ImportError as e:
+            raise UserError(f"the ray executor needs the ray package ({e.msg}); install it with: pip install 'modelworks[ray]'") from None
+        return RayExecutor(ray_address)
+    raise UserError(f"unknown executor {kind!r}; use 'local' or 'ray'")
