@@ -290,10 +290,14 @@ class Run:
         return cross_validate(self.config, folds, base_dir=Path.cwd(), out_dir=self.path)
 
 
-def load_run(ref: str | Path, runs_dir: str | Path = "runs", device: str | None = None) -> Run:
-    """Open a run folder (a path, or a run name under `runs_dir`) for evaluation and prediction."""
+def load_run(ref: str | Path, runs_dir: str | Path = "runs", device: str | None = None, *, source: str | None = None) -> Run:
+    """Open a run folder (a path, or a run name under `runs_dir`) for evaluation and prediction.
+    `source` reads the run's data (for its splits) from there instead of the file its config
+    names: a run moved to another machine, whose data lies elsewhere."""
     path = store.find_run(ref, Path(runs_dir))
     config = validate(read_yaml(path / store.CONFIG), str(path / store.CONFIG))
+    if source is not None:
+        config = config.model_copy(update={"data": config.data.model_copy(update={"source": source})})
     if isinstance(config.model, PretrainedConfig):
         config = config.model_copy(update={"model": config.model.model_copy(update={"load_weights": False})})
     saved = store.read_json(path / store.PREPROCESS)

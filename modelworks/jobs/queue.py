@@ -25,7 +25,7 @@ from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound, Unprocessable
 from modelworks.platform.settings import Settings
 
-SUPPORTED_KINDS = ("train", "evaluate")
+SUPPORTED_KINDS = ("train", "evaluate", "tune", "compress", "export")
 FINISHED = ("succeeded", "failed", "cancelled")
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_PROJECT_LIMIT = 4  # running jobs per project, across all workers
@@ -199,16 +199,15 @@ def read_logs(session: Session, job: Job, since: int = 0, limit: int = 1000) -> 
     return list(session.scalars(select(JobLog).where(JobLog.job_id == job.id, JobLog.seq > since).order_by(JobLog.seq).limit(limit)))
 
 
-def read_metrics(session: Session, job: Job, name: str | None = None, limit: int = 10_000, offset: int = 0) -> Page[JobMetric]:
-    query = select(JobMetric).where(JobMetric.job_id == job.id).order_by(JobMetric.id)
+def read_metrics(session: Session, job: Job, name: str | None = None, limit: int = 10_000, offset: int = 0) -> Page[dict[str, Any]]:
+    """A page of the job's metric points, in the order they were recorded (plain rows, not ORM
+    objects: a 10,000-point page is mostly serialization)."""
+    query = select(JobMetric.step, JobMetric.epoch, JobMetric.name, JobMetric.value, JobMetric.at).where(JobMetric.job_id == job.id)
     if name is not None:
         query = query.where(JobMetric.name == name)
-    return paginate_big(session, query, limit, offset)
-
-
-def paginate_big(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    return Page(items=list(session.scalars(query.limit(limit).offset(offset))), total=total, limit=limit, offset=offset)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(JobMetric.id).limit(limit).offset(offset)).mappings()
+    return Page(items=[dict(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
 # --------------------------------------------------------------------------------------- usage

@@ -6,7 +6,8 @@ Each loop: requeue jobs whose worker stopped heartbeating, claim jobs while slot
 CPU slot per job, plus the GPUs it asks for; at most ``project_limit`` running per project), and
 for every child: stream its output into the job's log, renew its lease, stop it on cancel or
 timeout, and record its end. A child that fails is retried while attempts are left; a retried
-train job resumes from its last checkpoint.
+train job resumes from its last checkpoint. Where children run is the executor's business (the
+``executor`` setting): on this machine, or in actors on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelworks.jobs import queue
-from modelworks.jobs.executor import Executor, Handle, LocalExecutor
+from modelworks.jobs.executor import Executor, Handle, make_executor
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Job
 from modelworks.platform.settings import Settings
@@ -50,7 +51,7 @@ class Worker:
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else max(lease_s / 4, 0.2)
         self.poll_s = poll_s
         self.project_limit = project_limit
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or make_executor(settings.executor, settings.ray_address)
         self.running: dict[int, Running] = {}
         self._engine = make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = session_factory(self._engine)
@@ -85,12 +86,16 @@ class Worker:
                 job = session.get(Job, claim.job_id)
                 gpus, timeout_s = job.gpus, job.timeout_s
                 queue.append_logs(session, claim.job_id, [f"[worker {self.id}] attempt {claim.attempt} started"])
-            handle = self.executor.submit(claim.job_id, claim.token, self._child_env(gpus))
+            handle = self.executor.submit(claim.job_id, claim.token, self._child_env(gpus), gpus)
             self.running[claim.job_id] = Running(claim, handle, gpus, timeout_s)
             self._beat(self.running[claim.job_id])
 
     def _child_env(self, gpus: int) -> dict[str, str]:
-        env = dict(os.environ)
+        """What an attempt needs on top of the environment of the machine that runs it: this
+        worker's MODELWORKS_* variables and settings, its AWS_* ones (an S3 artifact store's
+        endpoint and credentials), and no GPU for a job that asked for none (a GPU job keeps the
+        devices its executor gave it)."""
+        env = {k: v for k, v in os.environ.items() if k.startswith(("MODELWORKS_", "AWS_"))}
         env.update(MODELWORKS_HOME=str(self.settings.home), MODELWORKS_DATABASE_URL=self.settings.database_url,
                    MODELWORKS_ARTIFACTS=self.settings.artifacts, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         if gpus == 0:
@@ -147,21 +152,6 @@ class Worker:
             if state is not None:
                 note = "requeued for another attempt" if state == "queued" else state
                 queue.append_logs(session, item.claim.job_id, [f"[worker {self.id}] attempt {item.claim.attempt} ended (status {returncode}): {note}"])
-            if state == "succeeded":
-                self._record_run(session, item.claim.job_id)
-
-    def _record_run(self, session: Session, job_id: int) -> None:
-        """Record a succeeded train job's run (params, metrics, artifact manifest) for the registry."""
-        from modelworks.platform.runs import record_job_run
-
-        try:
-            run = record_job_run(session, job_id)
-        except Exception as e:  # the job did succeed; a run that cannot be recorded must not stop the worker
-            session.rollback()
-            queue.append_logs(session, job_id, [f"[worker {self.id}] could not record the run: {e}"])
-            return
-        if run is not None:
-            queue.append_logs(session, job_id, [f"[worker {self.id}] recorded run {run.id} ({len(run.artifacts)} files)"])
 
     def _last_error(self, item: Running) -> str:
         with self.sessions() as session:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelworks.errors import UserError
 from modelworks.platform import audit
 from modelworks.platform.access import ProjectAccess
-from modelworks.platform.db.models import Membership, Project, User
+from modelworks.platform.db.models import Job, Membership, Project, User
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict
 from modelworks.platform.names import check_name
 from modelworks.platform.roles import Role
+from modelworks.platform.storage import Storage
 
 MAX_DESCRIPTION = 500
 
@@ -47,8 +51,17 @@ def list_projects(session: Session, user: User, limit: int = DEFAULT_LIMIT, offs
     return Page(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
 
-def delete_project(session: Session, actor: User, project: Project) -> None:
-    """Delete the project and its memberships; its audit entries stay."""
+def delete_project(session: Session, actor: User, project: Project, storage: Storage, work_dir: Path) -> None:
+    """Delete the project with everything in it: memberships, datasets, jobs, runs and models in
+    the database, then their files (``<project-id>/`` in the artifact store and in ``work_dir``,
+    where its jobs wrote). Its audit entries stay. Refused while a job of it runs: the job's
+    process would go on writing files nobody owns."""
+    running = session.scalar(select(func.count()).select_from(Job).where(Job.project_id == project.id, Job.state == "running"))
+    if running:
+        raise Conflict(f"project {project.name!r} has {running} running job{'s' if running > 1 else ''}; cancel {'them' if running > 1 else 'it'} first")
     audit.record(session, actor, "project.delete", f"project:{project.name}", project_id=project.id)
     session.delete(project)
     session.commit()
+    # After the commit: a failure here leaves unreachable files, never rows without their files.
+    storage.remove(str(project.id))
+    shutil.rmtree(work_dir / str(project.id), ignore_errors=True)

@@ -27,7 +27,7 @@ from modelworks.platform.db.models import ModelAlias, ModelVersion, Project, Reg
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound, Unprocessable
 from modelworks.platform.names import check_name
-from modelworks.platform.runs import CHUNK, ArtifactChanged, find_entry, open_artifact, verified_copy
+from modelworks.platform.runs import CHUNK, find_entry, open_artifact, read_verified
 from modelworks.platform.storage import Storage
 
 MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
@@ -122,7 +122,7 @@ def register_version(session: Session, storage: Storage, access: ProjectAccess, 
     storage.remove(prefix)  # leftovers of a registration that failed half-way
     try:
         for entry in run.artifacts:
-            _, spool = open_artifact(run, entry["path"])  # checked against the run's manifest
+            _, spool = open_artifact(storage, run, entry["path"])  # checked against the run's manifest
             with spool:
                 if entry["path"].endswith(".safetensors"):
                     check_safetensors(spool, entry["size"], f"{entry['path']!r} of run {run.id}")
@@ -149,17 +149,8 @@ def register_version(session: Session, storage: Storage, access: ProjectAccess, 
 def open_version_artifact(storage: Storage, row: ModelVersion, path: str) -> tuple[dict[str, Any], IO[bytes]]:
     """A registered file, checked against the SHA-256 frozen at registration, as (entry, spool)."""
     entry = find_entry(row.artifacts, path, f"model {row.model.name!r} version {row.version}")
-    key = f"{row.storage_prefix}/{entry['path']}"
     what = f"{path!r} of model {row.model.name!r} version {row.version}"
-    if not storage.exists(key):
-        raise ArtifactChanged(f"artifact changed: {what} is missing from the artifact store")
-
-    def chunks():
-        with storage.open(key) as f:
-            while chunk := f.read(CHUNK):
-                yield chunk
-
-    spool = verified_copy(chunks(), entry, what)
+    spool = read_verified(storage, f"{row.storage_prefix}/{entry['path']}", entry, what)
     if path.endswith(".safetensors"):
         check_safetensors(spool, entry["size"], what)
         spool.seek(0)

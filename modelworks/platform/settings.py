@@ -16,17 +16,22 @@ setting                    environment variable         default
 ``data_key_file``          ``MODELWORKS_DATA_KEY_FILE`` ``<home>/data.key``, made on first use
 ``price_cpu_hour``         ``MODELWORKS_PRICE_CPU_HOUR`` ``0`` (cost of one CPU hour, for usage)
 ``price_gpu_hour``         ``MODELWORKS_PRICE_GPU_HOUR`` ``0`` (cost of one GPU hour, for usage)
+``executor``               ``MODELWORKS_EXECUTOR``      ``local`` (or ``ray``: where workers run jobs)
+``ray_address``            ``MODELWORKS_RAY_ADDRESS``   none (HOST:PORT, ``auto`` or ``local``)
 =========================  ===========================  =====================================
 
 Dataset keys: the first key is the current one (new data is encrypted with it); the others
 only decrypt, so a rotated-out key stays listed until `rotate-key` has re-encrypted everything.
+
+Executor: ``ray`` runs each attempt in an actor on the Ray cluster at ``ray_address`` (see
+`modelworks.jobs.ray_executor`); the worker never starts a cluster unless the address is ``local``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -53,6 +58,15 @@ class Settings(BaseModel):
     max_upload_mb: float = Field(gt=0)
     data_key: SecretStr | None = None
     data_key_file: Path | None = None
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(None, min_length=1, description="HOST:PORT of a Ray cluster, 'auto' or 'local'")
+
+    @property
+    def work_dir(self) -> Path:
+        """Where jobs write their files on this machine: the artifact folder itself when it is
+        local, else ``<home>/work`` (what a job keeps is uploaded to the store from there)."""
+        root = self.artifacts.removeprefix("file://")
+        return Path(root) if "://" not in root else self.home / "work"
 
     @classmethod
     def from_env(
@@ -67,6 +81,8 @@ class Settings(BaseModel):
         max_upload_mb: float | None = None,
         data_key: str | None = None,
         data_key_file: Path | str | None = None,
+        executor: str | None = None,
+        ray_address: str | None = None,
     ) -> "Settings":
         """Resolve every setting: a given argument wins over the environment, which wins over
         the default. The default database is an SQLite file inside ``home``."""
@@ -83,6 +99,8 @@ class Settings(BaseModel):
             "max_upload_mb": max_upload_mb if max_upload_mb is not None else env.get("MODELWORKS_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB,
             "data_key": data_key or env.get("MODELWORKS_DATA_KEY") or None,
             "data_key_file": data_key_file or env.get("MODELWORKS_DATA_KEY_FILE") or None,
+            "executor": executor or env.get("MODELWORKS_EXECUTOR") or "local",
+            "ray_address": ray_address or env.get("MODELWORKS_RAY_ADDRESS") or None,
         }
         try:
             return cls(**values)

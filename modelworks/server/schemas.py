@@ -178,7 +178,11 @@ class RotateKeyOut(BaseModel):
 
 class JobCreate(RequestBody):
     kind: Literal["train", "evaluate", "tune", "compress", "export"]
-    config: dict[str, Any] = Field(description="train: an experiment config (data.source builtin:NAME or dataset:NAME@VERSION); evaluate: {job, split}")
+    config: dict[str, Any] = Field(description=(
+        "train: an experiment config (data.source builtin:NAME or dataset:NAME@VERSION); "
+        "tune: the same with a tune: section (tune.parallel 1: trials run one after another); "
+        "evaluate: {job, split}; compress: {job, method, options}; export: {job, format, opset, quantize}, "
+        "where job is a succeeded job of the project (train, tune or compress; evaluate also takes export)"))
     max_attempts: int = Field(3, ge=1, le=10, description="attempts before the job fails (crashes are retried)")
     timeout_s: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="per attempt; none: no limit")
 
@@ -252,7 +256,8 @@ class ArtifactOut(BaseModel):
 class RunOut(ResponseBody):
     id: int
     job_id: int | None
-    lineage: dict[str, Any] = Field(description="the data it trained on: source, and dataset, version, sha256 for a project dataset")
+    lineage: dict[str, Any] = Field(description="the data it trained on: source, and dataset, version, sha256 for a project dataset; "
+                                    "for a compressed or exported run also parent_job and parent_run")
     code_version: dict[str, Any] = Field(description="git_commit and modelworks version of the code that trained it")
     metrics: dict[str, float] = Field(description="final metrics from the run's report")
     created_at: datetime
@@ -266,7 +271,8 @@ class MetricPoint(BaseModel):
 
 class RunDetail(RunOut):
     config: dict[str, Any] = Field(description="the resolved experiment config: every parameter")
-    history: dict[str, list[MetricPoint]] = Field(description="metrics over time, by name, as the job streamed them")
+    history: dict[str, list[MetricPoint]] = Field(description="metrics over time, by name, in streamed order; thinned to ?points= per name")
+    history_points: dict[str, int] = Field(description="how many points each metric has in all (the full series: /jobs/{job_id}/metrics)")
     artifacts: list[ArtifactOut]
 
 

@@ -69,7 +69,8 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
 
     def start(self, *args: str, lease: float = 2.0) -> subprocess.Popen:
-        env = dict(os.environ, MODELWORKS_DATABASE_URL=self.settings.database_url, MODELWORKS_HOME=str(self.settings.home))
+        env = dict(os.environ, MODELWORKS_DATABASE_URL=self.settings.database_url, MODELWORKS_HOME=str(self.settings.home),
+                   MODELWORKS_ARTIFACTS=self.settings.artifacts)
         proc = subprocess.Popen([sys.executable, "-m", "modelworks.cli", "worker", "--lease", str(lease), "--poll", "0.1", *args],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(proc)
@@ -125,7 +126,8 @@ def test_train_job_streams_metrics_and_logs_and_records_usage(jp, project, worke
     logs = project["viewer"].job_logs(name, job["id"])
     assert [line["seq"] for line in logs] == list(range(1, len(logs) + 1))
     assert any("epoch 3:" in line["line"] for line in logs)
-    assert project["viewer"].job_logs(name, job["id"], since=logs[-2]["seq"]) == logs[-1:]
+    # (the worker's last line may land just after the state changed: compare with what was read)
+    assert project["viewer"].job_logs(name, job["id"], since=logs[-2]["seq"])[:1] == logs[-1:]
     usage = project["viewer"].usage(name)
     assert usage["cpu_seconds"] > 0 and usage["gpu_seconds"] == 0
     assert usage["cost"] == pytest.approx(usage["cpu_seconds"] / 3600 * 3.6, rel=1e-3)
@@ -148,7 +150,7 @@ def test_bad_configs_are_422_naming_the_key(jp, project):
     assert e.value.status == 422 and "data.source" in str(e.value)
     with pytest.raises(ApiError) as e:
         editor.submit_job(name, "tune", TINY)
-    assert e.value.status == 422 and "not yet supported" in str(e.value)
+    assert e.value.status == 422 and "tune" in str(e.value)
     with pytest.raises(ApiError) as e:
         editor.submit_job(name, "evaluate", {"job": 999999})
     assert e.value.status == 422 and "job" in str(e.value)

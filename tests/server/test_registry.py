@@ -17,9 +17,9 @@ from sqlalchemy import select
 from modelworks.client import ApiError
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.db import make_engine, session_factory
-from modelworks.platform.db.models import ModelVersion, Project, Run
+from modelworks.platform.db.models import JobMetric, ModelVersion, Project, Run
 from modelworks.platform.registry import NotSafetensors, check_run_weights, materialize_version
-from modelworks.platform.runs import record_run
+from modelworks.platform.runs import publish_run, record_run
 from modelworks.platform.settings import Settings
 from modelworks.platform.storage import Storage
 from modelworks.server.guard import served_routes
@@ -75,15 +75,19 @@ def reg(tmp_path_factory) -> dict[str, Any]:
 
 
 def copy_run(reg: dict[str, Any], change=None) -> int:
-    """Record a copy of the job's run folder (after ``change(folder)``) the way the worker does."""
+    """Record a copy of the job's run folder (after ``change(folder)``) the way a job does: the copy
+    is made where the (local) artifact store keeps it, then published and recorded."""
     source = Path(reg["job"]["run_dir"])
-    folder = reg["home"] / "copies" / uuid.uuid4().hex[:8]
-    shutil.copytree(source, folder)
-    if change is not None:
-        change(folder)
     with reg["sessions"]() as session:
         project = session.scalar(select(Project).where(Project.name == reg["project"]))
-        return record_run(session, project.id, folder).id
+        key = f"{project.id}/copies/{uuid.uuid4().hex[:8]}"
+        folder = reg["storage"].local_path(key)
+        shutil.copytree(source, folder)
+        if change is not None:
+            change(folder)
+        run = record_run(session, project.id, folder, key, publish_run(reg["storage"], folder, key))
+        session.commit()
+        return run.id
 
 
 def run_folder(reg: dict[str, Any], run_id: int) -> Path:
@@ -114,6 +118,22 @@ def test_a_succeeded_train_job_records_its_run(reg):
         assert entry["sha256"] == sha(folder / path) and entry["size"] == (folder / path).stat().st_size
     actions = [e["action"] for e in reg["p"].client().audit(project, limit=500)["items"]]
     assert "run.record" in actions
+
+
+def test_a_long_history_is_thinned_in_the_database_and_paged_in_full(reg):
+    viewer, project, run_id, job_id = reg["viewer"], reg["project"], reg["run"]["id"], reg["job"]["id"]
+    with reg["sessions"]() as session:
+        session.add_all(JobMetric(job_id=job_id, step=k, epoch=0, name="probe", value=float(k)) for k in range(1, 1001))
+        session.commit()
+    run = viewer.run(project, run_id, points=10)
+    steps = [p["step"] for p in run["history"]["probe"]]
+    assert run["history_points"]["probe"] == 1000
+    assert steps == list(range(1, 1001, 100)) + [1000]  # every 100th, in order, and the last
+    assert [p["epoch"] for p in run["history"]["train_loss"]] == [1, 2]  # short series come whole
+    full = viewer.job_metrics(project, job_id, name="probe", limit=300, offset=900)
+    assert full["total"] == 1000 and [p["value"] for p in full["items"]] == [float(k) for k in range(901, 1001)]
+    r = reg["p"].http(reg["p"].admin_token).get(f"/api/v1/projects/{project}/runs/{run_id}", params={"points": 1})
+    assert r.status_code == 422 and "points" in r.json()["error"]["message"]
 
 
 def test_runs_are_paginated_and_filtered_by_job(reg):
@@ -311,3 +331,14 @@ def test_remote_cli_verbs(reg, tmp_path, monkeypatch):
     good.write_text("data: {source: 'builtin:iris'}\nmodel: {type: mlp}\ntrain: {epochs: 1, device: cpu}\n")
     out = cli.invoke(app, ["remote", "submit", project, str(good), "--remote", p.url, "--token", token])
     assert out.exit_code == 0 and "queued" in out.stdout, out.output
+
+
+def test_a_run_recorded_before_the_artifact_store_is_read_from_its_folder(reg, tmp_path):
+    """Runs recorded before revision 0005 have no storage prefix: they are read, checked, from run_dir."""
+    run_id = copy_run(reg)
+    with reg["sessions"]() as session:
+        session.get(Run, run_id).storage_prefix = None
+        session.commit()
+    got = reg["viewer"].download_run_artifact(reg["project"], run_id, "config.yaml", tmp_path / "config.yaml")
+    assert got.read_bytes() == (run_folder(reg, run_id) / "config.yaml").read_bytes()
+    assert reg["editor"].register_model(reg["project"], run_id, "legacy")["version"] == 1

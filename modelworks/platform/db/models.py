@@ -245,7 +245,8 @@ class DatasetVersion(Base):
 class Run(Base):
     """A finished training run, recorded once when its job succeeds. ``artifacts`` is the
     manifest taken then: ``[{"path", "size", "sha256"}]`` for every file of the run folder, so a
-    later change to a file is caught when it is read."""
+    later change to a file is caught when it is read. The files live in the artifact store under
+    ``storage_prefix`` (NULL for runs recorded before revision 0005: read from ``run_dir``)."""
 
     __tablename__ = "runs"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -253,7 +254,8 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), unique=True)
-    run_dir: Mapped[str] = mapped_column(String(1000))
+    run_dir: Mapped[str] = mapped_column(String(1000))  # where the job wrote it, on the machine that ran it
+    storage_prefix: Mapped[str | None] = mapped_column(String(1000))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the resolved experiment config
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"source", and "dataset", "version", "sha256" for a dataset}
     code_version: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"git_commit", "modelworks"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from modelworks.platform import projects
 from modelworks.platform.access import ProjectAccess
@@ -36,7 +36,8 @@ def get_project(access: Viewer) -> ProjectOut:
 
 
 @router.delete("/{project}", status_code=204)
-def delete_project(access: Owner, session: DbSession) -> Response:
-    """Delete the project and its memberships (its audit log stays)."""
-    projects.delete_project(session, access.user, access.project)
+def delete_project(access: Owner, session: DbSession, request: Request) -> Response:
+    """Delete the project with its members, datasets, jobs, runs, models and their files (its
+    audit log stays); 409 while one of its jobs is running."""
+    projects.delete_project(session, access.user, access.project, request.app.state.datastore.storage, request.app.state.settings.work_dir)
     return Response(status_code=204)

@@ -67,17 +67,20 @@ def list_runs(access: Viewer, session: DbSession, paging: Paging,
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: Id, access: Viewer, session: DbSession) -> RunDetail:
-    """A run's parameters, metrics over time, artifacts and lineage."""
+def get_run(run_id: Id, access: Viewer, session: DbSession,
+            points: Annotated[int, Query(ge=2, le=10_000, description="at most this many points per metric in history (evenly thinned, the last always kept)")] = runs.HISTORY_POINTS) -> RunDetail:
+    """A run's parameters, metrics over time, artifacts and lineage. Every point of a long
+    history is at ``/jobs/{job_id}/metrics``, paged."""
     run = runs.get_run(session, access.project, run_id)
+    history, totals = runs.metric_history(session, run, points)
     return RunDetail.model_validate({**run_out(run).model_dump(), "config": run.config, "artifacts": run.artifacts,
-                                     "history": runs.metric_history(session, run)})
+                                     "history": history, "history_points": totals})
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}")
-def download_run_artifact(run_id: Id, path: ArtifactPath, access: Viewer, session: DbSession) -> StreamingResponse:
+def download_run_artifact(run_id: Id, path: ArtifactPath, access: Viewer, session: DbSession, request: Request) -> StreamingResponse:
     """A file of the run, sent only if it still matches the SHA-256 recorded with the run."""
-    return send(*runs.open_artifact(runs.get_run(session, access.project, run_id), path))
+    return send(*runs.open_artifact(storage_of(request), runs.get_run(session, access.project, run_id), path))
 
 
 # --- models
