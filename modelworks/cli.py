@@ -12,6 +12,7 @@ from typing import List, Optional
 import typer
 from modelworks.cli_output import console, err, user_errors
 from modelworks.errors import UserError
+from modelworks.remote_cli import RemoteProject, RemoteUrl, RemoteWait, Token, submit_and_follow
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build deep-learning models from one YAML file.")
 
@@ -36,12 +37,21 @@ def train(
     set_: List[str] = typer.Option([], "--set", help="override a config value: KEY.PATH=VALUE"),
     resume: Optional[str] = typer.Option(None, "--resume", help="continue this run from its last checkpoint"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    remote: Optional[str] = RemoteUrl,
+    project: Optional[str] = RemoteProject,
+    token: Optional[str] = Token,
+    wait: bool = RemoteWait,
 ) -> None:
-    """Train a model; writes a run folder with weights, metrics and a report."""
+    """Train a model; writes a run folder with weights, metrics and a report (or, with --remote, a job on the server)."""
     from modelworks import api
 
     if config is None and resume is None:
         raise UserError("give an experiment file (modelworks train exp.yaml) or --resume RUN")
+    if remote is not None:
+        if resume is not None:
+            raise UserError("--resume is for local runs; a platform job resumes from its checkpoint by itself")
+        submit_and_follow("train", _remote_config(config, set_), url=remote, project=project, token=token, wait=wait)
+        return
     run = api.train(config, overrides=set_, resume=resume, progress=False if quiet else None)
     if run is None:  # a non-zero data-parallel rank
         return
@@ -58,12 +68,23 @@ def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="evaluate on this file instead of the run's test split"),
     split: Optional[str] = typer.Option(None, "--split", help="train, validation or test"),
     cv: Optional[int] = typer.Option(None, "--cv", help="k-fold cross-validation with the run's config"),
+    remote: Optional[str] = RemoteUrl,
+    project: Optional[str] = RemoteProject,
+    token: Optional[str] = Token,
+    wait: bool = RemoteWait,
 ) -> None:
-    """Metrics of a trained run on its test split, another file, or by k-fold cross-validation."""
+    """Metrics of a trained run on its test split, another file, or by k-fold cross-validation.
+    With --remote, RUN is the id of a job whose run to evaluate on the server."""
     from modelworks import api
     from modelworks.evaluate.compare import compare_table
     from modelworks.evaluate.metrics import summarize
 
+    if remote is not None:
+        if data is not None or cv is not None:
+            raise UserError("--data and --cv are for local runs; with --remote, evaluate a split: --split train|validation|test")
+        config = {"job": _job_id(run), "split": split or "test"}
+        submit_and_follow("evaluate", config, url=remote, project=project, token=token, wait=wait)
+        return
     r = api.load_run(run)
     if cv is not None:
         result = r.cross_validate(cv)
@@ -146,12 +167,24 @@ def tune(
     study: Optional[Path] = typer.Option(None, "--study", help="use this study folder; resumes it if it holds a study"),
     top: int = typer.Option(10, "--top", help="rows in the table of best trials"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no line per finished trial"),
+    remote: Optional[str] = RemoteUrl,
+    project: Optional[str] = RemoteProject,
+    token: Optional[str] = Token,
+    wait: bool = RemoteWait,
 ) -> None:
-    """Search hyperparameters; writes a study folder with every trial's run, the best config and a report."""
+    """Search hyperparameters; writes a study folder with every trial's run, the best config and a report
+    (or, with --remote, runs the search as a job on the server)."""
     from rich.table import Table
 
     from modelworks import api
     from modelworks.tuning import SearchInterrupted
+
+    if remote is not None:
+        if config is None or resume is not None or study is not None:
+            raise UserError("with --remote, give the experiment file; --resume and --study are for local studies (a job resumes its own)")
+        budget = [f"tune.{key}={value}" for key, value in (("trials", trials), ("parallel", parallel), ("timeout_s", timeout)) if value is not None]
+        submit_and_follow("tune", _remote_config(config, [*set_, *budget]), url=remote, project=project, token=token, wait=wait)
+        return
 
     try:
         result = api.tune(config, trials=trials, parallel=parallel, timeout=timeout, overrides=set_,
@@ -180,6 +213,19 @@ def tune(
             console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
 
 
+def _remote_config(path: Path, overrides: list[str]) -> dict:
+    """The experiment file with its --set overrides applied, as sent to the server (which checks it)."""
+    from modelworks.config.load import apply_overrides, read_yaml
+
+    return apply_overrides(read_yaml(path), list(overrides))
+
+
+def _job_id(run: str) -> int:
+    if not run.isdigit() or int(run) < 1:
+        raise UserError(f"with --remote, RUN is the id of a job on the server (a number); got {run!r}")
+    return int(run)
+
+
 def _tune_cell(value) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
@@ -199,15 +245,24 @@ def compress(
     set_: List[str] = typer.Option([], "--set", help="a method option: KEY.PATH=VALUE, e.g. amount=0.5 or student.type=mlp"),
     options: Optional[Path] = typer.Option(None, "--options", help="YAML file with the method's options (--set wins)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    remote: Optional[str] = RemoteUrl,
+    project: Optional[str] = RemoteProject,
+    token: Optional[str] = Token,
+    wait: bool = RemoteWait,
 ) -> None:
-    """Compress a trained run into a new run, and compare the two (size, latency, metrics)."""
+    """Compress a trained run into a new run, and compare the two (size, latency, metrics).
+    With --remote, RUN is the id of a job whose run to compress on the server."""
     from modelworks import api
     from modelworks.compression import COMPRESSION_JSON
     from modelworks.compression.measure import comparison_table
-    from modelworks.config.load import read_yaml
+    from modelworks.config.load import apply_overrides, read_yaml
     from modelworks.store.run import read_json
 
     from_file = read_yaml(options) if options is not None else {}
+    if remote is not None:
+        config = {"job": _job_id(run), "method": method, "options": apply_overrides(from_file, list(set_))}
+        submit_and_follow("compress", config, url=remote, project=project, token=token, wait=wait)
+        return
     child = api.compress(run, method, overrides=set_, progress=not quiet, **from_file)
     console.print(comparison_table(read_json(child.path / COMPRESSION_JSON)))
     console.print(f"run [bold]{child.path}[/]")
@@ -223,9 +278,21 @@ def export(
     quantize: Optional[str] = typer.Option(None, "--quantize", help="onnx: int8 also writes a dynamically quantized model"),
     opset: Optional[int] = typer.Option(None, "--opset", help="onnx: opset version, 17 to 20 (default 18)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder to write (default RUN/export/FORMAT)"),
+    remote: Optional[str] = RemoteUrl,
+    project: Optional[str] = RemoteProject,
+    token: Optional[str] = Token,
+    wait: bool = RemoteWait,
 ) -> None:
-    """Export a trained run to ONNX or TorchScript, checked against PyTorch on its test split."""
+    """Export a trained run to ONNX or TorchScript, checked against PyTorch on its test split.
+    With --remote, RUN is the id of a job whose run to export on the server."""
     from modelworks import api
+
+    if remote is not None:
+        if output is not None:
+            raise UserError("--output is for local runs; a remote export is kept in its job's run (download it from there)")
+        config = {"job": _job_id(run), "format": format_, "opset": opset, "quantize": quantize}
+        submit_and_follow("export", config, url=remote, project=project, token=token, wait=wait)
+        return
 
     result = api.export(run, format_, opset=opset, quantize=quantize, output=output)
     record = result.record
@@ -264,6 +331,8 @@ def up(
     port: Optional[int] = typer.Option(None, "--port", help="default 8000 (MODELWORKS_PORT)"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
     workers: int = typer.Option(1, "--workers", help="local job workers started beside the server (0: none)"),
+    executor: Optional[str] = typer.Option(None, "--executor", help="where the workers run jobs: local or ray (MODELWORKS_EXECUTOR)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster HOST:PORT, auto or local (MODELWORKS_RAY_ADDRESS)"),
 ) -> None:
     """Start the platform server (and a local job worker); the first start prints the admin token."""
     import threading
@@ -275,7 +344,7 @@ def up(
     from modelworks.platform.settings import Settings
     from modelworks.server.main import create_app
 
-    settings = Settings.from_env(home=data_dir, host=host, port=port)
+    settings = Settings.from_env(home=data_dir, host=host, port=port, executor=executor, ray_address=ray_address)
     token = prepare(settings)
     if token is not None:
         console.print("[bold]First start:[/] the admin token below is shown only this once; keep it safe:", highlight=False)
@@ -302,6 +371,8 @@ def worker(
     poll: float = typer.Option(0.5, "--poll", help="seconds between queue polls"),
     project_limit: Optional[int] = typer.Option(None, "--project-limit", help="running jobs per project"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
+    executor: Optional[str] = typer.Option(None, "--executor", help="where jobs run: local or ray (MODELWORKS_EXECUTOR)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster HOST:PORT, auto or local (MODELWORKS_RAY_ADDRESS)"),
 ) -> None:
     """Run jobs from the platform's queue until interrupted (SIGINT/SIGTERM put running jobs back)."""
     import signal
@@ -310,11 +381,13 @@ def worker(
     from modelworks.jobs.worker import Worker
     from modelworks.platform.settings import Settings
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     limits = {"project_limit": project_limit} if project_limit is not None else {}
-    Worker(Settings.from_env(home=data_dir), cpu_slots=cpu_slots, gpu_slots=gpu_slots, lease_s=lease, poll_s=poll, **limits).run(stop)
+    settings = Settings.from_env(home=data_dir, executor=executor, ray_address=ray_address)
+    job_worker = Worker(settings, cpu_slots=cpu_slots, gpu_slots=gpu_slots, lease_s=lease, poll_s=poll, **limits)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # after the Worker: connecting to Ray sets its own SIGTERM handler
+        signal.signal(sig, lambda *_: stop.set())
+    job_worker.run(stop)
 
 
 @db_app.command("upgrade")

@@ -106,7 +106,8 @@ class Client:
     # --- jobs and usage ---
 
     def submit_job(self, project: str, kind: str, config: dict[str, Any], *, max_attempts: int = 3, timeout_s: int | None = None) -> dict[str, Any]:
-        """Queue a job (train, evaluate); ``config`` is an experiment config for train."""
+        """Queue a job: train or tune (``config``: an experiment config), evaluate (``{job, split}``),
+        compress (``{job, method, options}``) or export (``{job, format, opset, quantize}``)."""
         body = {"kind": kind, "config": config, "max_attempts": max_attempts, "timeout_s": timeout_s}
         return self._call("POST", f"/projects/{_seg(project)}/jobs", json=body)
 
@@ -177,9 +178,10 @@ class Client:
         params = {"limit": limit, "offset": offset, **({"job": int(job)} if job else {})}
         return self._call("GET", f"/projects/{_seg(project)}/runs", params=params)
 
-    def run(self, project: str, run_id: int) -> dict[str, Any]:
-        """A run's config, metrics over time (``history``), artifacts and lineage."""
-        return self._call("GET", f"/projects/{_seg(project)}/runs/{int(run_id)}")
+    def run(self, project: str, run_id: int, *, points: int = 500) -> dict[str, Any]:
+        """A run's config, metrics over time (``history``, at most ``points`` per metric; the whole
+        series through `job_metrics`), artifacts and lineage."""
+        return self._call("GET", f"/projects/{_seg(project)}/runs/{int(run_id)}", params={"points": points})
 
     def download_run_artifact(self, project: str, run_id: int, path: str, dest: str | Path) -> Path:
         """Stream a run's file to ``dest``, checking its SHA-256; returns ``dest``."""
