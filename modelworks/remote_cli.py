@@ -11,7 +11,9 @@ here (`submit_and_follow`); their other options mean the same as locally:
 
 and ``modelworks remote ...`` reads and manages what is there:
 
-    modelworks remote jobs PROJECT                   --url URL --token T
+    modelworks remote upload PROJECT NAME FILE       --url URL --token T   [--public]
+    modelworks remote datasets PROJECT
+    modelworks remote jobs PROJECT
     modelworks remote logs PROJECT JOB [--follow]
     modelworks remote runs PROJECT
     modelworks remote submit PROJECT exp.yaml
@@ -99,6 +101,32 @@ def alias(project: str, name: str, alias: str, version: int, url: Optional[str] 
     console.print(f"model {name}: {alias} -> version {moved['version']}", highlight=False)
 
 
+@app.command("upload")
+@user_errors
+def upload(project: str, name: str, file: Path = typer.Argument(..., help="CSV, Parquet, JSONL, or a zip of image folders"),
+           public: bool = typer.Option(False, "--public", help="store it unencrypted"), url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+    """Upload FILE (streamed) as the next version of dataset NAME; train on it with data.source: dataset:NAME@VERSION."""
+    if not file.is_file():
+        raise UserError(f"{file} is not a file")
+    with _client(url, token) as client:
+        version = client.upload_dataset(project, name, file, public=public)
+    rows = f"{version['rows']} rows, " if version.get("rows") is not None else ""
+    console.print(f"dataset {name} version {version['version']}: {rows}{version['size']} bytes, sha256 {version['sha256'][:12]}, "
+                  f"{'encrypted' if version['encrypted'] else 'not encrypted'}; use data.source: dataset:{name}@{version['version']}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command("datasets")
+@user_errors
+def datasets(project: str, limit: int = typer.Option(50, "--limit", min=1, max=500), url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+    """List a project's datasets."""
+    with _client(url, token) as client:
+        page = client.datasets(project, limit=limit)
+    for d in page["items"]:
+        console.print(f"{d['name']}  {d['versions']} version{'s' if d['versions'] != 1 else ''}, latest {d['latest']}", highlight=False, soft_wrap=True)
+    console.print(f"{len(page['items'])} of {page['total']} datasets", highlight=False)
+
+
 @app.command("jobs")
 @user_errors
 def jobs(project: str, state: Optional[str] = typer.Option(None, "--state", help="queued, running, succeeded, failed or cancelled"),
@@ -161,10 +189,6 @@ def _follow(client: Any, project: str, job_id: int) -> None:
     metrics = (state.get("result") or {}).get("metrics") or {}
     summary = "  ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()) if isinstance(v, (int, float)))
     console.print(f"job {job_id} succeeded{': ' + summary if summary else ''}", highlight=False, soft_wrap=True)
-    recorded = []
-    for _ in range(20 if state["kind"] != "evaluate" else 0):  # the worker records the run just after the job ends
-        if recorded := client.runs(project, job=job_id)["items"]:
-            break
-        time.sleep(0.25)
+    recorded = client.runs(project, job=job_id)["items"]  # recorded by the job itself, with its result
     if recorded:
         console.print(f"run {recorded[0]['id']} recorded; register it with: modelworks remote register {project} {recorded[0]['id']} NAME", highlight=False, soft_wrap=True)

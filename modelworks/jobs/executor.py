@@ -72,7 +72,7 @@ class Executor(Protocol):
     def cancel(self, handle: Handle) -> None: ...
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: get SIGKILL when the worker dies, so no orphan keeps training."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -88,10 +88,10 @@ class LocalExecutor:
         process = subprocess.Popen(
             [sys.executable, "-m", "modelworks.jobs.run_job", str(job_id), token],
             env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            start_new_session=True, preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         handle = LocalHandle(job_id=job_id, pid=process.pid, process=process)
-        handle.reader = threading.Thread(target=_read_lines, args=(process, handle.lines), daemon=True)
+        handle.reader = threading.Thread(target=read_lines, args=(process, handle.lines), daemon=True)
         handle.reader.start()
         return handle
 
@@ -118,12 +118,12 @@ class LocalExecutor:
                 return
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                if _exited(handle.process.pid):
+                if exited(handle.process.pid):
                     return
                 time.sleep(0.05)
 
 
-def _exited(pid: int) -> bool:
+def exited(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] == "Z"  # a zombie: ended, waiting to be reaped
@@ -131,7 +131,7 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def _read_lines(process: subprocess.Popen, sink: deque[str]) -> None:
+def read_lines(process: subprocess.Popen, sink: deque[str]) -> None:
     assert process.stdout is not None
     for raw in process.stdout:
         sink.append(raw.decode("utf-8", "replace").rstrip("\n"))

@@ -39,7 +39,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from modelworks.errors import UserError
-from modelworks.jobs.executor import TERMINATE_GRACE_S, Handle, Outcome, _die_with_parent, _exited, _read_lines
+from modelworks.jobs.executor import TERMINATE_GRACE_S, Handle, Outcome, die_with_parent, exited, read_lines
 
 ANSWER_WAIT_S = 1.0  # how long one poll waits for the actor's answer before the worker moves on
 CANCEL_SLACK_S = 15.0  # beyond the grace period, how long a cancel waits for the actor to answer
@@ -74,14 +74,14 @@ class AttemptProcess:
         PDEATHSIG fires when the thread that started it exits, so it dies with the actor, not before."""
         try:
             process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                       start_new_session=True, preexec_fn=die_with_parent if sys.platform == "linux" else None)
         except OSError as e:
             self._error = e
             self._spawned.set()
             return
         self._process, self.pid = process, process.pid
         self._spawned.set()
-        _read_lines(process, self.lines)
+        read_lines(process, self.lines)
         try:
             os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # until it exits; `status` reaps it
         except ChildProcessError:
@@ -104,14 +104,14 @@ class AttemptProcess:
         """SIGTERM to the child's process group, SIGKILL after ``grace_s``; then its final status."""
         assert self.pid is not None
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            if self.ended is not None or _exited(self.pid):
+            if self.ended is not None or exited(self.pid):
                 break
             try:
                 os.killpg(self.pid, sig)
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and not _exited(self.pid):
+            while time.monotonic() < deadline and not exited(self.pid):
                 time.sleep(0.05)
         return self.status()
 

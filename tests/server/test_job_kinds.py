@@ -40,7 +40,7 @@ def trained(jp) -> Any:
 
 
 def _run_of(client, name: str, job_id: int) -> dict[str, Any]:
-    """The run recorded for a job (the worker records it just after the job succeeds)."""
+    """The run a job recorded (with its result, before the job succeeded)."""
     runs = wait_for(lambda: client.runs(name, job=job_id)["items"], 30, f"the run of job {job_id}")
     return client.run(name, runs[0]["id"])
 

@@ -92,3 +92,15 @@ def test_a_failed_job_fails_the_command(remote, tmp_path: Path):
     exp.write_text(yaml.safe_dump(broken), encoding="utf-8")
     out = invoke(["train", str(exp)], remote)
     assert out.exit_code == 2 and "failed" in out.output and "no_such_column" in out.output
+
+
+def test_upload_and_list_datasets(remote, tmp_path: Path):
+    data = tmp_path / "表格.csv"
+    data.write_bytes("\ufeff文本,label\r\n你好,a\r\nhello,b\r\n".encode("utf-8"))
+    common = ["--url", remote["url"], "--token", remote["token"]]
+    out = CliRunner().invoke(app, ["remote", "upload", remote["project"], "greetings", str(data), *common])
+    assert out.exit_code == 0 and "dataset greetings version 1: 2 rows" in out.output and "dataset:greetings@1" in out.output, out.output
+    out = CliRunner().invoke(app, ["remote", "datasets", remote["project"], *common])
+    assert out.exit_code == 0 and "greetings  1 version, latest 1" in out.output
+    out = CliRunner().invoke(app, ["remote", "upload", remote["project"], "greetings", str(tmp_path / "missing.csv"), *common])
+    assert out.exit_code == 2 and "is not a file" in out.output
