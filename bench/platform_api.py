@@ -1,22 +1,23 @@
-"""Platform API latency at 1k runs x 10k metric points, and metric ingestion from a real training job.
+"""Platform API latency at 1k runs x 10k metric points each, and metric ingestion from a real training job.
 
 Part 1 (API). A fresh platform in a temporary folder (SQLite; PostgreSQL too with ``--postgres``
-where Debian's server binaries exist), migrated and bootstrapped with `prepare`, is seeded by bulk
-SQLAlchemy inserts of the platform's own models: ``--runs`` succeeded train `Job` rows, one `Run`
-per job (a resolved digits config, a 9-file artifact manifest, final metrics) and ``--points``
-`JobMetric` rows spread evenly over those jobs. The shipped server (``python -m modelworks up
---workers 0``) is then started in its own process on 127.0.0.1, so that client and server do not
-share a GIL, and httpx times each request after a warm-up:
+where Debian's server binaries exist), migrated and bootstrapped with `prepare`, is seeded with
+the platform's own tables: ``--runs`` succeeded train `Job` rows, one `Run` per job (a resolved
+digits config, a 9-file artifact manifest, final metrics) by SQLAlchemy bulk inserts, and
+``--points`` `JobMetric` rows per job (five metric names; 10 million rows by default) through the
+driver's fastest bulk path (executemany on SQLite, COPY on PostgreSQL). The shipped server
+(``python -m modelworks up --workers 0``) is then started in its own process on 127.0.0.1, so
+that client and server do not share a GIL, and httpx times each request after a warm-up:
 
 - GET  /api/v1/projects/{p}/runs                       first page (limit 50), and a deep page (offset 950)
-- GET  /api/v1/projects/{p}/runs/{id}                  one run with its metric history
-- GET  /api/v1/projects/{p}/jobs/{id}/metrics          the same points through the jobs route
+- GET  /api/v1/projects/{p}/runs/{id}                  one run, its 10k-point history thinned to 500 per metric
+- GET  /api/v1/projects/{p}/runs/{id}?points=10000     the same, every point
+- GET  /api/v1/projects/{p}/jobs/{id}/metrics          a page of 1,000 points, first and last
 
 There is no HTTP route for logging metrics: a job's child process writes them straight into the
 database through `modelworks.jobs.run_job.Attempt.add_metrics` (called by the `MetricsToDb`
 callback's flush), so that function is what is timed, with batches of 1 and of 50 points, while
-the server is up on the same database. Last, one extra job gets a 10,000-point history and its
-run is read, to show how the detail route scales with a long history.
+the server is up on the same (10-million-point) database.
 
 Part 2 (ingestion). A real `modelworks.train` of ``examples/fashion_mnist_cnn.yaml`` on a
 ``--rows`` subset (CPU), run
@@ -28,7 +29,7 @@ training wall time (median db / median plain - 1; the goal is <= 2%).
 
 Prints a Markdown table and writes bench/results/platform_api.json.
 
-    python bench/platform_api.py                      # SQLite, ~4 minutes on 2 CPU cores
+    python bench/platform_api.py                      # SQLite, ~8 minutes on 2 CPU cores
     python bench/platform_api.py --postgres           # also PostgreSQL, if initdb/pg_ctl exist
 """
 
@@ -55,7 +56,7 @@ from sqlalchemy import insert, select
 
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.db import make_engine, session_factory
-from modelworks.platform.db.models import Job, JobMetric, Project, Run, User
+from modelworks.platform.db.models import Job, JobMetric, Run, User
 from modelworks.platform.projects import create_project
 from modelworks.platform.settings import Settings
 
@@ -140,8 +141,8 @@ def run_template() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, floa
     return config, artifacts, metrics
 
 
-def seed(settings: Settings, runs: int, points: int) -> dict[str, Any]:
-    """A project with ``runs`` succeeded train jobs, each with a Run and points // runs JobMetric rows."""
+def seed(settings: Settings, runs: int, per_run: int) -> dict[str, Any]:
+    """A project with ``runs`` succeeded train jobs, each with a Run and ``per_run`` JobMetric rows."""
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     config, artifacts, metrics = run_template()
@@ -160,38 +161,47 @@ def seed(settings: Settings, runs: int, points: int) -> dict[str, Any]:
              "lineage": {"source": "builtin:digits"}, "code_version": {"git_commit": "0" * 40, "modelworks": "0.1.0"},
              "metrics": metrics, "artifacts": artifacts, "created_at": start + timedelta(minutes=i)}
             for i, j in enumerate(job_ids)])
-        per_run = points // runs
-        names = ["loss", "train_loss", "val_loss", "val_accuracy", "lr"]
-        session.execute(insert(JobMetric), [
-            {"job_id": j, "step": k * 20, "epoch": k // len(names), "name": names[k % len(names)], "value": 1.0 / (k + 1)}
-            for j in job_ids for k in range(per_run)])
         session.commit()
         run_ids = list(session.scalars(select(Run.id).where(Run.project_id == project.id).order_by(Run.id)))
+    insert_points(engine, job_ids, per_run)
     engine.dispose()
     return {"project_id": project.id, "job_ids": job_ids, "run_ids": run_ids, "points_per_run": per_run,
             "seed_s": time.perf_counter() - t0}
 
 
-def add_job(settings: Settings, project_id: int, *, with_run: bool) -> tuple[int, int | None, str]:
-    """A running job claimed with a fresh token (what a worker hands its child), and optionally a run."""
+def insert_points(engine: Any, job_ids: list[int], per_run: int) -> None:
+    """``per_run`` points on each job (five names, as a training job streams them), a job at a time."""
+    names = ["loss", "train_loss", "val_loss", "val_accuracy", "lr"]
+    at = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    columns = ("job_id", "step", "epoch", "name", "value", "at")
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for j in job_ids:
+            rows = [(j, k * 20, k // 500, names[k % len(names)], 1.0 / (k + 1), at) for k in range(per_run)]
+            if engine.dialect.name == "postgresql":
+                with cursor.copy(f"COPY job_metrics ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(f"INSERT INTO job_metrics ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?, ?)",
+                                   [(*r[:5], r[5].isoformat(sep=" ")) for r in rows])
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def add_job(settings: Settings, project_id: int) -> tuple[int, str]:
+    """A running job claimed with a fresh token: what a worker hands its child."""
     engine = make_engine(settings.database_url)
     token = uuid.uuid4().hex
     with session_factory(engine)() as session:
         job = Job(project_id=project_id, kind="train", config={}, state="running", attempts=1, claim_token=token)
         session.add(job)
-        session.flush()
-        run_id = None
-        if with_run:
-            config, artifacts, metrics = run_template()
-            run = Run(project_id=project_id, job_id=job.id, run_dir="/runs/heavy", config=config, lineage={"source": "builtin:digits"},
-                      code_version={}, metrics=metrics, artifacts=artifacts)
-            session.add(run)
-            session.flush()
-            run_id = run.id
         session.commit()
         job_id = job.id
     engine.dispose()
-    return job_id, run_id, token
+    return job_id, token
 
 
 # ------------------------------------------------------------------------------ the server
@@ -253,17 +263,22 @@ def bench_api(backend: str, database_url: str, args: argparse.Namespace) -> dict
                 mid_run = seeded["run_ids"][len(seeded["run_ids"]) // 2]
                 mid_job = seeded["job_ids"][len(seeded["job_ids"]) // 2]
                 detail = http.get(f"/runs/{mid_run}").json()
-                assert sum(len(v) for v in detail["history"].values()) == seeded["points_per_run"]
+                assert sum(detail["history_points"].values()) == args.points, detail["history_points"]
+                full = http.get(f"/runs/{mid_run}", params={"points": 10_000}).json()
+                assert sum(len(v) for v in full["history"].values()) == args.points
+                results["history_points_sent"] = {"default": sum(len(v) for v in detail["history"].values()), "full": args.points}
                 n, w = args.requests, args.warmup
                 results["list_runs_first_page"] = timed(get("/runs", limit=50), n, w)
                 results["list_runs_deep_page"] = timed(get("/runs", limit=50, offset=args.runs - 50), n, w)
-                results["get_run_with_metrics"] = timed(get(f"/runs/{mid_run}"), n, w)
-                results["job_metrics"] = timed(get(f"/jobs/{mid_job}/metrics"), n, w)
+                results["get_run_thinned"] = timed(get(f"/runs/{mid_run}"), n, w)
+                results["get_run_every_point"] = timed(get(f"/runs/{mid_run}", points=10_000), max(n // 5, 20), 3)
+                results["job_metrics_first_page"] = timed(get(f"/jobs/{mid_job}/metrics", limit=1000), n, w)
+                results["job_metrics_last_page"] = timed(get(f"/jobs/{mid_job}/metrics", limit=1000, offset=args.points - 1000), n, w)
                 print(f"[{backend}] reads done", flush=True)
 
                 # Logging: the job child's own write path, while the server is up on the same database.
                 engine = make_engine(settings.database_url)
-                job_id, _, claim = add_job(settings, seeded["project_id"], with_run=False)
+                job_id, claim = add_job(settings, seeded["project_id"])
                 attempt = Attempt(settings, session_factory(engine), job_id, claim)
                 step = iter(range(10**9))
 
@@ -278,15 +293,7 @@ def bench_api(backend: str, database_url: str, args: argparse.Namespace) -> dict
                     r["points_per_s"] = batch / (r["mean_ms"] / 1000)
                     results[f"log_metrics_batch_{batch}"] = r
 
-                # One run with a long history: 10,000 points on one job.
-                heavy_job, heavy_run, _ = add_job(settings, seeded["project_id"], with_run=True)
-                with session_factory(engine)() as session:
-                    session.execute(insert(JobMetric), [{"job_id": heavy_job, "step": k, "epoch": k // 100, "name": "loss", "value": 1.0 / (k + 1)}
-                                                        for k in range(args.heavy_points)])
-                    session.commit()
                 engine.dispose()
-                results["get_run_with_10k_points"] = timed(get(f"/runs/{heavy_run}"), max(n // 5, 20), 3)
-                results["get_run_with_10k_points"]["points"] = args.heavy_points
                 print(f"[{backend}] writes done", flush=True)
         finally:
             server.stop()
@@ -331,7 +338,7 @@ def bench_ingestion(args: argparse.Namespace) -> dict[str, Any]:
         attempt = None
         write_s = [0.0]
         if variant == "db":
-            job_id, _, claim = add_job(settings, project_id, with_run=False)
+            job_id, claim = add_job(settings, project_id)
             attempt = Attempt(settings, sessions, job_id, claim)
             add = attempt.add_metrics
 
@@ -344,10 +351,10 @@ def bench_ingestion(args: argparse.Namespace) -> dict[str, Any]:
             callbacks.append(MetricsToDb(attempt, runs, None))
         timer = FitTimer()
         callbacks.append(timer)  # last: its fit time includes the final flush
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         train(config, callbacks=callbacks, progress=False)
-        wall = time.perf_counter() - t
-        out = {"variant": variant, "wall_s": wall, "fit_s": timer.fit_s}
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        out = {"variant": variant, "wall_s": wall, "fit_s": timer.fit_s, "cpu_s": cpu}
         if attempt is not None:
             with sessions() as session:
                 out["points"] = len(list(session.scalars(select(JobMetric.id).where(JobMetric.job_id == attempt.job_id))))
@@ -374,6 +381,8 @@ def bench_ingestion(args: argparse.Namespace) -> dict[str, Any]:
         "fit_s": {"plain": med(plain, "fit_s"), "db": med(db, "fit_s")},
         "overhead_wall": med(db, "wall_s") / med(plain, "wall_s") - 1,
         "overhead_fit": med(db, "fit_s") / med(plain, "fit_s") - 1,
+        "cpu_s": {"plain": med(plain, "cpu_s"), "db": med(db, "cpu_s")},
+        "overhead_cpu": med(db, "cpu_s") / med(plain, "cpu_s") - 1,
         "write_s": med(db, "write_s"),
         "write_share_of_fit": med(db, "write_s") / med(db, "fit_s"),
         "points": points,
@@ -387,13 +396,13 @@ def bench_ingestion(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(api: dict[str, dict[str, Any]], ingest: dict[str, Any] | None) -> str:
     rows = [("list runs, first page (50)", "list_runs_first_page"), ("list runs, deep page (last 50)", "list_runs_deep_page"),
-            ("run with its metrics (10 points)", "get_run_with_metrics"), ("job metrics route (10 points)", "job_metrics"),
-            ("log metrics, 1 point (Attempt.add_metrics)", "log_metrics_batch_1"), ("log metrics, 50 points (Attempt.add_metrics)", "log_metrics_batch_50"),
-            ("run with its metrics (10,000 points)", "get_run_with_10k_points")]
+            ("run with its history thinned to 500 per metric", "get_run_thinned"), ("run with every point (10,000)", "get_run_every_point"),
+            ("job metrics, first page of 1,000", "job_metrics_first_page"), ("job metrics, last page of 1,000", "job_metrics_last_page"),
+            ("log metrics, 1 point (Attempt.add_metrics)", "log_metrics_batch_1"), ("log metrics, 50 points (Attempt.add_metrics)", "log_metrics_batch_50")]
     backends = list(api)
-    lines = ["| operation | " + " | ".join(f"{b} p50 ms | {b} p99 ms" for b in backends) + " |",
+    lines = [] if not api else ["| operation | " + " | ".join(f"{b} p50 ms | {b} p99 ms" for b in backends) + " |",
              "|---|" + "---:|---:|" * len(backends)]
-    for label, key in rows:
+    for label, key in rows if api else []:
         lines.append(f"| {label} | " + " | ".join(f"{api[b][key]['p50_ms']:.2f} | {api[b][key]['p99_ms']:.2f}" for b in backends) + " |")
     for b in backends:
         lines.append(f"\n{b}: logging throughput {api[b]['log_metrics_batch_1']['points_per_s']:.0f} points/s one at a time, "
@@ -402,7 +411,8 @@ def table(api: dict[str, dict[str, Any]], ingest: dict[str, Any] | None) -> str:
         lines += ["", f"| training (Fashion-MNIST CNN, {ingest['rows']} rows, {ingest['epochs']} epochs, CPU) | plain | with MetricsToDb |", "|---|---:|---:|",
                   f"| train() wall, median of {ingest['repeats']} (s) | {ingest['wall_s']['plain']:.2f} | {ingest['wall_s']['db']:.2f} |",
                   f"| fit time, median (s) | {ingest['fit_s']['plain']:.2f} | {ingest['fit_s']['db']:.2f} |",
-                  f"| overhead on wall / fit time | | {ingest['overhead_wall'] * 100:+.2f}% / {ingest['overhead_fit'] * 100:+.2f}% |",
+                  f"| process CPU time, median (s) | {ingest['cpu_s']['plain']:.2f} | {ingest['cpu_s']['db']:.2f} |",
+                  f"| overhead on wall / fit / CPU time | | {ingest['overhead_wall'] * 100:+.2f}% / {ingest['overhead_fit'] * 100:+.2f}% / {ingest['overhead_cpu'] * 100:+.2f}% |",
                   f"| points written per run | | {ingest['points']:.0f} |",
                   f"| points/s of training | | {ingest['points_per_s_of_training']:.0f} |",
                   f"| time in add_metrics (s, share of fit) | | {ingest['write_s']:.3f} ({ingest['write_share_of_fit'] * 100:.2f}%) |",
@@ -413,22 +423,23 @@ def table(api: dict[str, dict[str, Any]], ingest: dict[str, Any] | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--points", type=int, default=10_000, help="metric points spread evenly over the runs' jobs")
-    parser.add_argument("--heavy-points", type=int, default=10_000, help="points of the one long-history run")
+    parser.add_argument("--points", type=int, default=10_000, help="metric points per run (on its job)")
     parser.add_argument("--requests", type=int, default=300, help="timed requests per operation")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rows", type=int, default=8000, help="Fashion-MNIST rows the training uses (data.limit)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3, help="trainings per variant")
+    parser.add_argument("--repeats", type=int, default=5, help="trainings per variant")
     parser.add_argument("--postgres", action="store_true", help="also PostgreSQL (Debian's initdb/pg_ctl)")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-api", action="store_true", help="only part 2 (ingestion); use with --out")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "platform_api.json")
     args = parser.parse_args()
 
     api: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="mw-bench-") as tmp:
-        api["sqlite"] = bench_api("sqlite", f"sqlite:///{Path(tmp) / 'modelworks.db'}", args)
-    if args.postgres:
+    if not args.skip_api:
+        with tempfile.TemporaryDirectory(prefix="mw-bench-") as tmp:
+            api["sqlite"] = bench_api("sqlite", f"sqlite:///{Path(tmp) / 'modelworks.db'}", args)
+    if args.postgres and not args.skip_api:
         bindir = pg_bindir()
         if bindir is None:
             print("PostgreSQL binaries not found: skipping --postgres", flush=True)
@@ -443,7 +454,7 @@ def main() -> None:
     command = "python bench/platform_api.py " + " ".join(sys.argv[1:])
     result = {"command": command.strip(), "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
               "runs": args.runs, "points": args.points, "requests": args.requests, "warmup": args.warmup,
-              "seeding": "bulk SQLAlchemy inserts of Job, Run, JobMetric; project via create_project; admin via prepare",
+              "seeding": "Job, Run: SQLAlchemy bulk inserts; JobMetric: executemany (SQLite) / COPY (PostgreSQL); project via create_project; admin via prepare",
               "server": "python -m modelworks up --workers 0, own process, 127.0.0.1",
               "logging": "no HTTP route: timed modelworks.jobs.run_job.Attempt.add_metrics (what MetricsToDb.flush calls)",
               "api": api, "ingestion": ingest}
