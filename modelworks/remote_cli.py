@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from modelworks.cli_output import console, err, user_errors
@@ -58,6 +58,13 @@ def _client(url: str | None, token: str | None):
     return Client(url, token)
 
 
+def _print_page(page: dict[str, Any], noun: str, line: Callable[[dict[str, Any]], str]) -> None:
+    """One line per item of an API page, then how many of how many."""
+    for item in page["items"]:
+        console.print(line(item), highlight=False, soft_wrap=True)
+    console.print(f"{len(page['items'])} of {page['total']} {noun}", highlight=False)
+
+
 @app.command("runs")
 @user_errors
 def runs(project: str, job: Optional[int] = typer.Option(None, "--job", help="only the run of this job"),
@@ -65,10 +72,12 @@ def runs(project: str, job: Optional[int] = typer.Option(None, "--job", help="on
     """List a project's recorded runs, newest first."""
     with _client(url, token) as client:
         page = client.runs(project, job=job, limit=limit)
-    for run in page["items"]:
+
+    def line(run: dict[str, Any]) -> str:
         metrics = "  ".join(f"{k} {v:.4g}" for k, v in sorted(run["metrics"].items()))
-        console.print(f"run {run['id']}  job {run['job_id']}  {run['lineage'].get('source', '')}  {metrics}", highlight=False, soft_wrap=True)
-    console.print(f"{len(page['items'])} of {page['total']} runs", highlight=False)
+        return f"run {run['id']}  job {run['job_id']}  {run['lineage'].get('source', '')}  {metrics}"
+
+    _print_page(page, "runs", line)
 
 
 @app.command("submit")
@@ -122,9 +131,7 @@ def datasets(project: str, limit: int = typer.Option(50, "--limit", min=1, max=5
     """List a project's datasets."""
     with _client(url, token) as client:
         page = client.datasets(project, limit=limit)
-    for d in page["items"]:
-        console.print(f"{d['name']}  {d['versions']} version{'s' if d['versions'] != 1 else ''}, latest {d['latest']}", highlight=False, soft_wrap=True)
-    console.print(f"{len(page['items'])} of {page['total']} datasets", highlight=False)
+    _print_page(page, "datasets", lambda d: f"{d['name']}  {d['versions']} version{'s' if d['versions'] != 1 else ''}, latest {d['latest']}")
 
 
 @app.command("jobs")
@@ -134,10 +141,7 @@ def jobs(project: str, state: Optional[str] = typer.Option(None, "--state", help
     """List a project's jobs, newest first."""
     with _client(url, token) as client:
         page = client.jobs(project, state=state, limit=limit)
-    for job in page["items"]:
-        note = f"  {job['error']}" if job.get("error") else ""
-        console.print(f"job {job['id']}  {job['kind']}  {job['state']}  attempts {job['attempts']}{note}", highlight=False, soft_wrap=True)
-    console.print(f"{len(page['items'])} of {page['total']} jobs", highlight=False)
+    _print_page(page, "jobs", lambda j: f"job {j['id']}  {j['kind']}  {j['state']}  attempts {j['attempts']}" + (f"  {j['error']}" if j.get("error") else ""))
 
 
 @app.command("logs")
