@@ -25,7 +25,6 @@ from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound, Unprocessable
 from modelworks.platform.settings import Settings
 
-SUPPORTED_KINDS = ("train", "evaluate", "tune", "compress", "export")
 FINISHED = ("succeeded", "failed", "cancelled")
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_PROJECT_LIMIT = 4  # running jobs per project, across all workers
@@ -41,8 +40,6 @@ def submit(session: Session, user: User, project: Project, kind: str, config: di
 
     if kind not in JOB_KINDS:
         raise Unprocessable(f"kind must be one of {', '.join(JOB_KINDS)}; got {kind!r}")
-    if kind not in SUPPORTED_KINDS:
-        raise Unprocessable(f"{kind} jobs are not yet supported by the job service; supported: {', '.join(SUPPORTED_KINDS)}")
     checked, gpus = check_job_config(session, project, kind, config)
     job = Job(project_id=project.id, kind=kind, config=checked, gpus=gpus, max_attempts=max_attempts,
               timeout_s=timeout_s, created_by_id=user.id)
