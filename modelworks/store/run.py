@@ -29,13 +29,7 @@ from typing import Any
 from modelworks.errors import UserError
 from modelworks.store.atomic import atomic_write_text
 
-CONFIG = "config.yaml"
-WEIGHTS = "model.safetensors"
-PREPROCESS = "preprocess.json"
-METRICS = "metrics.jsonl"
-CHECKPOINT = "checkpoint.safetensors"
-REPORT_JSON = "report.json"
-ENVIRONMENT = "environment.json"
+from modelworks.store.files import CHECKPOINT, CONFIG, ENVIRONMENT, METRICS, PREPROCESS, REPORT_JSON, WEIGHTS  # noqa: F401
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
