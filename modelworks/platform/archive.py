@@ -111,8 +111,8 @@ def _extract(zf: zipfile.ZipFile, entries: list[zipfile.ZipInfo], root: Path, li
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             dst = open(path, "xb")  # exclusive: never through an existing file or link
-        except FileExistsError:
-            raise UnsafeArchive(f"refused archive entry {e.filename!r}: it appears twice") from None
+        except FileExistsError as e:
+            raise UnsafeArchive(f"refused archive entry {e.filename!r}: it appears twice") from e
         with zf.open(e) as src, dst:
             while chunk := src.read(COPY_CHUNK):
                 written += len(chunk)

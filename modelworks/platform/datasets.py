@@ -153,11 +153,11 @@ def _commit_version(session: Session, store: DataStore, row: DatasetVersion, key
     audit.record(session, row.created_by, action, f"dataset:{row.dataset.name}@{row.version}", project_id=project_id, detail=detail)
     try:
         session.commit()
-    except IntegrityError:
+    except IntegrityError as e:
         session.rollback()
         if key is not None:
             store.storage.remove(key)
-        raise Conflict(f"another version of dataset {row.dataset.name!r} was added at the same moment; retry") from None
+        raise Conflict(f"another version of dataset {row.dataset.name!r} was added at the same moment; retry") from e
     return row
 
 
@@ -252,8 +252,8 @@ def _raw_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
     """The plaintext of a stored version, chunk by chunk, each chunk authenticated first."""
     try:
         f = store.storage.open(_stored_path(row), "rb")
-    except FileNotFoundError:
-        raise StoredDataError(f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store") from None
+    except FileNotFoundError as e:
+        raise StoredDataError(f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store") from e
     with f:
         if row.encrypted:
             yield from decrypt_chunks(f, store.keyring)
