@@ -79,7 +79,7 @@ FORMATS.declare("builtin", impl="modelworks.data.readers.builtin:read_builtin", 
 def check_format(name: str) -> str:
     """``data.format``: "auto" or a declared format (a ValueError otherwise, for pydantic)."""
     if name != "auto" and name not in FORMATS:
-        raise ValueError(f"choose auto or one of: {', '.join(e.name for e in FORMATS)}; got {name!r}")
+        raise ValueError(f"choose auto or one of: {', '.join(e.name for e in FORMATS)}")
     return name
 
 
@@ -112,6 +112,6 @@ def infer_format(path: Path) -> str:
     )
 
 
-def uploads() -> dict[str, Entry[Reader]]:
+def upload_formats() -> dict[str, Entry[Reader]]:
     """Upload format name -> the format's entry, for every format the platform accepts."""
     return {e.meta["upload"].name: e for e in FORMATS if e.meta.get("upload") is not None}

@@ -18,13 +18,13 @@ from typing import Any
 import pandas as pd
 
 from modelworks.config.schema import DataConfig
-from modelworks.data.formats import Upload, uploads
+from modelworks.data.formats import Upload, upload_formats
 from modelworks.data.infer import infer_type
 from modelworks.data.sources import LoadedData, read_source
 from modelworks.errors import UserError
 from modelworks.platform.archive import Limits, check_member_name, unpack
 
-UPLOADS = uploads()  # upload format -> the engine's data format entry
+UPLOADS = upload_formats()  # upload format -> the engine's data format entry
 EXTENSION_FORMATS = {ext: name for name, entry in UPLOADS.items() for ext in entry.meta["upload"].extensions}
 PREVIEW_ROWS = 20
 

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from modelworks.config.schema import DataConfig
 from modelworks.data.formats import FORMATS
+from modelworks.data.sources import read_source
 from modelworks.platform import datasets, uploads
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.crypto import HEADER, NONCE_BYTES, TAG_BYTES, Keyring, TamperedData, UnknownKey, decrypt_chunks, new_key
@@ -157,6 +159,13 @@ def test_every_upload_format_is_accepted(plat, project, fmt, tmp_path):
         assert len(v["preview"]["rows"]) == sample.rows and ("classes" in v["preview"]) == upload.classes
     r = plat.http(plat.admin_token).get(f"{base(project)}/{name}/versions/1/download")
     assert r.status_code == 200 and r.content == data
+    engine = make_engine(plat.settings.database_url)
+    with session_factory(engine)() as session:  # what a job reads: the engine's reader finds the format itself
+        p = session.scalar(select(Project).where(Project.name == project))
+        source = datasets.engine_source(session, p, name, 1, tmp_path / "work", store=plat.app.state.datastore)
+    engine.dispose()
+    loaded = read_source(DataConfig(source=source, **sample.config), tmp_path)
+    assert (list(loaded.frame.columns), len(loaded.frame)) == (sample.columns, sample.rows)
     damaged = Path(sample.damage(tmp_path))
     before = snapshot(plat)
     bad = _folder_zip(damaged) if upload.archive else damaged.read_bytes()
