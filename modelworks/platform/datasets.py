@@ -283,7 +283,7 @@ def materialize(session: Session, project: Project, name: str, version: int, tar
     data file, or the folder of class folders for an image archive. The SHA-256 is checked
     before anything is returned; a built-in has no file (use `engine_source`)."""
     row = get_version(session, project, name, version)
-    _stored_path(row)
+    _stored_path(row)  # a built-in has no file: a UserError saying so
     upload, unpacked = upload_of(row.format), UPLOADS[row.format].name  # e.g. images-zip -> images
     target = Path(target_dir) / f"{row.dataset.name}-v{row.version}"
     partial = target.with_name(target.name + f".partial-{secrets.token_hex(4)}")
