@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from modelworks.config.base import Section
+from modelworks.data.formats import DataFormat
 from modelworks.models import MODELS
 from modelworks.training.optim import OPTIMIZERS, SCHEDULERS
 
@@ -113,7 +114,7 @@ class SplitConfig(Section):
 
 class DataConfig(Section):
     source: str = Field(description="a file or folder path, or builtin:NAME")
-    format: Literal["auto", "csv", "parquet", "jsonl", "images", "idx", "builtin"] = "auto"
+    format: DataFormat = "auto"  # "auto" (from the name) or a format of modelworks.data.formats
     target: str | None = Field(None, description="target column; built-ins and image data know theirs")
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     features: list[FeatureSpec] | None = Field(

@@ -1,7 +1,8 @@
 """Built-in data sets, named ``builtin:NAME`` in the config.
 
 The scikit-learn ones ship with scikit-learn; fashion-mnist and fortunes come from Debian packages
-(``dataset-fashion-mnist``, ``fortunes``) so that nothing is downloaded at run time. Every loader
+(``dataset-fashion-mnist``, ``fortunes``) so that nothing is downloaded at run time; each entry
+declares where it comes from in ``meta`` (``ships_with`` or ``debian_package``). Every loader
 returns a `LoadedData` whose target column is "label" (classes as strings) or "target"
 (regression).
 """
@@ -51,28 +52,28 @@ def _sklearn_classes(bunch, name: str) -> LoadedData:
     return LoadedData(frame, "label", f"builtin:{name}", {}, None)
 
 
-@BUILTINS.register("iris")
+@BUILTINS.register("iris", ships_with="scikit-learn")
 def iris() -> LoadedData:
     return _sklearn_classes(datasets.load_iris(as_frame=True), "iris")
 
 
-@BUILTINS.register("wine")
+@BUILTINS.register("wine", ships_with="scikit-learn")
 def wine() -> LoadedData:
     return _sklearn_classes(datasets.load_wine(as_frame=True), "wine")
 
 
-@BUILTINS.register("breast_cancer")
+@BUILTINS.register("breast_cancer", ships_with="scikit-learn")
 def breast_cancer() -> LoadedData:
     return _sklearn_classes(datasets.load_breast_cancer(as_frame=True), "breast_cancer")
 
 
-@BUILTINS.register("diabetes")
+@BUILTINS.register("diabetes", ships_with="scikit-learn")
 def diabetes() -> LoadedData:
     frame = datasets.load_diabetes(as_frame=True).frame
     return LoadedData(frame, "target", "builtin:diabetes", {}, None)
 
 
-@BUILTINS.register("digits")
+@BUILTINS.register("digits", ships_with="scikit-learn")
 def digits() -> LoadedData:
     """8x8 digit images; pixel values 0..16 rescaled to uint8 0..255 like every other image."""
     bunch = datasets.load_digits()
@@ -81,7 +82,7 @@ def digits() -> LoadedData:
     return LoadedData(frame, "label", "builtin:digits", {"image": "image"}, None)
 
 
-@BUILTINS.register("fashion-mnist")
+@BUILTINS.register("fashion-mnist", debian_package="dataset-fashion-mnist")
 def fashion_mnist() -> LoadedData:
     """70,000 28x28 clothing images with the official train (60,000) / test (10,000) split."""
     if not FASHION_MNIST_DIR.is_dir():
@@ -94,7 +95,7 @@ def fashion_mnist() -> LoadedData:
     return LoadedData(frame, "label", "builtin:fashion-mnist", {"image": "image"}, "split")
 
 
-@BUILTINS.register("fortunes")
+@BUILTINS.register("fortunes", debian_package="fortunes")
 def fortunes() -> LoadedData:
     """Short texts labelled with their fortune category (the file they come from)."""
     files = (

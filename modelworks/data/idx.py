@@ -29,7 +29,7 @@ def read_idx(path: Path) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
-            raise UserError(f"{path} is a damaged gzip file: {e}") from None
+            raise UserError(f"{path} is a damaged gzip file: {e}") from e
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in DTYPES:
         raise UserError(f"{path} is not an IDX file: bad magic bytes {raw[:4].hex()!r}")
     ndim = raw[3]

@@ -99,13 +99,13 @@ class _Carver:
             if not self.stratify:
                 raise UserError(
                     f"cannot carve a {what} split of {fraction:g} from {len(frame)} rows of {self.origin}: {e}"
-                ) from None
+                ) from e
             rare = labels.value_counts(ascending=True).head(5)
             raise UserError(
                 f"cannot make a stratified {what} split of {self.origin}: {e} Rarest classes: "
                 f"{', '.join(f'{k} ({v})' for k, v in rare.items())}. Set data.split.stratify: false, "
                 "or add rows of these classes"
-            ) from None
+            ) from e
         return rest, part
 
     def three(self, frame: pd.DataFrame, validation: float, test: float) -> tuple[pd.DataFrame, ...]:
@@ -125,4 +125,4 @@ def kfold_indices(y: np.ndarray, k: int, stratify: bool, seed: int) -> list[tupl
         return list(folds.split(np.zeros(len(y)), y))
     except ValueError as e:
         hint = " Set stratify to false or use fewer folds." if stratify else ""
-        raise UserError(f"cannot make {k} folds of {len(y)} rows: {e}{hint}") from None
+        raise UserError(f"cannot make {k} folds of {len(y)} rows: {e}{hint}") from e

@@ -5,7 +5,9 @@ archive entries): forward-slash separated, no empty, ``.`` or ``..`` part, no ab
 drive letter, backslash, NUL or other control character. `safe_extract` checks every entry of
 a zip before writing anything (names, symlinks, entry count, declared sizes), then extracts
 counting the bytes really written (declared sizes can lie) and resolving each target to be sure
-it stays inside the folder; on any failure the folder is removed again.
+it stays inside the folder; on any failure the folder is removed again. `unpack` is how the
+platform opens an upload that is a zip of a folder (an image folder's classes): extract safely,
+then find the folder the archive holds.
 """
 
 from __future__ import annotations
@@ -78,7 +80,23 @@ def safe_extract(archive: Path, target: Path, limits: Limits = Limits()) -> int:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
     except zipfile.BadZipFile as e:
-        raise UserError(f"not a valid zip archive: {e}") from None
+        raise UserError(f"not a valid zip archive: {e}") from e
+
+
+def unpack(archive: Path, target: Path, limits: Limits = Limits()) -> Path:
+    """Extract the zip of a folder into the new folder ``target``; returns the folder it holds."""
+    safe_extract(archive, target, limits)
+    return folder_root(target)
+
+
+def folder_root(folder: Path) -> Path:
+    """The folder an archive was made of: the extracted folder itself, or its one top-level folder
+    when that holds only folders (``pets/cat/1.png`` -> ``pets``; ``cat/1.png`` -> the folder)."""
+    children = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(children) == 1 and children[0].is_dir():
+        if all(c.is_dir() for c in children[0].iterdir() if not c.name.startswith(".")):
+            return children[0]
+    return folder
 
 
 def _extract(zf: zipfile.ZipFile, entries: list[zipfile.ZipInfo], root: Path, limits: Limits) -> int:
@@ -93,8 +111,8 @@ def _extract(zf: zipfile.ZipFile, entries: list[zipfile.ZipInfo], root: Path, li
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             dst = open(path, "xb")  # exclusive: never through an existing file or link
-        except FileExistsError:
-            raise UnsafeArchive(f"refused archive entry {e.filename!r}: it appears twice") from None
+        except FileExistsError as e:
+            raise UnsafeArchive(f"refused archive entry {e.filename!r}: it appears twice") from e
         with zf.open(e) as src, dst:
             while chunk := src.read(COPY_CHUNK):
                 written += len(chunk)

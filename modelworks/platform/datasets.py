@@ -2,7 +2,8 @@
 
 An upload is staged to a local scratch file as it streams in (size limit enforced chunk by
 chunk, SHA-256 computed on the way), described with the engine's own readers (schema, row
-count, a 20-row preview), then written to the artifact store at
+count, a 20-row preview; see `modelworks.platform.uploads`, which also says what formats an
+upload may have), then written to the artifact store at
 ``<project-id>/datasets/<dataset-id>/<version>/<random>-data.<ext>[.enc]`` — encrypted with the
 keyring's current key unless the data set is public — and recorded with its audit entry in one
 transaction. The scratch file is always removed; a failed upload leaves nothing behind.
@@ -14,26 +15,22 @@ name. `materialize` decrypts a version into a working folder for a job, checking
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelworks.config.schema import DataConfig
-from modelworks.data.infer import infer_type
-from modelworks.data.sources import LoadedData, read_source
+from modelworks.data.sources import read_source
 from modelworks.errors import UserError
 from modelworks.platform import audit
 from modelworks.platform.access import ProjectAccess
-from modelworks.platform.archive import Limits, check_member_name, safe_extract
+from modelworks.platform.archive import Limits, folder_root, safe_extract
 from modelworks.platform.crypto import DEFAULT_CHUNK, EncryptingWriter, Keyring, TamperedData, decrypt_chunks
 from modelworks.platform.db.models import Dataset, DatasetVersion, Project, User
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
@@ -41,11 +38,8 @@ from modelworks.platform.errors import Conflict, NotFound, StoredDataError, TooL
 from modelworks.platform.names import check_name
 from modelworks.platform.settings import Settings
 from modelworks.platform.storage import Storage
+from modelworks.platform.uploads import UPLOADS, describe, inspect_file, resolve_format, upload_of
 
-# upload format -> (engine reader format, file extension)
-FORMATS = {"csv": ("csv", "csv"), "parquet": ("parquet", "parquet"), "jsonl": ("jsonl", "jsonl"), "images-zip": ("images", "zip")}
-EXTENSION_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".zip": "images-zip"}
-PREVIEW_ROWS = 20
 COPY_CHUNK = 1 << 20
 
 
@@ -113,65 +107,6 @@ class StagedUpload:
         self.discard()
 
 
-# ------------------------------------------------------------------------------- describing data
-
-
-def resolve_format(filename: str, fmt: str | None) -> str:
-    """The upload format: given, or from the file name's extension."""
-    check_member_name(filename, "file name")
-    if "/" in filename:
-        raise UserError(f"the file name {filename!r} must be a name, not a path")
-    if fmt is None:
-        fmt = EXTENSION_FORMATS.get(Path(filename).suffix.lower())
-        if fmt is None:
-            raise UserError(f"cannot tell the format of {filename!r}; name it *.csv, *.parquet, *.jsonl or *.zip, or pass format= one of {', '.join(FORMATS)}")
-    if fmt not in FORMATS:
-        raise UserError(f"the format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    return fmt
-
-
-def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-safe dicts: NaN as null, times as ISO text, anything else odd as text."""
-    return json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso", default_handler=str))
-
-
-def describe(loaded: LoadedData, base: Path | None = None) -> tuple[list[dict[str, str]], int, list[dict[str, Any]]]:
-    """Schema, row count and preview rows of a loaded frame. Image paths the reader made
-    absolute are shown relative to ``base`` again (they point into a scratch folder)."""
-    frame = loaded.frame
-    schema = [{"name": str(c), "dtype": str(frame[c].dtype), "type": infer_type(frame[c], loaded.kinds)} for c in frame.columns]
-    head = frame.head(PREVIEW_ROWS).copy()
-    if base is not None:
-        for column, kind in loaded.kinds.items():
-            if kind == "image" and head[column].map(lambda v: isinstance(v, str)).all():
-                head[column] = head[column].map(lambda v: os.path.relpath(v, base))
-    return schema, len(frame), json_records(head)
-
-
-def _image_root(folder: Path) -> Path:
-    """The folder of class folders: the archive's root, or its one top-level folder."""
-    children = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-    if len(children) == 1 and children[0].is_dir() and all(c.is_dir() for c in children[0].iterdir() if not c.name.startswith(".")):
-        return children[0]
-    return folder
-
-
-def inspect_file(store: DataStore, path: Path, fmt: str) -> tuple[list[dict[str, str]], int, dict[str, Any]]:
-    """Schema, row count and preview of a staged file, read by the engine's own readers."""
-    reader, _ = FORMATS[fmt]
-    if fmt != "images-zip":
-        loaded = read_source(DataConfig(source=str(path), format=reader), path.parent, require_target=False)
-        schema, rows, preview = describe(loaded, path.parent)
-        return schema, rows, {"rows": preview}
-    extracted = path.parent / "extracted"
-    safe_extract(path, extracted, store.archive_limits)
-    root = _image_root(extracted)
-    loaded = read_source(DataConfig(source=str(root), format=reader), root, require_target=False)
-    schema, rows, preview = describe(loaded, root)
-    classes = {str(k): int(v) for k, v in loaded.frame["label"].value_counts().sort_index().items()}
-    return schema, rows, {"rows": preview, "classes": classes}
-
-
 # ------------------------------------------------------------------------------- storing versions
 
 
@@ -218,11 +153,11 @@ def _commit_version(session: Session, store: DataStore, row: DatasetVersion, key
     audit.record(session, row.created_by, action, f"dataset:{row.dataset.name}@{row.version}", project_id=project_id, detail=detail)
     try:
         session.commit()
-    except IntegrityError:
+    except IntegrityError as e:
         session.rollback()
         if key is not None:
             store.storage.remove(key)
-        raise Conflict(f"another version of dataset {row.dataset.name!r} was added at the same moment; retry") from None
+        raise Conflict(f"another version of dataset {row.dataset.name!r} was added at the same moment; retry") from e
     return row
 
 
@@ -231,10 +166,10 @@ def add_version(session: Session, store: DataStore, access: ProjectAccess, name:
     check_name("dataset", name)
     fmt = resolve_format(filename, fmt)
     sha256 = staged.finish()
-    schema, rows, preview = inspect_file(store, staged.path, fmt)
+    schema, rows, preview = inspect_file(staged.path, fmt, store.archive_limits)
     dataset = _get_or_create(session, access, name)
     version = _next_version(session, dataset)
-    suffix = FORMATS[fmt][1] + ("" if public else ".enc")
+    suffix = upload_of(fmt).stored_as + ("" if public else ".enc")
     key = f"{access.project.id}/datasets/{dataset.id}/{version}/{secrets.token_hex(6)}-data.{suffix}"
     try:
         _write(store, key, _file_chunks(staged.path), encrypt=not public)
@@ -307,14 +242,18 @@ def get_version(session: Session, project: Project, name: str, version: int) -> 
     return row
 
 
-def _raw_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
-    """The plaintext of a stored version, chunk by chunk, each chunk authenticated first."""
+def _stored_path(row: DatasetVersion) -> str:
     if row.storage_path is None:
         raise UserError(f"{row.source} is a built-in: it has no file; the engine reads it by name")
+    return row.storage_path
+
+
+def _raw_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
+    """The plaintext of a stored version, chunk by chunk, each chunk authenticated first."""
     try:
-        f = store.storage.open(row.storage_path, "rb")
-    except FileNotFoundError:
-        raise StoredDataError(f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store") from None
+        f = store.storage.open(_stored_path(row), "rb")
+    except FileNotFoundError as e:
+        raise StoredDataError(f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store") from e
     with f:
         if row.encrypted:
             yield from decrypt_chunks(f, store.keyring)
@@ -344,12 +283,13 @@ def materialize(session: Session, project: Project, name: str, version: int, tar
     data file, or the folder of class folders for an image archive. The SHA-256 is checked
     before anything is returned; a built-in has no file (use `engine_source`)."""
     row = get_version(session, project, name, version)
+    _stored_path(row)  # a built-in has no file: a UserError saying so
+    upload, unpacked = upload_of(row.format), UPLOADS[row.format].name  # e.g. images-zip -> images
     target = Path(target_dir) / f"{row.dataset.name}-v{row.version}"
-    ext = FORMATS[row.format][1] if row.format in FORMATS else ""
     partial = target.with_name(target.name + f".partial-{secrets.token_hex(4)}")
     partial.mkdir(parents=True)
     try:
-        data = partial / f"data.{ext}"
+        data = partial / f"data.{upload.stored_as}"
         sha = hashlib.sha256()
         with open(data, "xb") as out:
             for chunk in _raw_chunks(store, row):
@@ -357,15 +297,15 @@ def materialize(session: Session, project: Project, name: str, version: int, tar
                 out.write(chunk)
         if sha.hexdigest() != row.sha256:
             raise TamperedData(f"dataset {name!r} version {version} does not match its recorded SHA-256")
-        if row.format == "images-zip":
-            safe_extract(data, partial / "images", store.archive_limits)
+        if upload.archive:
+            safe_extract(data, partial / unpacked, store.archive_limits)
             data.unlink()
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return _image_root(target / "images") if row.format == "images-zip" else target / f"data.{ext}"
+    return folder_root(target / unpacked) if upload.archive else target / data.name
 
 
 def engine_source(session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore) -> str:

@@ -14,13 +14,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from modelworks.platform import datasets
+from modelworks.config.schema import DataConfig
+from modelworks.data.formats import FORMATS
+from modelworks.data.sources import read_source
+from modelworks.platform import datasets, uploads
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.crypto import HEADER, NONCE_BYTES, TAG_BYTES, Keyring, TamperedData, UnknownKey, decrypt_chunks, new_key
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Project
 from modelworks.platform.settings import Settings
 
+from ..data.helpers import SAMPLES
 from .conftest import BACKENDS, LiveServer, Platform, _new_database
 
 KEY = new_key()
@@ -131,6 +135,57 @@ def test_image_zip_and_materialize(plat, project, tmp_path):
         csv = datasets.materialize(session, p, "cities", 1, tmp_path / "work", store=plat.app.state.datastore)
         assert csv.read_bytes() == CSV
     engine.dispose()
+
+
+def _folder_zip(folder: Path) -> bytes:
+    """A zip of `folder` as a person makes one: every entry under the folder's own name."""
+    return _zip({str(f.relative_to(folder.parent)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()})
+
+
+@pytest.mark.parametrize("fmt", sorted(uploads.UPLOADS))
+def test_every_upload_format_is_accepted(plat, project, fmt, tmp_path):
+    """Each engine data format that declares an upload: found from each of its extensions, or
+    named with format=, described by the engine's reader, and downloaded back unchanged."""
+    entry = uploads.UPLOADS[fmt]
+    upload, sample = entry.meta["upload"], SAMPLES[entry.name]
+    source = Path(sample.write(tmp_path))
+    data = _folder_zip(source) if upload.archive else source.read_bytes()
+    c, name = plat.client(), f"up-{fmt}-{uuid.uuid4().hex[:6]}"
+    filenames = [(f"sample{ext.upper()}", None) for ext in upload.extensions] + [("sample.bin", fmt)]
+    for version, (filename, given) in enumerate(filenames, start=1):
+        v = c.upload_dataset(project, name, data, filename=filename, format=given)
+        assert (v["version"], v["format"], v["rows"]) == (version, fmt, sample.rows), filename
+        assert [s["name"] for s in v["schema"]] == sample.columns
+        assert len(v["preview"]["rows"]) == sample.rows and ("classes" in v["preview"]) == upload.classes
+    r = plat.http(plat.admin_token).get(f"{base(project)}/{name}/versions/1/download")
+    assert r.status_code == 200 and r.content == data
+    engine = make_engine(plat.settings.database_url)
+    with session_factory(engine)() as session:  # what a job reads: the engine's reader finds the format itself
+        p = session.scalar(select(Project).where(Project.name == project))
+        source = datasets.engine_source(session, p, name, 1, tmp_path / "work", store=plat.app.state.datastore)
+    engine.dispose()
+    loaded = read_source(DataConfig(source=source, **sample.config), tmp_path)
+    assert (list(loaded.frame.columns), len(loaded.frame)) == (sample.columns, sample.rows)
+    damaged = Path(sample.damage(tmp_path))
+    before = snapshot(plat)
+    bad = _folder_zip(damaged) if upload.archive else damaged.read_bytes()
+    params = {"filename": filenames[0][0]}
+    r = plat.http(plat.admin_token).post(f"{base(project)}/{name}/versions", params=params, content=bad)
+    assert r.status_code == 400, r.text
+    assert snapshot(plat) == before and c.dataset(project, name)["latest"] == len(filenames)
+
+
+def test_unknown_upload_formats_are_refused(plat, project):
+    http = plat.http(plat.admin_token)
+    r = http.post(f"{base(project)}/odd/versions", params={"filename": "d.xlsx"}, content=CSV)
+    assert r.status_code == 400
+    message = r.json()["error"]["message"]
+    assert all(f"*{ext}" in message for ext in uploads.EXTENSION_FORMATS) and ", ".join(uploads.UPLOADS) in message
+    not_uploadable = [e.name for e in FORMATS if e.meta.get("upload") is None]
+    for fmt in not_uploadable:
+        r = http.post(f"{base(project)}/odd/versions", params={"filename": "d.csv", "format": fmt}, content=CSV)
+        assert r.status_code == 422, (fmt, r.text)
+    assert http.get(f"{base(project)}/odd").status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.models import Dataset, DatasetVersion
 from modelworks.platform.errors import TooLarge
 from modelworks.platform.names import check_name
+from modelworks.platform.uploads import UPLOADS
 from modelworks.server.dependencies import Admin, DbSession, Editor, Owner, Paging, Viewer
 from modelworks.server.schemas import BuiltinRegister, DatasetDetail, DatasetOut, DatasetVersionOut, Page, RotateKeyOut
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
 admin_router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="1, 2, ...")]
-Format = Literal["csv", "parquet", "jsonl", "images-zip"]
+Format = Literal[tuple(UPLOADS)]  # type: ignore[valid-type]  # the engine's uploadable data formats
 
 
 def store_of(request: Request) -> DataStore:
