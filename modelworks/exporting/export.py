@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,13 +25,16 @@ from modelworks.config.base import Section
 from modelworks.data.batches import TensorBatches
 from modelworks.errors import UserError
 from modelworks.exporting.check import CHECK_BATCH, EXAMPLE_BATCH
-from modelworks.exporting.formats import FORMATS, ExportFormat, ExportJob, parse_options
+from modelworks.exporting.formats import FORMATS, ExportJob, parse_options
 from modelworks.exporting.interface import PositionalModel, describe_inputs, input_names, readme
 from modelworks.pipeline import Run, load_run
 from modelworks.store import files
 from modelworks.store import run as store
 from modelworks.store.export import ExportRecord, FormatRecord, InputsDescription, is_export, write_export
 from modelworks.training.runtime import forward_all
+
+if TYPE_CHECKING:
+    from modelworks.exporting.formats import ExportFormat
 
 
 @dataclass
