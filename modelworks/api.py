@@ -31,8 +31,8 @@ __all__ = ["Run", "TuneResult", "compress", "cross_validate", "export", "load_ru
 def compress(
     run: "Run | str | Path",
     method: str,
-    options: "MethodOptions | Mapping[str, Any] | None" = None,
     /,
+    options: "MethodOptions | Mapping[str, Any] | None" = None,
     *,
     overrides: Sequence[str] = (),
     progress: bool = False,

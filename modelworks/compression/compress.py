@@ -110,5 +110,7 @@ def _child_config(parent_dir: Path, method: str, result: Compressed) -> Experime
     if result.model_config is not None:
         raw["model"] = result.model_config.model_dump(mode="json")
     raw["train"] = {**raw.get("train", {}), **result.train}
-    raw["compression"] = {"method": method, "parent": str(parent_dir.resolve()), "options": _options_json(result.options)}
+    raw["compression"] = {
+        "method": method, "parent": str(parent_dir.resolve()), "options": _options_json(result.options),
+    }
     return validate(raw, "compressed run config")

@@ -160,7 +160,8 @@ def comparison_table(result: CompressionStats) -> Table:
     table = Table(title=f"{result.method}: {Path(after.run).name} vs its parent {Path(before.run).name}")
     for name, justify in (("", "left"), ("parent", "right"), ("compressed", "right"), ("change", "right")):
         table.add_column(name, justify=justify)
-    table.add_row("size on disk", _bytes(before.size_bytes), _bytes(after.size_bytes), f"{change['size_ratio']:.2f}x smaller")
+    table.add_row("size on disk", _bytes(before.size_bytes), _bytes(after.size_bytes),
+                  f"{change['size_ratio']:.2f}x smaller")
     table.add_row("parameters", f"{before.parameters:,}", f"{after.parameters:,}", "")
     table.add_row("non-zero", f"{before.nonzero:,}", f"{after.nonzero:,}",
                   f"{1 - after.nonzero / max(1, after.parameters):.1%} zeros", end_section=True)

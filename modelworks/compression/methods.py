@@ -51,7 +51,8 @@ class QuantizeDynamicConfig(MethodOptions):
         "(nn.Embedding; bag-of-words EmbeddingBag tables stay float)",
     )
     linear_weights: Literal["per_channel", "per_tensor"] = Field(
-        "per_channel", description="one int8 scale per output neuron (more accurate: BERT-like encoders need it) or per layer"
+        "per_channel",
+        description="one int8 scale per output neuron (more accurate: BERT-like encoders need it) or per layer",
     )
 
 
@@ -67,7 +68,9 @@ class QuantizeStaticConfig(MethodOptions):
 
 class PruneConfig(MethodOptions):
     type: Literal["prune"] = "prune"
-    amount: float = Field(0.5, gt=0.0, lt=1.0, description="target sparsity: fraction of the pruned layers' weights set to zero")
+    amount: float = Field(
+        0.5, gt=0.0, lt=1.0, description="target sparsity: fraction of the pruned layers' weights set to zero"
+    )
     structure: Literal["unstructured", "structured"] = Field(
         "unstructured", description="unstructured: single weights, global L1; structured: whole output channels/neurons"
     )
@@ -84,9 +87,13 @@ class PruneConfig(MethodOptions):
 
 class DistillConfig(MethodOptions):
     type: Literal["distill"] = "distill"
-    student: ModelConfig = Field(description="the student's model section, e.g. {type: mlp, hidden: [32]}")  # type: ignore[valid-type]
+    student: ModelConfig = Field(  # type: ignore[valid-type]
+        description="the student's model section, e.g. {type: mlp, hidden: [32]}"
+    )
     temperature: float = Field(2.0, gt=0.0, description="T: softens both models' class probabilities")
-    alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher (soft) term; 1 - alpha weighs the labels")
+    alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="weight of the teacher (soft) term; 1 - alpha weighs the labels"
+    )
     epochs: int | None = Field(None, ge=1, description="None: the teacher's train.epochs")
     lr: float | None = Field(None, gt=0.0, description="None: the teacher's train.lr")
 
@@ -122,7 +129,10 @@ COMPRESSORS.declare("half", HalfConfig, impl="modelworks.compression.half:METHOD
 
 
 def parse_options(
-    method: str, options: Mapping[str, Any] | MethodOptions | None = None, overrides: Sequence[str] = (), origin: str = ""
+    method: str,
+    options: Mapping[str, Any] | MethodOptions | None = None,
+    overrides: Sequence[str] = (),
+    origin: str = "",
 ) -> MethodOptions:
     """The method's typed options from a mapping (or its options object) plus ``KEY=VALUE`` overrides.
 

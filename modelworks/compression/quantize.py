@@ -181,7 +181,9 @@ def static_prepared(model: nn.Module, example: dict[str, torch.Tensor]) -> fx.Gr
         with quantizing():
             return prepare_fx(model, mapping, example_inputs=(example,))
     except Exception as e:  # noqa: BLE001 - torch raises many types; its message is the best description we have
-        raise UserError(f"quantize-static could not prepare the model: {str(e).splitlines()[0]}; use --method quantize-dynamic") from e
+        raise UserError(
+            f"quantize-static could not prepare the model: {str(e).splitlines()[0]}; use --method quantize-dynamic"
+        ) from e
 
 
 def static_int8(prepared: fx.GraphModule, batches: list[dict[str, torch.Tensor]]) -> nn.Module:

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 class OnnxOptions(Section):
     type: Literal["onnx"] = "onnx"
     opset: int = Field(18, ge=17, le=20, description="ONNX opset version (20 is the exporter's maximum)")
-    quantize: Literal["int8"] | None = Field(None, description="int8: also write model.int8.onnx (dynamic quantization)")
+    quantize: Literal["int8"] | None = Field(
+        None, description="int8: also write model.int8.onnx (dynamic quantization)"
+    )
 
 
 class TorchScriptOptions(Section):

@@ -180,7 +180,8 @@ def readme(title: str, description: InputsDescription, record: ExportRecord) -> 
     if check.free_sequence is not None:
         trimmed = check.trimmed_max_abs_diff
         lines += ["", f"Texts cut to each batch's longest: max abs difference {trimmed:.2e}, so seq is free."
-                  if check.free_sequence else "Texts cut shorter than max_length did not match: seq is fixed at max_length."]
+                  if check.free_sequence
+                  else "Texts cut shorter than max_length did not match: seq is fixed at max_length."]
     if record.quantized is not None:
         q = record.quantized
         change = f"{100 * q.change:+.2f} points" if q.metric == "accuracy" else f"{q.change:+.4g}"
