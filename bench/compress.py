@@ -34,7 +34,8 @@ import pandas as pd
 import torch
 
 import modelworks
-from modelworks.compression import compress_run, float_copy
+from modelworks.compression.compress import compress_run
+from modelworks.compression.method import float_copy
 from modelworks.compression.measure import latency, main_metrics, model_metrics, sample_batch, test_split
 from modelworks.data.batches import TensorBatches
 from modelworks.errors import UserError

@@ -36,13 +36,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import compress as compress_bench  # noqa: E402  (the compression bench: parents, Variant, rows, markdown)
 
 import modelworks  # noqa: E402
-from modelworks.compression import float_copy  # noqa: E402
+from modelworks.compression.method import float_copy  # noqa: E402
 from modelworks.compression.measure import main_metrics, test_split  # noqa: E402
 from modelworks.data.batches import TensorBatches  # noqa: E402
 from modelworks.data.schema import TARGET  # noqa: E402
 from modelworks.evaluate.metrics import compute_metrics  # noqa: E402
-from modelworks.exporting import export_run  # noqa: E402
+from modelworks.exporting.export import export_run  # noqa: E402
 from modelworks.exporting.interface import OUTPUT, input_names  # noqa: E402
+from modelworks.store.export import read_export  # noqa: E402
 from modelworks.training.losses import outputs_to_predictions  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,13 +51,13 @@ RESULTS = Path(__file__).parent / "results"
 
 def onnx_variants(parent: modelworks.Run, test: TensorBatches, folder: Path, threads: int | None) -> list[compress_bench.Variant]:
     """onnxruntime fp32 and int8 variants of `parent`, exported (and checked) into `folder`."""
-    result = export_run(parent, "onnx", quantize="int8", output=folder)
+    result = export_run(parent, "onnx", {"quantize": "int8"}, output=folder)
     names = input_names(parent.schema)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     variants = []
-    for label, file in (("onnxruntime fp32", result.file), ("onnxruntime int8", folder / result.record["quantized"]["file"])):
+    for label, file in (("onnxruntime fp32", result.file), ("onnxruntime int8", folder / result.record.quantized.file)):
         session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
 
         def forward(batch: dict[str, torch.Tensor], session=session) -> np.ndarray:
@@ -76,16 +77,17 @@ def bench(label: str, parent: modelworks.Run, folder: Path, iterations: int, thr
     test = test_split(parent.splits(), parent.config)
     variants = [compress_bench.torch_variant("pytorch fp32", parent, float_copy(parent.model), test)]
     variants += onnx_variants(parent, test, folder, threads)
-    export = json.loads((folder / "export.json").read_text())
+    export = read_export(folder)
     load_before = os.getloadavg()
     table = compress_bench.rows(variants, test, iterations)
     return {
         "model": label, "parent": str(parent.path), "export": str(folder), "test_rows": len(test), "rows": table,
-        "export_check": export["check"], "int8": export["quantized"],
+        "export_check": export.check.model_dump(mode="json"),
+        "int8": export.quantized.model_dump(mode="json", by_alias=True),
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                     "onnxruntime_threads": threads or "default", "vnni": compress_bench._has_vnni(),
                     "load_average_before": load_before, "load_average_after": os.getloadavg()},
-        "versions": export["versions"], "iterations": iterations,
+        "versions": export.versions, "iterations": iterations,
     }
 
 

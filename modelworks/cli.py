@@ -254,18 +254,17 @@ def compress(
     """Compress a trained run into a new run, and compare the two (size, latency, metrics).
     With --remote, RUN is the id of a job whose run to compress on the server."""
     from modelworks import api
-    from modelworks.compression import COMPRESSION_JSON
     from modelworks.compression.measure import comparison_table
     from modelworks.config.load import apply_overrides, read_yaml
-    from modelworks.store.run import read_json
+    from modelworks.store.compression import read_compression
 
     from_file = read_yaml(options) if options is not None else {}
     if remote is not None:
         config = {"job": _job_id(run), "method": method, "options": apply_overrides(from_file, list(set_))}
         submit_and_follow("compress", config, url=remote, project=project, token=token, wait=wait)
         return
-    child = api.compress(run, method, overrides=set_, progress=not quiet, **from_file)
-    console.print(comparison_table(read_json(child.path / COMPRESSION_JSON)))
+    child = api.compress(run, method, from_file, overrides=set_, progress=not quiet)
+    console.print(comparison_table(read_compression(child.path)))
     console.print(f"run [bold]{child.path}[/]")
 
 # --- export command (issue 3) ---
@@ -297,19 +296,19 @@ def export(
 
     result = api.export(run, format_, opset=opset, quantize=quantize, output=output)
     record = result.record
-    check = record["check"]
+    check = record.check
     say = functools.partial(console.print, soft_wrap=True, highlight=False)
-    say(f"{record['format']} model: {result.file} ({_file_size(record['size_bytes'])})")
-    say(f"check on the {check['split']} split: {check['rows']} rows, max abs difference {check['max_abs_diff']:.2e} "
-        f"(tolerance {check['tolerance']:g}): passed")
-    if "quantized" in record:
-        q = record["quantized"]
-        ratio = q["size_ratio"]
+    say(f"{record.format} model: {result.file} ({_file_size(record.size_bytes)})")
+    say(f"check on the {check.split} split: {check.rows} rows, max abs difference {check.max_abs_diff:.2e} "
+        f"(tolerance {check.tolerance:g}): passed")
+    if record.quantized is not None:
+        q = record.quantized
+        ratio = q.size_ratio
         size = f"{ratio:.1f}x smaller" if ratio >= 1 else f"{1 / ratio:.1f}x larger: too small a model to gain"
-        change = f"{100 * q['change']:+.2f} points" if q["metric"] == "accuracy" else f"{q['change']:+.4g}"
-        say(f"int8 model: {result.folder / q['file']} ({_file_size(q['size_bytes'])}, {size}); {q['metric']} "
-            f"{q['float']:.4f} -> {q['quantized']:.4f} ({change})")
-    say(f"inputs, in order: {', '.join(record['inputs'])}; interface: {result.folder / 'README.md'}")
+        change = f"{100 * q.change:+.2f} points" if q.metric == "accuracy" else f"{q.change:+.4g}"
+        say(f"int8 model: {result.folder / q.file} ({_file_size(q.size_bytes)}, {size}); {q.metric} "
+            f"{q.float_value:.4f} -> {q.quantized:.4f} ({change})")
+    say(f"inputs, in order: {', '.join(record.inputs)}; interface: {result.folder / 'README.md'}")
 
 
 def _file_size(n: int) -> str:

@@ -16,6 +16,7 @@ import torch
 import yaml
 from torch import nn
 
+from modelworks.compression.methods import restore_model
 from modelworks.config.load import apply_overrides, load_config, read_yaml, validate
 from modelworks.config.schema import CheckpointConfig, ExperimentConfig, TextFeature
 from modelworks.data.batches import TensorBatches
@@ -307,9 +308,8 @@ def load_run(ref: str | Path, runs_dir: str | Path = "runs", device: str | None 
     if not (path / store.WEIGHTS).exists():
         raise UserError(f"{path} has no {store.WEIGHTS}: training did not finish; resume it with --resume {path}")
     if config.compression is not None:
-        # A compressed run (quantized, pruned, half, ...) is rebuilt by the method that made it.
-        from modelworks.compression import restore_model
-
+        # A compressed run (quantized, pruned, half, ...) is rebuilt by the method that made it,
+        # found in the registry of compression methods (declared without importing them).
         model = restore_model(model, config.compression, path / store.WEIGHTS)
     else:
         model.load_state_dict(load_weights(path / store.WEIGHTS))

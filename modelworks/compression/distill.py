@@ -13,30 +13,17 @@ to the teacher's outputs and `temperature` is unused. Validation reports the har
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch.nn import functional as F
 
-from modelworks.compression import COMPRESSORS, Compressed, Job, Method, class_counts, load_float, train_config
-from modelworks.config.base import Section
-from modelworks.config.schema import ModelConfig
+from modelworks.compression.method import Compressed, Job, Method, class_counts, load_float, train_config
+from modelworks.compression.methods import DistillConfig
 from modelworks.models import build_model
 from modelworks.models.pretrained import PretrainedConfig, resolve_pretrained
 from modelworks.training.distributed import World
 from modelworks.training.loop import fit
 from modelworks.training.losses import TaskLoss, resolve_loss
 from modelworks.training.runtime import resolve_device, seed_everything
-
-
-class DistillConfig(Section):
-    type: Literal["distill"] = "distill"
-    student: ModelConfig = Field(description="the student's model section, e.g. {type: mlp, hidden: [32]}")  # type: ignore[valid-type]
-    temperature: float = Field(2.0, gt=0.0, description="T: softens both models' class probabilities")
-    alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher (soft) term; 1 - alpha weighs the labels")
-    epochs: int | None = Field(None, ge=1, description="None: the teacher's train.epochs")
-    lr: float | None = Field(None, gt=0.0, description="None: the teacher's train.lr")
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, task: str, temperature: float) -> torch.Tensor:
@@ -84,6 +71,4 @@ def _apply(job: Job, cfg: DistillConfig) -> Compressed:
                       train={"epochs": cfg.epochs, "lr": cfg.lr}, notes={"teacher": str(parent.path)})
 
 
-COMPRESSORS.register("distill", DistillConfig)(
-    Method(_apply, lambda model, cfg, tensors, meta: load_float(model, tensors), needs_float_parent=False, makes_float=True)
-)
+METHOD = Method(_apply, load_float)  # declared in modelworks.compression.methods

@@ -10,25 +10,14 @@ back to float32 if the CPU has no kernel for some layer; the choice is recorded 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
-from modelworks.compression import COMPRESSORS, Compressed, Job, Method, float_copy, merge_adapters
 from modelworks.compression.measure import sample_batch, test_split
-from modelworks.config.base import Section
+from modelworks.compression.method import Compressed, Job, Method, float_copy, merge_adapters
+from modelworks.compression.methods import HalfConfig
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class HalfConfig(Section):
-    type: Literal["half"] = "half"
-    dtype: Literal["bf16", "fp16"] = "bf16"
-    compute: Literal["auto", "half", "float32"] = Field(
-        "auto", description="half: run in dtype; float32: store in dtype, run in fp32; auto: half if the CPU can"
-    )
 
 
 class HalfPrecision(nn.Module):
@@ -71,4 +60,4 @@ def _restore(model: nn.Module, cfg: HalfConfig, tensors: dict[str, torch.Tensor]
     return HalfPrecision(model, dtype) if cfg.compute == "half" else model.float()
 
 
-COMPRESSORS.register("half", HalfConfig)(Method(_apply, _restore))
+METHOD = Method(_apply, _restore)  # declared in modelworks.compression.methods

@@ -10,6 +10,7 @@ accuracy and f1_macro, or rmse and r2.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from torch.ao.nn.quantized.dynamic.modules.rnn import RNNBase as QuantizedRNN
 from modelworks.data.batches import TensorBatches
 from modelworks.data.schema import TARGET
 from modelworks.evaluate.metrics import compute_metrics
-from modelworks.store import run as store
+from modelworks.store import files
+from modelworks.store.compression import Comparison, CompressionStats, Latency, MeasuredOn, ModelStats
 from modelworks.training.losses import outputs_to_predictions
 from modelworks.training.runtime import forward_all
 
@@ -40,7 +42,6 @@ _QUANTIZED_MODULES = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized"
 def is_quantized(module: nn.Module) -> bool:
     """Whether `module` is one of torch's int8 layers (or a subclass of one)."""
     return any(c.__module__.startswith(_QUANTIZED_MODULES) for c in type(module).__mro__)
-
 
 
 def weight_tensors(model: nn.Module) -> list[torch.Tensor]:
@@ -113,66 +114,70 @@ def model_metrics(model: nn.Module, run, data: TensorBatches) -> dict[str, Any]:
                            schema.class_names, run.config.evaluate.threshold)
 
 
-def main_metrics(task: str, metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: metrics.get(k) for k in MAIN_METRICS[task]}
+def main_metrics(task: str, metrics: dict[str, Any]) -> dict[str, float | None]:
+    """The task's main metrics; None for one that could not be computed (NaN)."""
+    values = {k: metrics.get(k) for k in MAIN_METRICS[task]}
+    return {k: None if v is None or not math.isfinite(v) else float(v) for k, v in values.items()}
 
 
 # ------------------------------------------------------------------------------------ compare
 
 
-def describe(run, model: nn.Module, data: TensorBatches, timing: dict[str, dict[str, float]]) -> dict[str, Any]:
+def describe(run, model: nn.Module, data: TensorBatches, timing: dict[str, Latency]) -> ModelStats:
     parameters, nonzero = weight_counts(model)
-    return {
-        "run": str(run.path), "size_bytes": (Path(run.path) / store.WEIGHTS).stat().st_size,
-        "parameters": parameters, "nonzero": nonzero, "latency_ms": timing,
-        "metrics": main_metrics(run.schema.task, model_metrics(model, run, data)),
-    }
+    return ModelStats(
+        run=str(run.path), size_bytes=(Path(run.path) / files.WEIGHTS).stat().st_size,
+        parameters=parameters, nonzero=nonzero, latency_ms=timing,
+        metrics=main_metrics(run.schema.task, model_metrics(model, run, data)),
+    )
 
 
-def compare(parent, child, splits: dict[str, TensorBatches], iterations: int = MIN_ITERATIONS) -> dict[str, Any]:
+def compare(parent, child, splits: dict[str, TensorBatches], iterations: int = MIN_ITERATIONS) -> Comparison:
     """The comparison stored in compression.json: both runs described, and the changes."""
     data = test_split(splits, parent.config)
     timing = {
         f"batch_{n}": latency({"parent": parent.model, "compressed": child.model}, sample_batch(data, n), iterations)
         for n in BATCH_SIZES
     }
-    before = describe(parent, parent.model, data, {k: v["parent"] for k, v in timing.items()})
-    after = describe(child, child.model, data, {k: v["compressed"] for k, v in timing.items()})
-    change: dict[str, Any] = {
-        "size_ratio": before["size_bytes"] / after["size_bytes"],
-        **{f"speedup_{k}": before["latency_ms"][k]["p50_ms"] / after["latency_ms"][k]["p50_ms"] for k in timing},
+    before = describe(parent, parent.model, data, {k: Latency(**v["parent"]) for k, v in timing.items()})
+    after = describe(child, child.model, data, {k: Latency(**v["compressed"]) for k, v in timing.items()})
+    change: dict[str, float | None] = {
+        "size_ratio": before.size_bytes / after.size_bytes,
+        **{f"speedup_{k}": before.latency_ms[k].p50_ms / after.latency_ms[k].p50_ms for k in timing},
     }
-    for name, value in after["metrics"].items():
-        old = before["metrics"][name]
+    for name, value in after.metrics.items():
+        old = before.metrics[name]
         change[name] = None if value is None or old is None else value - old
-    return {
-        "measured_on": {"device": "cpu", "threads": torch.get_num_threads(), "iterations": max(iterations, MIN_ITERATIONS),
-                        "evaluated_on": "test" if data is splits.get("test") else parent.config.evaluate.split},
-        "parent_stats": before, "compressed": after, "change": change,
-    }
+    evaluated_on = "test" if data is splits.get("test") else parent.config.evaluate.split
+    measured_on = MeasuredOn(device="cpu", threads=torch.get_num_threads(), iterations=max(iterations, MIN_ITERATIONS),
+                             evaluated_on=evaluated_on)
+    return Comparison(measured_on=measured_on, parent_stats=before, compressed=after, change=change)
 
 
-def comparison_table(result: dict[str, Any]) -> Table:
+def comparison_table(result: CompressionStats) -> Table:
     """compression.json as a rich table: parent, compressed, change."""
-    before, after, change = result["parent_stats"], result["compressed"], result["change"]
-    table = Table(title=f"{result['method']}: {Path(after['run']).name} vs its parent {Path(before['run']).name}")
+    before, after, change = result.parent_stats, result.compressed, result.change
+    table = Table(title=f"{result.method}: {Path(after.run).name} vs its parent {Path(before.run).name}")
     for name, justify in (("", "left"), ("parent", "right"), ("compressed", "right"), ("change", "right")):
         table.add_column(name, justify=justify)
-    table.add_row("size on disk", _bytes(before["size_bytes"]), _bytes(after["size_bytes"]), f"{change['size_ratio']:.2f}x smaller")
-    table.add_row("parameters", f"{before['parameters']:,}", f"{after['parameters']:,}", "")
-    table.add_row("non-zero", f"{before['nonzero']:,}", f"{after['nonzero']:,}",
-                  f"{1 - after['nonzero'] / max(1, after['parameters']):.1%} zeros", end_section=True)
-    for key in before["latency_ms"]:
-        b, a = before["latency_ms"][key], after["latency_ms"][key]
+    table.add_row("size on disk", _bytes(before.size_bytes), _bytes(after.size_bytes),
+                  f"{change['size_ratio']:.2f}x smaller")
+    table.add_row("parameters", f"{before.parameters:,}", f"{after.parameters:,}", "")
+    table.add_row("non-zero", f"{before.nonzero:,}", f"{after.nonzero:,}",
+                  f"{1 - after.nonzero / max(1, after.parameters):.1%} zeros", end_section=True)
+    for key in before.latency_ms:
+        b, a = before.latency_ms[key], after.latency_ms[key]
         speedup = change[f"speedup_{key}"]
         label = f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
         size = key.removeprefix("batch_")
-        table.add_row(f"latency p50, batch {size}", f"{b['p50_ms']:.3g} ms", f"{a['p50_ms']:.3g} ms", Text(label, style="green" if speedup >= 1 else "red"))
-        table.add_row(f"latency p99, batch {size}", f"{b['p99_ms']:.3g} ms", f"{a['p99_ms']:.3g} ms", "")
+        table.add_row(f"latency p50, batch {size}", f"{b.p50_ms:.3g} ms", f"{a.p50_ms:.3g} ms",
+                      Text(label, style="green" if speedup >= 1 else "red"))
+        table.add_row(f"latency p99, batch {size}", f"{b.p99_ms:.3g} ms", f"{a.p99_ms:.3g} ms", "")
     table.rows[-1].end_section = True
-    for name, value in after["metrics"].items():
-        old, delta = before["metrics"][name], change[name]
-        table.add_row(f"{name} ({result['measured_on']['evaluated_on']})", _num(old), _num(value), "-" if delta is None else f"{delta:+.4f}")
+    for name, value in after.metrics.items():
+        old, delta = before.metrics[name], change[name]
+        table.add_row(f"{name} ({result.measured_on.evaluated_on})", _num(old), _num(value),
+                      "-" if delta is None else f"{delta:+.4f}")
     return table
 
 

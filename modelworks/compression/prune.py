@@ -15,31 +15,17 @@ latency does not either (dense kernels do not skip zeros).
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
 from torch import nn
 from torch.nn.utils import prune
 
-from modelworks.compression import COMPRESSORS, Compressed, Job, Method, class_counts, float_copy, load_float, train_config
 from modelworks.compression.measure import main_metrics, model_metrics, test_split
-from modelworks.config.base import Section
+from modelworks.compression.method import Compressed, Job, Method, class_counts, float_copy, load_float, train_config
+from modelworks.compression.methods import PruneConfig
 from modelworks.training.distributed import World
 from modelworks.training.loop import fit
 from modelworks.training.runtime import resolve_device
 
 _PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-class PruneConfig(Section):
-    type: Literal["prune"] = "prune"
-    amount: float = Field(0.5, gt=0.0, lt=1.0, description="target sparsity: fraction of the pruned layers' weights set to zero")
-    structure: Literal["unstructured", "structured"] = Field(
-        "unstructured", description="unstructured: single weights, global L1; structured: whole output channels/neurons"
-    )
-    norm: Literal[1, 2] = Field(2, description="structured: rank channels by their L1 or L2 norm")
-    finetune_epochs: int = Field(0, ge=0, description="epochs of training after pruning, masks kept")
-    finetune_lr: float | None = Field(None, gt=0.0, description="None: the parent's train.lr")
 
 
 def prunable_layers(model: nn.Module, structure: str) -> list[tuple[str, nn.Module]]:
@@ -94,6 +80,4 @@ def _finetune(job: Job, model: nn.Module, cfg: PruneConfig) -> None:
     model.cpu()
 
 
-COMPRESSORS.register("prune", PruneConfig)(
-    Method(_apply, lambda model, cfg, tensors, meta: load_float(model, tensors), makes_float=True)
-)
+METHOD = Method(_apply, load_float)  # declared in modelworks.compression.methods

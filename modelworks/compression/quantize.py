@@ -18,10 +18,11 @@ integers and scales over it, so the reopened model computes exactly what was mea
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import fx, nn
 from torch.ao.nn import quantized as nnq
 from torch.ao.nn.quantized.dynamic.modules.rnn import RNNBase as QuantizedRNN
@@ -35,9 +36,9 @@ from torch.ao.quantization import (
 from torch.ao.quantization.quantization_mappings import get_default_dynamic_quant_module_mappings
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-from modelworks.compression import COMPRESSORS, Compressed, Job, Method, float_copy, merge_adapters
 from modelworks.compression.measure import is_quantized
-from modelworks.config.base import Section
+from modelworks.compression.method import Compressed, Job, Method, float_copy, merge_adapters, quiet_torch_ao
+from modelworks.compression.methods import QuantizeDynamicConfig, QuantizeStaticConfig
 from modelworks.data.schema import TARGET
 from modelworks.errors import UserError
 
@@ -45,19 +46,6 @@ BACKEND = "x86"  # fbgemm kernels with onednn where they are faster; AVX2 is eno
 CPU_FP32 = {"device": "cpu", "precision": "fp32"}  # quantized kernels run on the CPU only
 
 # --------------------------------------------------------------------------------- dynamic
-
-
-class QuantizeDynamicConfig(Section):
-    type: Literal["quantize-dynamic"] = "quantize-dynamic"
-    layers: list[Literal["linear", "lstm", "gru", "embedding"]] = Field(
-        default_factory=lambda: ["linear", "lstm", "gru", "embedding"],
-        min_length=1,
-        description="layer kinds to quantize; embedding: weight-only int8 tables with per-row scales "
-        "(nn.Embedding; bag-of-words EmbeddingBag tables stay float)",
-    )
-    linear_weights: Literal["per_channel", "per_tensor"] = Field(
-        "per_channel", description="one int8 scale per output neuron (more accurate: BERT-like encoders need it) or per layer"
-    )
 
 
 _DYNAMIC = {
@@ -82,13 +70,26 @@ class QuantizedEmbedding(nnq.Embedding):
         return super().forward(indices.contiguous())
 
 
+@contextmanager
+def quantizing() -> Iterator[None]:
+    """Around one torch.ao quantization step: the x86 backend's kernels, and torch.ao's deprecation
+    notices kept off the console. The previous backend and warning filters are restored afterwards."""
+    engine = torch.backends.quantized.engine
+    torch.backends.quantized.engine = BACKEND
+    try:
+        with quiet_torch_ao():
+            yield
+    finally:
+        torch.backends.quantized.engine = engine
+
+
 def dynamic_int8(model: nn.Module, cfg: QuantizeDynamicConfig) -> nn.Module:
     """`model` (float, eval mode) with the chosen layer kinds swapped for int8 ones, in place."""
     linear = per_channel_dynamic_qconfig if cfg.linear_weights == "per_channel" else default_dynamic_qconfig
     spec = dict((nn.Linear, linear) if kind == "linear" else _DYNAMIC[kind] for kind in cfg.layers)
     mapping = {**get_default_dynamic_quant_module_mappings(), nn.Embedding: QuantizedEmbedding}
-    torch.backends.quantized.engine = BACKEND
-    return quantize_dynamic(model, spec, dtype=torch.qint8, mapping=mapping, inplace=True)
+    with quantizing():
+        return quantize_dynamic(model, spec, dtype=torch.qint8, mapping=mapping, inplace=True)
 
 
 def _apply_dynamic(job: Job, cfg: QuantizeDynamicConfig) -> Compressed:
@@ -103,16 +104,9 @@ def _restore_dynamic(model: nn.Module, cfg: QuantizeDynamicConfig, tensors: dict
     return model
 
 
-COMPRESSORS.register("quantize-dynamic", QuantizeDynamicConfig)(Method(_apply_dynamic, _restore_dynamic))
+DYNAMIC = Method(_apply_dynamic, _restore_dynamic)  # declared in modelworks.compression.methods
 
 # ---------------------------------------------------------------------------------- static
-
-
-class QuantizeStaticConfig(Section):
-    type: Literal["quantize-static"] = "quantize-static"
-    calibration_batches: int = Field(16, ge=1, description="training batches that set the activation ranges")
-    calibration_batch_size: int = Field(32, ge=1)
-    seed: int = Field(0, description="which training rows calibrate")
 
 
 # Layers with weights that FX static quantization turns into int8 (batch norm is folded into the
@@ -148,7 +142,7 @@ class _PathTracer(fx.Tracer):
     def call_module(self, m: nn.Module, forward, args, kwargs):
         try:
             return super().call_module(m, forward, args, kwargs)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure inside a module: remember where, and re-raise
             if self.failed_in is None:
                 self.failed_in = f"{self.path_of_module(m)} ({type(m).__name__})"
             raise
@@ -158,12 +152,12 @@ def _check_traceable(model: nn.Module) -> None:
     tracer = _PathTracer()
     try:
         tracer.trace(model)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - torch.fx fails with whatever the traced code raised
         where = tracer.failed_in or f"(model) ({type(model).__name__})"
         raise UserError(
             f"quantize-static cannot trace module {where} with torch.fx: {str(e).splitlines()[0]}; "
             "use --method quantize-dynamic"
-        ) from None
+        ) from e
 
 
 def explicit_padding(model: nn.Module) -> nn.Module:
@@ -180,14 +174,24 @@ def static_prepared(model: nn.Module, example: dict[str, torch.Tensor]) -> fx.Gr
     """The traced model with observers in place, ready for calibration batches."""
     check_static(model)
     _check_traceable(explicit_padding(model))
-    torch.backends.quantized.engine = BACKEND
     mapping = get_default_qconfig_mapping(BACKEND)
     for kind in _KEPT_FLOAT:
         mapping = mapping.set_object_type(kind, None)
     try:
-        return prepare_fx(model, mapping, example_inputs=(example,))
-    except Exception as e:  # the message of torch's own error is the best description we have
-        raise UserError(f"quantize-static could not prepare the model: {str(e).splitlines()[0]}; use --method quantize-dynamic") from None
+        with quantizing():
+            return prepare_fx(model, mapping, example_inputs=(example,))
+    except Exception as e:  # noqa: BLE001 - torch raises many types; its message is the best description we have
+        raise UserError(
+            f"quantize-static could not prepare the model: {str(e).splitlines()[0]}; use --method quantize-dynamic"
+        ) from e
+
+
+def static_int8(prepared: fx.GraphModule, batches: list[dict[str, torch.Tensor]]) -> nn.Module:
+    """The int8 model: `prepared`'s observers see `batches`, then int8 modules replace the float ones."""
+    with quantizing(), torch.no_grad():
+        for batch in batches:
+            prepared(batch)
+        return convert_fx(prepared)
 
 
 def _apply_static(job: Job, cfg: QuantizeStaticConfig) -> Compressed:
@@ -198,11 +202,7 @@ def _apply_static(job: Job, cfg: QuantizeStaticConfig) -> Compressed:
         batches.append(batch)
         if len(batches) == cfg.calibration_batches:
             break
-    prepared = static_prepared(float_copy(job.parent.model), batches[0])
-    with torch.no_grad():
-        for batch in batches:
-            prepared(batch)
-    model = convert_fx(prepared)
+    model = static_int8(static_prepared(float_copy(job.parent.model), batches[0]), batches)
     tensors, meta = encode_quantized(model)
     meta["example"] = {k: {"shape": [1, *v.shape[1:]], "dtype": str(v.dtype).removeprefix("torch.")} for k, v in batches[0].items()}
     notes = {"int8_layers": quantized_layers(model), "calibration_rows": sum(len(next(iter(b.values()))) for b in batches)}
@@ -211,15 +211,13 @@ def _apply_static(job: Job, cfg: QuantizeStaticConfig) -> Compressed:
 
 def _restore_static(model: nn.Module, cfg: QuantizeStaticConfig, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> nn.Module:
     example = {k: torch.zeros(v["shape"], dtype=getattr(torch, v["dtype"])) for k, v in meta["example"].items()}
-    prepared = static_prepared(merge_adapters(model), example)
-    with torch.no_grad():
-        prepared(example)  # observers need one batch before convert; the stored scales replace what they saw
-    model = convert_fx(prepared)
+    # observers need one batch before convert; the stored scales replace what they saw
+    model = static_int8(static_prepared(merge_adapters(model), example), [example])
     load_quantized(model, tensors, meta)
     return model
 
 
-COMPRESSORS.register("quantize-static", QuantizeStaticConfig)(Method(_apply_static, _restore_static))
+STATIC = Method(_apply_static, _restore_static)  # declared in modelworks.compression.methods
 
 # ------------------------------------------------------------------- storing quantized models
 # A quantized module's state dict holds quantized tensors, tuples of packed (weight, bias), dtypes,

@@ -11,6 +11,7 @@ predictions agree with the float model's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,11 @@ from modelworks.data.schema import TARGET, InputSchema, text_key
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import compute_metrics, main_metric
 from modelworks.exporting.guard import LayerTracker, python_side_layers
+from modelworks.store.export import ExportCheck
 from modelworks.training.losses import outputs_to_predictions
 
 if TYPE_CHECKING:
-    from modelworks.exporting import ExportJob
+    from modelworks.exporting.formats import ExportJob
 
 TOLERANCE = 1e-4
 CHECK_BATCH = 64
@@ -58,22 +60,23 @@ def text_pads(schema: InputSchema) -> dict[str, int]:
     return {text_key(name): spec.pad_id for name, spec in schema.text.items()}
 
 
-def within_tolerance(outputs: np.ndarray, reference: np.ndarray) -> tuple[float, bool]:
-    """(max absolute difference, whether it is within TOLERANCE); inf for outputs of another shape."""
-    diff = float(np.abs(outputs - reference).max()) if outputs.shape == reference.shape and len(reference) else float("inf")
-    return diff, diff <= TOLERANCE
+def within_tolerance(outputs: np.ndarray, reference: np.ndarray) -> tuple[float | None, bool]:
+    """(max absolute difference, whether it is within TOLERANCE); None for outputs of another shape
+    or that are not finite."""
+    if outputs.shape != reference.shape or not len(reference):
+        return None, False
+    diff = float(np.abs(outputs - reference).max())
+    return (diff, diff <= TOLERANCE) if math.isfinite(diff) else (None, False)
 
 
-def compare(outputs: np.ndarray, reference: np.ndarray, split: str) -> dict[str, Any]:
+def compare(outputs: np.ndarray, reference: np.ndarray, split: str) -> ExportCheck:
     """The check record: rows, max absolute difference and whether it is within TOLERANCE."""
     diff, passed = within_tolerance(outputs, reference)
-    return {
-        "split": split, "rows": int(len(reference)), "batch_size": CHECK_BATCH, "example_batch_size": EXAMPLE_BATCH,
-        "max_abs_diff": diff, "tolerance": TOLERANCE, "passed": passed,
-    }
+    return ExportCheck(split=split, rows=int(len(reference)), batch_size=CHECK_BATCH, example_batch_size=EXAMPLE_BATCH,
+                       max_abs_diff=diff, tolerance=TOLERANCE, passed=passed)
 
 
-def verify(kind: str, runner: Runner, job: ExportJob, tracker: LayerTracker) -> dict[str, Any]:
+def verify(kind: str, runner: Runner, job: ExportJob, tracker: LayerTracker) -> ExportCheck:
     """The check record of an exported model; a UserError when it does not run or does not match.
 
     The error names the layers the tracer saw leave the tensor graph, the usual cause.
@@ -82,12 +85,13 @@ def verify(kind: str, runner: Runner, job: ExportJob, tracker: LayerTracker) -> 
         outputs = run_batches(runner, job.data, job.names)
     except Exception as e:  # noqa: BLE001 - runtimes raise their own types (onnxruntime: InvalidArgument, Fail...)
         raise UserError(f"the exported {kind} model does not run on the {job.split} split: "
-                        f"{' '.join(str(e).split())[:300]}{python_side_layers(tracker)}") from None
+                        f"{' '.join(str(e).split())[:300]}{python_side_layers(tracker)}") from e
     check = compare(outputs, job.reference, job.split)
-    if not check["passed"]:
+    if not check.passed:
+        diff = "not measurable" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
         raise UserError(
             f"the exported {kind} model does not match PyTorch on the {job.split} split: max abs difference "
-            f"{check['max_abs_diff']:.3g} over {check['rows']} rows (tolerance {TOLERANCE:g}){python_side_layers(tracker)}"
+            f"{diff} over {check.rows} rows (tolerance {TOLERANCE:g}){python_side_layers(tracker)}"
         )
     pads = text_pads(job.run.schema)
     if pads:
@@ -95,12 +99,12 @@ def verify(kind: str, runner: Runner, job: ExportJob, tracker: LayerTracker) -> 
             diff, free = within_tolerance(run_batches(runner, job.data, job.names, trim=pads), job.reference)
         except Exception:  # noqa: BLE001 - a graph with a fixed text length refuses shorter texts
             diff, free = None, False
-        check["trimmed_max_abs_diff"], check["free_sequence"] = diff, free
+        check.trimmed_max_abs_diff, check.free_sequence = diff, free
     return check
 
 
 def metric_change(schema: InputSchema, data: TensorBatches, reference: np.ndarray, outputs: np.ndarray,
-                  threshold: float) -> dict[str, Any]:
+                  threshold: float) -> dict[str, Any]:  # the metric fields of `modelworks.store.export.Int8Copy`
     """How far `outputs` (e.g. a quantized model's) move the main metric from `reference`'s."""
     name, _ = main_metric(schema.task)
     y = data.tensors[TARGET].numpy()

@@ -30,6 +30,7 @@ from torch import nn
 
 from modelworks.config.schema import CategoricalFeature, ExperimentConfig, NumericFeature
 from modelworks.data.schema import CATEGORICAL, NUMERIC, InputSchema, image_key, text_key
+from modelworks.store.export import ExportRecord, InputsDescription
 
 OUTPUT = "outputs"
 
@@ -151,39 +152,41 @@ def _output(config: ExperimentConfig, schema: InputSchema) -> dict[str, Any]:
     return output
 
 
-def readme(title: str, description: dict[str, Any], record: dict[str, Any]) -> str:
-    """A short Markdown README for the export folder, rendered from the JSON description."""
-    lines = [f"# {title}", "", f"Exported by modelworks as {record['format']}: `{record['file']}`.", "",
+def readme(title: str, description: InputsDescription, record: ExportRecord) -> str:
+    """A short Markdown README for the export folder, rendered from inputs.json and export.json."""
+    lines = [f"# {title}", "", f"Exported by modelworks as {record.format}: `{record.file}`.", "",
              "## Inputs (positional, in this order)", "", "| # | name | dtype | shape | how to build it |",
              "|---|---|---|---|---|"]
-    for i, spec in enumerate(description["inputs"], start=1):
-        shape = "(" + ", ".join(map(str, spec["shape"])) + ")"
-        lines.append(f"| {i} | `{spec['name']}` | {spec['dtype']} | {shape} | {spec['build']} |")
+    for i, spec in enumerate(description.inputs, start=1):
+        shape = "(" + ", ".join(map(str, spec.shape)) + ")"
+        lines.append(f"| {i} | `{spec.name}` | {spec.dtype} | {shape} | {spec.build} |")
     lines += ["", "Numbers (`state.…` paths are in preprocess.json):", ""]
-    for spec in description["inputs"]:
-        lines += [f"- `{spec['name']}`: {_numbers(spec)}"]
-    out = description["output"]
-    lines += ["", "## Output", "", f"`{out['name']}` {out['dtype']} ({', '.join(map(str, out['shape']))}): {out['read']}."]
-    if out.get("class_names"):
-        lines += ["", "class_names: " + ", ".join(f"`{c}`" for c in out["class_names"])]
-    check = record["check"]
+    for spec in description.inputs:
+        lines += [f"- `{spec.name}`: {_numbers(spec.model_dump())}"]
+    out = description.output
+    lines += ["", "## Output", "", f"`{out.name}` {out.dtype} ({', '.join(map(str, out.shape))}): {out.read}."]
+    if out.class_names:
+        lines += ["", "class_names: " + ", ".join(f"`{c}`" for c in out.class_names)]
+    check = record.check
     lines += [
         "", "## Files", "",
         "- `preprocess.json`: the fitted preprocessing (scaling, vocabularies, tokenizer JSON, image statistics)",
         "- `inputs.json`: this interface as JSON, with the per-column numbers",
         "- `export.json`: how the export was made and checked",
         "", "## Check", "",
-        f"Outputs compared with PyTorch on the {check['split']} split ({check['rows']} rows, batches of "
-        f"{check['batch_size']}): max abs difference {check['max_abs_diff']:.2e} (tolerance {check['tolerance']:g}).",
+        f"Outputs compared with PyTorch on the {check.split} split ({check.rows} rows, batches of "
+        f"{check.batch_size}): max abs difference {check.max_abs_diff:.2e} (tolerance {check.tolerance:g}).",
     ]
-    if "free_sequence" in check:
-        lines += ["", f"Texts cut to each batch's longest: max abs difference {check['trimmed_max_abs_diff']:.2e}, so seq is free."
-                  if check["free_sequence"] else "Texts cut shorter than max_length did not match: seq is fixed at max_length."]
-    if "quantized" in record:
-        q = record["quantized"]
-        change = f"{100 * q['change']:+.2f} points" if q["metric"] == "accuracy" else f"{q['change']:+.4g}"
-        lines += ["", f"`{q['file']}` ({q['size_bytes']:,} bytes against {q['float_size_bytes']:,}): {q['metric']} "
-                      f"{q['float']:.4f} -> {q['quantized']:.4f} on the same rows ({change})."]
+    if check.free_sequence is not None:
+        trimmed = check.trimmed_max_abs_diff
+        lines += ["", f"Texts cut to each batch's longest: max abs difference {trimmed:.2e}, so seq is free."
+                  if check.free_sequence
+                  else "Texts cut shorter than max_length did not match: seq is fixed at max_length."]
+    if record.quantized is not None:
+        q = record.quantized
+        change = f"{100 * q.change:+.2f} points" if q.metric == "accuracy" else f"{q.change:+.4g}"
+        lines += ["", f"`{q.file}` ({q.size_bytes:,} bytes against {q.float_size_bytes:,}): {q.metric} "
+                      f"{q.float_value:.4f} -> {q.quantized:.4f} on the same rows ({change})."]
     return "\n".join(lines) + "\n"
 
 

@@ -22,31 +22,22 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from modelworks.config.base import Section
 from modelworks.errors import UserError
-from modelworks.exporting import FORMATS, ExportJob
+from modelworks.exporting.formats import ExportJob, OnnxOptions
 from modelworks.exporting.check import metric_change, run_batches, verify
 from modelworks.exporting.guard import LayerTracker, tracing, unexportable
 from modelworks.exporting.interface import OUTPUT, dynamic_axes
-
-MODEL_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
-
-
-class OnnxOptions(Section):
-    type: Literal["onnx"] = "onnx"
-    opset: int = Field(18, ge=17, le=20, description="ONNX opset version (20 is the exporter's maximum)")
-    quantize: Literal["int8"] | None = Field(None, description="int8: also write model.int8.onnx (dynamic quantization)")
+from modelworks.store.export import FormatRecord, Int8Copy
+from modelworks.store.files import ONNX_INT8_MODEL as INT8_FILE
+from modelworks.store.files import ONNX_MODEL as MODEL_FILE
 
 
-@FORMATS.register("onnx", OnnxOptions)
-def export_onnx(job: ExportJob) -> dict[str, Any]:
+def export_onnx(job: ExportJob) -> FormatRecord:  # declared in modelworks.exporting.formats
     """Write model.onnx (and model.int8.onnx), check them, and return their export.json fields."""
     ort = _onnxruntime()
     options: OnnxOptions = job.options
@@ -55,19 +46,19 @@ def export_onnx(job: ExportJob) -> dict[str, Any]:
         axes = dynamic_axes(job.run.schema)
         _export(job, path, axes, tracker)
         check = verify("ONNX", _session_runner(ort, path, job.names), job, tracker)
-        if check.get("free_sequence") is False:  # this model's graph fixes the text length: declare it so
+        if check.free_sequence is False:  # this model's graph fixes the text length: declare it so
             axes = dynamic_axes(job.run.schema, free_sequence=False)
             _export(job, path, axes, tracker)
             check = verify("ONNX", _session_runner(ort, path, job.names), job, tracker)
-    record: dict[str, Any] = {
-        "file": MODEL_FILE, "size_bytes": path.stat().st_size, "opset": options.opset,
-        "exporter": "torch.onnx.export (TorchScript-based, dynamo=False)",
-        "dynamic_axes": {name: {str(axis): label for axis, label in free.items()} for name, free in axes.items()},
-        "runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider", "check": check,
-        "warnings": tracker.warning_records(),
-    }
+    record = FormatRecord(
+        file=MODEL_FILE, size_bytes=path.stat().st_size, opset=options.opset,
+        exporter="torch.onnx.export (TorchScript-based, dynamo=False)",
+        dynamic_axes={name: {str(axis): label for axis, label in free.items()} for name, free in axes.items()},
+        runtime=f"onnxruntime {ort.__version__} CPUExecutionProvider", check=check,
+        warnings=tracker.warning_records(),
+    )
     if options.quantize == "int8":
-        record["quantized"] = _quantize_int8(ort, job, path)
+        record.quantized = _quantize_int8(ort, job, path)
     return record
 
 
@@ -80,10 +71,10 @@ def _export(job: ExportJob, path: Path, axes: dict[str, dict[int, str]], tracker
                 input_names=job.names, output_names=[OUTPUT], dynamic_axes=axes,
             )
     except Exception as e:  # noqa: BLE001 - any exporter failure becomes one UserError naming the layer
-        raise unexportable("ONNX", e, tracker, job.example) from None
+        raise unexportable("ONNX", e, tracker, job.example) from e
 
 
-def _quantize_int8(ort, job: ExportJob, path: Path) -> dict[str, Any]:
+def _quantize_int8(ort, job: ExportJob, path: Path) -> Int8Copy:
     """model.int8.onnx by dynamic quantization, with its size and its effect on the main metric."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.registry import IntegerOpsRegistry
@@ -98,14 +89,14 @@ def _quantize_int8(ort, job: ExportJob, path: Path) -> dict[str, Any]:
         outputs = run_batches(_session_runner(ort, target, job.names), job.data, job.names)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own Exception subclasses
         raise UserError(f"onnxruntime could not quantize the exported model to int8 and run it: "
-                        f"{' '.join(str(e).split())[:300]}; export without --quantize") from None
+                        f"{' '.join(str(e).split())[:300]}; export without --quantize") from e
     run = job.run
     change = metric_change(run.schema, job.data, job.reference, outputs, run.config.evaluate.threshold)
-    return {
-        "file": INT8_FILE, "method": "onnxruntime.quantization.quantize_dynamic (weights QInt8)", "operators": ops,
-        "size_bytes": target.stat().st_size, "float_size_bytes": path.stat().st_size,
-        "size_ratio": path.stat().st_size / target.stat().st_size, "split": job.split, "rows": len(job.data), **change,
-    }
+    return Int8Copy(
+        file=INT8_FILE, method="onnxruntime.quantization.quantize_dynamic (weights QInt8)", operators=ops,
+        size_bytes=target.stat().st_size, float_size_bytes=path.stat().st_size,
+        size_ratio=path.stat().st_size / target.stat().st_size, split=job.split, rows=len(job.data), **change,
+    )
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -118,7 +109,7 @@ def _onnxruntime():
         import onnxruntime
     except ImportError as e:
         raise UserError(f"ONNX export needs the onnx and onnxruntime packages ({e.name} is missing): "
-                        f"pip install onnx onnxruntime") from None
+                        f"pip install onnx onnxruntime") from e
     return onnxruntime
 
 
@@ -127,7 +118,7 @@ def _session_runner(ort, path: Path, names: list[str]):
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own Exception subclasses (InvalidGraph, ...)
-        raise UserError(f"onnxruntime cannot load the exported {path.name}: {' '.join(str(e).split())[:300]}") from None
+        raise UserError(f"onnxruntime cannot load the exported {path.name}: {' '.join(str(e).split())[:300]}") from e
 
     def run(inputs: list[torch.Tensor]) -> np.ndarray:
         return session.run([OUTPUT], {name: x.numpy() for name, x in zip(names, inputs)})[0]

@@ -12,24 +12,16 @@ than the traced one, catches and attributes to the layer the tracer warned about
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import torch
 
-from modelworks.config.base import Section
-from modelworks.exporting import FORMATS, ExportJob
 from modelworks.exporting.check import verify
+from modelworks.exporting.formats import ExportJob
 from modelworks.exporting.guard import tracing, unexportable
-
-MODEL_FILE = "model.pt"
-
-
-class TorchScriptOptions(Section):
-    type: Literal["torchscript"] = "torchscript"
+from modelworks.store.export import FormatRecord
+from modelworks.store.files import TORCHSCRIPT_MODEL as MODEL_FILE
 
 
-@FORMATS.register("torchscript", TorchScriptOptions)
-def export_torchscript(job: ExportJob) -> dict[str, Any]:
+def export_torchscript(job: ExportJob) -> FormatRecord:  # declared in modelworks.exporting.formats
     """Write model.pt, reload it, check it, and return its export.json fields."""
     path = job.folder / MODEL_FILE
     with tracing(job.model) as tracker:
@@ -38,7 +30,7 @@ def export_torchscript(job: ExportJob) -> dict[str, Any]:
                 traced = torch.jit.trace(job.model, job.example, check_trace=False)  # checked below, on real rows
             torch.jit.save(traced, str(path))
         except Exception as e:  # noqa: BLE001 - any tracer failure becomes one UserError naming the layer
-            raise unexportable("TorchScript", e, tracker, job.example) from None
+            raise unexportable("TorchScript", e, tracker, job.example) from e
         loaded = torch.jit.load(str(path), map_location="cpu").eval()
 
         def runner(inputs: list[torch.Tensor]):
@@ -46,8 +38,8 @@ def export_torchscript(job: ExportJob) -> dict[str, Any]:
                 return loaded(*inputs).numpy()
 
         check = verify("TorchScript", runner, job, tracker)
-    return {
-        "file": MODEL_FILE, "size_bytes": path.stat().st_size, "exporter": "torch.jit.trace",
-        "load": "torch.jit.load (TorchScript code and tensors; no pickle of arbitrary Python objects)",
-        "check": check, "warnings": tracker.warning_records(),
-    }
+    return FormatRecord(
+        file=MODEL_FILE, size_bytes=path.stat().st_size, exporter="torch.jit.trace",
+        load="torch.jit.load (TorchScript code and tensors; no pickle of arbitrary Python objects)",
+        check=check, warnings=tracker.warning_records(),
+    )

@@ -75,3 +75,17 @@ def reopened_matches(run: modelworks.Run) -> None:
     """`load_run` rebuilds exactly the in-memory compressed model."""
     again = modelworks.load_run(run.path)
     np.testing.assert_array_equal(outputs(again), outputs(run))
+
+
+@pytest.fixture(scope="session")
+def iris_mlp(runs):
+    """The smallest parent every method takes: a tabular MLP (static int8 needs no embedding)."""
+    return train(runs, {"source": "builtin:iris"}, {"type": "mlp", "hidden": [16]}, epochs=2, lr=0.01)
+
+
+@pytest.fixture(scope="session")
+def iris_frame() -> pd.DataFrame:
+    """Raw rows to predict, as a client sends them (no label column)."""
+    from sklearn.datasets import load_iris
+
+    return load_iris(as_frame=True).frame.drop(columns="target").head(12)

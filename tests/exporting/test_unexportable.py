@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from modelworks.errors import UserError
-from modelworks.exporting import export_run
+from modelworks.exporting.export import export_run
 from modelworks.pipeline import Run
 
 
