@@ -20,12 +20,13 @@ import typer
 from modelworks.cli import access, engine, platform, remote
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Build deep-learning models from one YAML file.",
+    add_completion=False,
+    no_args_is_help=True,
+    help="Build deep-learning models from one YAML file.",
     epilog="A platform server is named the same way in every verb: --url, --project, --token (or MODELWORKS_URL, "
     "MODELWORKS_PROJECT, MODELWORKS_TOKEN); train, evaluate, tune, compress and export use them only with --remote.",
 )
 for part in (engine.app, platform.app):  # their verbs at the top level, as one app
-
     app.registered_commands += part.registered_commands
     app.registered_groups += part.registered_groups
 access.add_to(remote.app)

@@ -17,7 +17,7 @@ never falls back to the project named in the environment.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -39,7 +39,7 @@ def _at(value: str | None) -> str:
 
 @projects_app.command("list")
 @user_errors
-def list_projects(limit: int = Limit, as_json: bool = Json, url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def list_projects(limit: int = Limit, as_json: bool = Json, url: str | None = Url, token: str | None = Token) -> None:
     """The projects you are a member of (all of them, for an admin), with your role."""
     with connect(url, token) as client:
         page = client.projects(limit=limit)
@@ -48,8 +48,12 @@ def list_projects(limit: int = Limit, as_json: bool = Json, url: Optional[str] =
 
 @projects_app.command("create")
 @user_errors
-def create_project(name: str, description: str = typer.Option("", "--description", help="a line about it"),
-                   url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def create_project(
+    name: str,
+    description: str = typer.Option("", "--description", help="a line about it"),
+    url: str | None = Url,
+    token: str | None = Token,
+) -> None:
     """Create project NAME; you become its owner."""
     with connect(url, token) as client:
         created = client.create_project(name, description=description)
@@ -58,8 +62,12 @@ def create_project(name: str, description: str = typer.Option("", "--description
 
 @projects_app.command("delete")
 @user_errors
-def delete_project(name: str, yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
-                   url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def delete_project(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+    url: str | None = Url,
+    token: str | None = Token,
+) -> None:
     """Delete project NAME with its members, datasets, jobs, runs and models (its audit log stays)."""
     if not yes:
         typer.confirm(f"delete project {name!r} and everything in it?", abort=True)
@@ -73,8 +81,13 @@ def delete_project(name: str, yes: bool = typer.Option(False, "--yes", help="do 
 
 @members_app.command("list")
 @user_errors
-def list_members(limit: int = Limit, as_json: bool = Json, url: Optional[str] = Url, project: Optional[str] = Project,
-                 token: Optional[str] = Token) -> None:
+def list_members(
+    limit: int = Limit,
+    as_json: bool = Json,
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """The project's members and their roles."""
     with connect(url, token) as client:
         page = client.members(need_project(project), limit=limit)
@@ -83,8 +96,13 @@ def list_members(limit: int = Limit, as_json: bool = Json, url: Optional[str] = 
 
 @members_app.command("add")
 @user_errors
-def add_member(user: str, role: str = typer.Argument(..., help="viewer, editor or owner"), url: Optional[str] = Url,
-               project: Optional[str] = Project, token: Optional[str] = Token) -> None:
+def add_member(
+    user: str,
+    role: str = typer.Argument(..., help="viewer, editor or owner"),
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """Add USER to the project as ROLE, or change their role (owners)."""
     project = need_project(project)
     with connect(url, token) as client:
@@ -94,7 +112,7 @@ def add_member(user: str, role: str = typer.Argument(..., help="viewer, editor o
 
 @members_app.command("remove")
 @user_errors
-def remove_member(user: str, url: Optional[str] = Url, project: Optional[str] = Project, token: Optional[str] = Token) -> None:
+def remove_member(user: str, url: str | None = Url, project: str | None = Project, token: str | None = Token) -> None:
     """Remove USER from the project (owners; the last owner cannot leave)."""
     project = need_project(project)
     with connect(url, token) as client:
@@ -107,25 +125,37 @@ def remove_member(user: str, url: Optional[str] = Url, project: Optional[str] = 
 
 @users_app.command("list")
 @user_errors
-def list_users(limit: int = Limit, as_json: bool = Json, url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def list_users(limit: int = Limit, as_json: bool = Json, url: str | None = Url, token: str | None = Token) -> None:
     """Every user (admins only)."""
     with connect(url, token) as client:
         page = client.users(limit=limit)
-    print_page(page, "users", lambda u: f"{u['name']}{'  admin' if u['is_admin'] else ''}  since {_at(u['created_at'])}", as_json)
+    print_page(
+        page,
+        "users",
+        lambda u: f"{u['name']}{'  admin' if u['is_admin'] else ''}  since {_at(u['created_at'])}",
+        as_json,
+    )
 
 
 @users_app.command("create")
 @user_errors
-def create_user(name: str, admin: bool = typer.Option(False, "--admin", help="an administrator"), as_json: bool = Json,
-                url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def create_user(
+    name: str,
+    admin: bool = typer.Option(False, "--admin", help="an administrator"),
+    as_json: bool = Json,
+    url: str | None = Url,
+    token: str | None = Token,
+) -> None:
     """Create user NAME (admins only) and print their first token, shown this once."""
     with connect(url, token) as client:
         created = client.create_user(name, is_admin=admin)
     if as_json:
         print_json(created)
         return
-    say(f"user {created['user']['name']} created{' (admin)' if created['user']['is_admin'] else ''}; "
-        "their first token, shown only this once:")
+    say(
+        f"user {created['user']['name']} created{' (admin)' if created['user']['is_admin'] else ''}; "
+        "their first token, shown only this once:"
+    )
     say(created["token"]["token"])
 
 
@@ -134,7 +164,7 @@ def create_user(name: str, admin: bool = typer.Option(False, "--admin", help="an
 
 @tokens_app.command("list")
 @user_errors
-def list_tokens(limit: int = Limit, as_json: bool = Json, url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def list_tokens(limit: int = Limit, as_json: bool = Json, url: str | None = Url, token: str | None = Token) -> None:
     """Your tokens, newest first (revoked and expired ones too)."""
     with connect(url, token) as client:
         page = client.tokens(limit=limit)
@@ -148,9 +178,15 @@ def list_tokens(limit: int = Limit, as_json: bool = Json, url: Optional[str] = U
 
 @tokens_app.command("create")
 @user_errors
-def create_token(name: str, expires_in: Optional[float] = typer.Option(None, "--expires-in", min=0, help="days until it stops "
-                                                                        "working (default: never)"),
-                 as_json: bool = Json, url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def create_token(
+    name: str,
+    expires_in: float | None = typer.Option(
+        None, "--expires-in", min=0, help="days until it stops working (default: never)"
+    ),
+    as_json: bool = Json,
+    url: str | None = Url,
+    token: str | None = Token,
+) -> None:
     """Create a token for yourself and print it, shown this once."""
     expires_at = datetime.now(timezone.utc) + timedelta(days=expires_in) if expires_in is not None else None
     with connect(url, token) as client:
@@ -164,8 +200,11 @@ def create_token(name: str, expires_in: Optional[float] = typer.Option(None, "--
 
 @tokens_app.command("revoke")
 @user_errors
-def revoke_token(token_id: str = typer.Argument(..., metavar="ID", help="the token's id (tokens list)"),
-                 url: Optional[str] = Url, token: Optional[str] = Token) -> None:
+def revoke_token(
+    token_id: str = typer.Argument(..., metavar="ID", help="the token's id (tokens list)"),
+    url: str | None = Url,
+    token: str | None = Token,
+) -> None:
     """Revoke one of your tokens; it stops working at once."""
     with connect(url, token) as client:
         client.revoke_token(token_id)

@@ -12,7 +12,7 @@ import sys
 import webbrowser
 from importlib import resources
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -38,7 +38,9 @@ def init(task: str = typer.Argument(..., help="starter config: " + ", ".join(_te
     """Print a commented starter experiment file for a task."""
     if task not in _templates():
         raise UserError(f"no starter config {task!r}; choose one of: {', '.join(_templates())}")
-    sys.stdout.write(resources.files("modelworks.config.templates").joinpath(f"{task}.yaml").read_text(encoding="utf-8"))
+    sys.stdout.write(
+        resources.files("modelworks.config.templates").joinpath(f"{task}.yaml").read_text(encoding="utf-8")
+    )
 
 
 # --- train
@@ -63,13 +65,13 @@ def _train_job(config: Path | None, set_: list[str], resume: str | None, **_: An
 @user_errors
 @remote_verb("train", _train_job)
 def train(
-    config: Optional[Path] = typer.Argument(None, help="experiment YAML (not needed with --resume)"),
-    set_: List[str] = typer.Option([], "--set", help="override a config value: KEY.PATH=VALUE"),
-    resume: Optional[str] = typer.Option(None, "--resume", help="continue this run from its last checkpoint"),
+    config: Path | None = typer.Argument(None, help="experiment YAML (not needed with --resume)"),
+    set_: list[str] = typer.Option([], "--set", help="override a config value: KEY.PATH=VALUE"),
+    resume: str | None = typer.Option(None, "--resume", help="continue this run from its last checkpoint"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     as_json: bool = Json,
 ) -> None:
-    """Train a model; writes a run folder with weights, metrics and a report (or, with --remote, a job on the server)."""
+    """Train a model; writes a run folder with weights, metrics and a report (with --remote: a job on the server)."""
     from modelworks import api
 
     if config is None and resume is None:
@@ -80,13 +82,22 @@ def train(
     report = run.report
     split = report["extra"]["evaluated_on"]
     if as_json:
-        print_json({"run": run.path, "report": run.path / REPORT_HTML, "evaluated_on": split,
-                    "main_metric": report["main_metric"], "summary": report["summary"]})
+        print_json(
+            {
+                "run": run.path,
+                "report": run.path / REPORT_HTML,
+                "evaluated_on": split,
+                "main_metric": report["main_metric"],
+                "summary": report["summary"],
+            }
+        )
         return
     extra = report["extra"]
-    facts = [f"{extra.get('model')}, {extra['parameters']:,} parameters" if "parameters" in extra else "",
-             f"best epoch {extra['best_epoch']}" if extra.get("best_epoch") else "",
-             "stopped early" if extra.get("stopped_early") else ""]
+    facts = [
+        f"{extra.get('model')}, {extra['parameters']:,} parameters" if "parameters" in extra else "",
+        f"best epoch {extra['best_epoch']}" if extra.get("best_epoch") else "",
+        "stopped early" if extra.get("stopped_early") else "",
+    ]
     say(f"run {run.path}" + (f" ({', '.join(f for f in facts if f)})" if any(facts) else ""))
     say(f"{split} split: {headline(report['summary'])}")
     say(f"report: {run.path / REPORT_HTML}")
@@ -103,7 +114,9 @@ def _job_id(run: str) -> int:
 
 def _evaluate_job(run: str, data: Path | None, split: str | None, cv: int | None, **_: Any) -> dict:
     if data is not None or cv is not None:
-        raise UserError("--data and --cv are for local runs; with --remote, evaluate a split: --split train|validation|test")
+        raise UserError(
+            "--data and --cv are for local runs; with --remote, evaluate a split: --split train|validation|test"
+        )
     return {"job": _job_id(run), "split": split or "test"}
 
 
@@ -112,9 +125,9 @@ def _evaluate_job(run: str, data: Path | None, split: str | None, cv: int | None
 @remote_verb("evaluate", _evaluate_job)
 def evaluate(
     run: str = typer.Argument(..., help="run folder or name (with --remote: the id of the job that made the run)"),
-    data: Optional[Path] = typer.Option(None, "--data", help="evaluate on this file instead of the run's test split"),
-    split: Optional[str] = typer.Option(None, "--split", help="train, validation or test"),
-    cv: Optional[int] = typer.Option(None, "--cv", help="k-fold cross-validation with the run's config"),
+    data: Path | None = typer.Option(None, "--data", help="evaluate on this file instead of the run's test split"),
+    split: str | None = typer.Option(None, "--split", help="train, validation or test"),
+    cv: int | None = typer.Option(None, "--cv", help="k-fold cross-validation with the run's config"),
     as_json: bool = Json,
 ) -> None:
     """Metrics of a trained run on its test split, another file, or by k-fold cross-validation."""
@@ -190,7 +203,7 @@ def report(
 
 @app.command()
 @user_errors
-def compare(runs: List[str] = typer.Argument(..., help="two or more runs")) -> None:
+def compare(runs: list[str] = typer.Argument(..., help="two or more runs")) -> None:
     """Print runs' metrics side by side."""
     from modelworks.evaluate.compare import compare_table
     from modelworks.store.run import find_run, read_json
@@ -205,12 +218,26 @@ def compare(runs: List[str] = typer.Argument(..., help="two or more runs")) -> N
 # --- tune
 
 
-def _tune_job(config: Path | None, trials: int | None, parallel: int | None, timeout: float | None, set_: list[str],
-              resume: Path | None, study: Path | None, **_: Any) -> dict:
+def _tune_job(
+    config: Path | None,
+    trials: int | None,
+    parallel: int | None,
+    timeout: float | None,
+    set_: list[str],
+    resume: Path | None,
+    study: Path | None,
+    **_: Any,
+) -> dict:
     if config is None or resume is not None or study is not None:
-        raise UserError("with --remote, give the experiment file; --resume and --study are for local studies (a job resumes its own)")
-    budget = [f"tune.{key}={value}" for key, value in (("trials", trials), ("parallel", parallel), ("timeout_s", timeout))
-              if value is not None]
+        raise UserError(
+            "with --remote, give the experiment file; --resume and --study are for local studies "
+            "(a job resumes its own)"
+        )
+    budget = [
+        f"tune.{key}={value}"
+        for key, value in (("trials", trials), ("parallel", parallel), ("timeout_s", timeout))
+        if value is not None
+    ]
     return _remote_config(config, [*set_, *budget])
 
 
@@ -218,13 +245,13 @@ def _tune_job(config: Path | None, trials: int | None, parallel: int | None, tim
 @user_errors
 @remote_verb("tune", _tune_job)
 def tune(
-    config: Optional[Path] = typer.Argument(None, help="experiment YAML with a tune: section (not needed with --resume)"),
-    trials: Optional[int] = typer.Option(None, "--trials", help="total trials in the study (overrides tune.trials)"),
-    parallel: Optional[int] = typer.Option(None, "--parallel", help="trials at a time, one worker process each"),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds after which no new trial starts"),
-    set_: List[str] = typer.Option([], "--set", help="override a config value: KEY.PATH=VALUE"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the study in this folder"),
-    study: Optional[Path] = typer.Option(None, "--study", help="use this study folder; resumes it if it holds a study"),
+    config: Path | None = typer.Argument(None, help="experiment YAML with a tune: section (not needed with --resume)"),
+    trials: int | None = typer.Option(None, "--trials", help="total trials in the study (overrides tune.trials)"),
+    parallel: int | None = typer.Option(None, "--parallel", help="trials at a time, one worker process each"),
+    timeout: float | None = typer.Option(None, "--timeout", help="seconds after which no new trial starts"),
+    set_: list[str] = typer.Option([], "--set", help="override a config value: KEY.PATH=VALUE"),
+    resume: Path | None = typer.Option(None, "--resume", help="continue the study in this folder"),
+    study: Path | None = typer.Option(None, "--study", help="use this study folder; resumes it if it holds a study"),
     top: int = typer.Option(10, "--top", help="rows in the table of best trials"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no line per finished trial"),
     as_json: bool = Json,
@@ -235,8 +262,16 @@ def tune(
     from modelworks.tuning import SearchInterrupted
 
     try:
-        result = api.tune(config, trials=trials, parallel=parallel, timeout=timeout, overrides=set_,
-                          study=study, resume=resume, progress=not quiet)
+        result = api.tune(
+            config,
+            trials=trials,
+            parallel=parallel,
+            timeout=timeout,
+            overrides=set_,
+            study=study,
+            resume=resume,
+            progress=not quiet,
+        )
     except SearchInterrupted as e:
         err.print(f"interrupted; the search continues with: modelworks tune --resume {e.study_dir}", highlight=False)
         raise typer.Exit(130) from None
@@ -259,8 +294,10 @@ def _compress_job(run: str, method: str, set_: list[str], options: Path | None, 
 def compress(
     run: str = typer.Argument(..., help="run folder or name (with --remote: the id of the job that made the run)"),
     method: str = typer.Option(..., "--method", "-m", help="quantize-dynamic, quantize-static, prune, distill or half"),
-    set_: List[str] = typer.Option([], "--set", help="a method option: KEY.PATH=VALUE, e.g. amount=0.5 or student.type=mlp"),
-    options: Optional[Path] = typer.Option(None, "--options", help="YAML file with the method's options (--set wins)"),
+    set_: list[str] = typer.Option(
+        [], "--set", help="a method option: KEY.PATH=VALUE, e.g. amount=0.5 or student.type=mlp"
+    ),
+    options: Path | None = typer.Option(None, "--options", help="YAML file with the method's options (--set wins)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     as_json: bool = Json,
 ) -> None:
@@ -295,9 +332,11 @@ def _export_job(run: str, format_: str, quantize: str | None, opset: int | None,
 def export(
     run: str = typer.Argument(..., help="run folder or name (with --remote: the id of the job that made the run)"),
     format_: str = typer.Option(..., "--format", "-f", help="onnx or torchscript"),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="onnx: int8 also writes a dynamically quantized model"),
-    opset: Optional[int] = typer.Option(None, "--opset", help="onnx: opset version, 17 to 20 (default 18)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder to write (default RUN/export/FORMAT)"),
+    quantize: str | None = typer.Option(
+        None, "--quantize", help="onnx: int8 also writes a dynamically quantized model"
+    ),
+    opset: int | None = typer.Option(None, "--opset", help="onnx: opset version, 17 to 20 (default 18)"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="folder to write (default RUN/export/FORMAT)"),
     as_json: bool = Json,
 ) -> None:
     """Export a trained run to ONNX or TorchScript, checked against PyTorch on its test split."""

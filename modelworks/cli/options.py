@@ -21,13 +21,15 @@ from modelworks.errors import UserError
 if TYPE_CHECKING:
     from modelworks.client import Client
 
-Url = typer.Option(None, "--url", envvar="MODELWORKS_URL", help="the server, e.g. http://127.0.0.1:8000 [env MODELWORKS_URL]")
+Url = typer.Option(
+    None, "--url", envvar="MODELWORKS_URL", help="the server, e.g. http://127.0.0.1:8000 [env MODELWORKS_URL]"
+)
 Project = typer.Option(None, "--project", envvar="MODELWORKS_PROJECT", help="the project [env MODELWORKS_PROJECT]")
 Token = typer.Option(None, "--token", envvar="MODELWORKS_TOKEN", help="an API token [env MODELWORKS_TOKEN]")
 Limit = typer.Option(50, "--limit", min=1, max=500, help="at most this many items")
 
 
-def connect(url: str | None, token: str | None) -> "Client":
+def connect(url: str | None, token: str | None) -> Client:
     """A client for the server named by ``--url`` and ``--token`` (or their environment variables)."""
     from modelworks.client import Client  # httpx: only the commands that talk to a server load it
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -79,4 +80,3 @@ def print_page(page: dict[str, Any], noun: str, line: Callable[[dict[str, Any]],
     for item in page["items"]:
         say(line(item))
     say(f"{len(page['items'])} of {page['total']} {noun}")
-

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,12 +18,16 @@ app.add_typer(db_app, name="db")
 @app.command()
 @user_errors
 def up(
-    host: Optional[str] = typer.Option(None, "--host", help="default 127.0.0.1 (MODELWORKS_HOST)"),
-    port: Optional[int] = typer.Option(None, "--port", help="default 8000 (MODELWORKS_PORT)"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
+    host: str | None = typer.Option(None, "--host", help="default 127.0.0.1 (MODELWORKS_HOST)"),
+    port: int | None = typer.Option(None, "--port", help="default 8000 (MODELWORKS_PORT)"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
     workers: int = typer.Option(1, "--workers", help="local job workers started beside the server (0: none)"),
-    executor: Optional[str] = typer.Option(None, "--executor", help="where the workers run jobs: local or ray (MODELWORKS_EXECUTOR)"),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster HOST:PORT, auto or local (MODELWORKS_RAY_ADDRESS)"),
+    executor: str | None = typer.Option(
+        None, "--executor", help="where the workers run jobs: local or ray (MODELWORKS_EXECUTOR)"
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster HOST:PORT, auto or local (MODELWORKS_RAY_ADDRESS)"
+    ),
 ) -> None:
     """Start the platform server (and a local job worker); the first start prints the admin token."""
     import threading
@@ -39,13 +42,17 @@ def up(
     settings = Settings.from_env(home=data_dir, host=host, port=port, executor=executor, ray_address=ray_address)
     token = prepare(settings)
     if token is not None:
-        console.print("[bold]First start:[/] the admin token below is shown only this once; keep it safe:", highlight=False)
+        console.print(
+            "[bold]First start:[/] the admin token below is shown only this once; keep it safe:", highlight=False
+        )
         console.print(token, highlight=False, soft_wrap=True)
     stop = threading.Event()
     threads = [threading.Thread(target=Worker(settings).run, args=(stop,), daemon=True) for _ in range(workers)]
     for t in threads:
         t.start()
-    console.print(f"modelworks serving on http://{settings.host}:{settings.port} (data: {settings.home})", highlight=False)
+    console.print(
+        f"modelworks serving on http://{settings.host}:{settings.port} (data: {settings.home})", highlight=False
+    )
     app = create_app(settings)
     # Everything loaded so far lives as long as the server: keep it out of the garbage collector's
     # full passes, which otherwise stall a request now and then (p99 of a large run: 200 -> 60 ms).
@@ -66,10 +73,12 @@ def worker(
     gpu_slots: int = typer.Option(0, "--gpu-slots", help="GPUs this worker may hand out"),
     lease: float = typer.Option(30.0, "--lease", help="seconds without a heartbeat before a job is reclaimed"),
     poll: float = typer.Option(0.5, "--poll", help="seconds between queue polls"),
-    project_limit: Optional[int] = typer.Option(None, "--project-limit", help="running jobs per project"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
-    executor: Optional[str] = typer.Option(None, "--executor", help="where jobs run: local or ray (MODELWORKS_EXECUTOR)"),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster HOST:PORT, auto or local (MODELWORKS_RAY_ADDRESS)"),
+    project_limit: int | None = typer.Option(None, "--project-limit", help="running jobs per project"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
+    executor: str | None = typer.Option(None, "--executor", help="where jobs run: local or ray (MODELWORKS_EXECUTOR)"),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster HOST:PORT, auto or local (MODELWORKS_RAY_ADDRESS)"
+    ),
 ) -> None:
     """Run jobs from the platform's queue until interrupted (SIGINT/SIGTERM put running jobs back)."""
     import signal
@@ -89,7 +98,9 @@ def worker(
 
 @db_app.command("upgrade")
 @user_errors
-def db_upgrade(data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)")) -> None:
+def db_upgrade(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
+) -> None:
     """Apply the database migrations (the server also applies them when it starts)."""
     from modelworks.platform.db import make_engine
     from modelworks.platform.db.migrate import current_revision, upgrade

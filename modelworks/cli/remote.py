@@ -27,8 +27,9 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 
@@ -36,14 +37,33 @@ from modelworks.cli.options import Limit, Project, Token, Url, connect, need_pro
 from modelworks.cli.output import Json, err, headline, print_json, print_page, say, user_errors
 from modelworks.errors import UserError
 
-app = typer.Typer(no_args_is_help=True, help="Work with a modelworks platform server (runs, jobs, datasets, the model registry, "
-                  "projects, members, users, tokens); name it with --url/--project/--token or MODELWORKS_URL/_PROJECT/_TOKEN.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Work with a modelworks platform server (runs, jobs, datasets, the model registry, "
+    "projects, members, users, tokens); name it with --url/--project/--token or MODELWORKS_URL/_PROJECT/_TOKEN.",
+)
 
 FINISHED = ("succeeded", "failed", "cancelled")
 POLL_S = 1.0
 
 
 # ------------------------------------------------------------------------------ the verbs' --remote
+
+
+Remote = typer.Option(
+    False,
+    "--remote",
+    help="queue it as a job on the platform server (--url) instead of running it here; follow its log",
+)
+Wait = typer.Option(True, "--wait/--no-wait", help="with --remote: follow the job's log until it ends")
+# The options `remote_verb` adds to a verb: name -> (annotation, typer option).
+REMOTE_OPTIONS = {
+    "remote": (bool, Remote),
+    "url": (str | None, Url),
+    "project": (str | None, Project),
+    "token": (str | None, Token),
+    "wait": (bool, Wait),
+}
 
 
 def remote_verb(kind: str, job_config: Callable[..., dict[str, Any]]) -> Callable[[Callable], Callable]:
@@ -53,35 +73,39 @@ def remote_verb(kind: str, job_config: Callable[..., dict[str, Any]]) -> Callabl
     builds the ``kind`` job's config (raising a `UserError` for an option that only means something
     locally), and the job is queued and followed (`submit_and_follow`); the verb's body does not run.
     """
-    extra = {
-        "remote": (bool, typer.Option(False, "--remote", help="queue it as a job on the platform server (--url) instead of "
-                                                             "running it here, and follow its log")),
-        "url": (Optional[str], Url),
-        "project": (Optional[str], Project),
-        "token": (Optional[str], Token),
-        "wait": (bool, typer.Option(True, "--wait/--no-wait", help="with --remote: follow the job's log until it ends")),
-    }
 
     def decorate(verb: Callable) -> Callable:
         @functools.wraps(verb)
-        def either(*, remote: bool, url: str | None, project: str | None, token: str | None, wait: bool, **kwargs: Any) -> None:
+        def either(*, remote: bool, url: str | None, project: str | None, token: str | None, wait: bool, **kw: Any):
             if not remote:
-                return verb(**kwargs)
-            config = job_config(**kwargs)
-            submit_and_follow(kind, config, url=url, project=project, token=token, wait=wait, as_json=kwargs.get("as_json", False))
+                return verb(**kw)
+            config = job_config(**kw)
+            as_json = kw.get("as_json", False)
+            submit_and_follow(kind, config, url=url, project=project, token=token, wait=wait, as_json=as_json)
 
+        # Typer reads a command's options from its signature: the verb's own, then these.
         signature = inspect.signature(verb, eval_str=True)
-        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-                 for name, (annotation, option) in extra.items()]
-        either.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])  # what typer reads
-        either.__annotations__ = {**verb.__annotations__, **{name: annotation for name, (annotation, _) in extra.items()}}
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+            for name, (annotation, option) in REMOTE_OPTIONS.items()
+        ]
+        either.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])
+        either.__annotations__ = {**verb.__annotations__, **{n: a for n, (a, _) in REMOTE_OPTIONS.items()}}
         return either
 
     return decorate
 
 
-def submit_and_follow(kind: str, config: dict[str, Any], *, url: str | None, project: str | None, token: str | None,
-                      wait: bool, as_json: bool = False) -> None:
+def submit_and_follow(
+    kind: str,
+    config: dict[str, Any],
+    *,
+    url: str | None,
+    project: str | None,
+    token: str | None,
+    wait: bool,
+    as_json: bool = False,
+) -> None:
     """Queue a ``kind`` job; with ``wait``, print its log as it runs and end with its outcome (a failed
     or cancelled job is a `UserError`: exit status 2). With ``as_json`` the log goes to stderr and
     stdout gets the job (and its recorded run) as one JSON document."""
@@ -90,13 +114,12 @@ def submit_and_follow(kind: str, config: dict[str, Any], *, url: str | None, pro
         job = client.submit_job(project, kind, config)
         note = err.print if as_json else say
         note(f"job {job['id']} ({kind}) queued in project {project} on {client.url}")
-        if not wait:
-            if as_json:
-                print_json({"job": job})
-            else:
-                say(f"follow it with: modelworks remote logs {job['id']} --follow --project {project} --url {client.url}")
-            return
-        _follow(client, project, job["id"], as_json=as_json)
+        if wait:
+            _follow(client, project, job["id"], as_json=as_json)
+        elif as_json:
+            print_json({"job": job})
+        else:
+            say(f"follow it with: modelworks remote logs {job['id']} --follow --project {project} --url {client.url}")
 
 
 def _follow(client: Any, project: str, job_id: int, *, as_json: bool = False) -> None:
@@ -112,8 +135,10 @@ def _follow(client: Any, project: str, job_id: int, *, as_json: bool = False) ->
                 break
             time.sleep(POLL_S)
     except KeyboardInterrupt:
-        err.print(f"stopped following; job {job_id} goes on (follow it again with modelworks remote logs {job_id} --follow)",
-                  highlight=False)
+        err.print(
+            f"stopped following; job {job_id} goes on (follow it again with modelworks remote logs {job_id} --follow)",
+            highlight=False,
+        )
         raise typer.Exit(130) from None
     if state["state"] != "succeeded":
         raise UserError(f"job {job_id} {state['state']}: {state.get('error') or 'no error recorded'}")
@@ -125,7 +150,8 @@ def _follow(client: Any, project: str, job_id: int, *, as_json: bool = False) ->
     summary = headline({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     say(f"job {job_id} succeeded{': ' + summary if summary else ''}")
     if recorded:
-        say(f"run {recorded[0]['id']} recorded; register it with: modelworks remote register {recorded[0]['id']} NAME --project {project}")
+        run_id = recorded[0]["id"]
+        say(f"run {run_id} recorded; register it with: modelworks remote register {run_id} NAME --project {project}")
 
 
 # ------------------------------------------------------------------------------ modelworks remote ...
@@ -133,8 +159,14 @@ def _follow(client: Any, project: str, job_id: int, *, as_json: bool = False) ->
 
 @app.command("runs")
 @user_errors
-def runs(job: Optional[int] = typer.Option(None, "--job", help="only the run of this job"), limit: int = Limit,
-         as_json: bool = Json, url: Optional[str] = Url, project: Optional[str] = Project, token: Optional[str] = Token) -> None:
+def runs(
+    job: int | None = typer.Option(None, "--job", help="only the run of this job"),
+    limit: int = Limit,
+    as_json: bool = Json,
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """List a project's recorded runs, newest first."""
     with connect(url, token) as client:
         page = client.runs(need_project(project), job=job, limit=limit)
@@ -148,8 +180,12 @@ def runs(job: Optional[int] = typer.Option(None, "--job", help="only the run of 
 
 @app.command("submit")
 @user_errors
-def submit(config: Path = typer.Argument(..., help="experiment YAML (data.source builtin:NAME or dataset:NAME@VERSION)"),
-           url: Optional[str] = Url, project: Optional[str] = Project, token: Optional[str] = Token) -> None:
+def submit(
+    config: Path = typer.Argument(..., help="experiment YAML (data.source builtin:NAME or dataset:NAME@VERSION)"),
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """Queue a train job from an experiment file (as `modelworks train exp.yaml --remote --no-wait`)."""
     from modelworks.config.load import read_yaml
 
@@ -160,7 +196,9 @@ def submit(config: Path = typer.Argument(..., help="experiment YAML (data.source
 
 @app.command("register")
 @user_errors
-def register(run_id: int, name: str, url: Optional[str] = Url, project: Optional[str] = Project, token: Optional[str] = Token) -> None:
+def register(
+    run_id: int, name: str, url: str | None = Url, project: str | None = Project, token: str | None = Token
+) -> None:
     """Register a run as the next version of model NAME."""
     with connect(url, token) as client:
         version = client.register_model(need_project(project), run_id, name)
@@ -169,8 +207,14 @@ def register(run_id: int, name: str, url: Optional[str] = Url, project: Optional
 
 @app.command("alias")
 @user_errors
-def alias(name: str, alias: str, version: int, url: Optional[str] = Url, project: Optional[str] = Project,
-          token: Optional[str] = Token) -> None:
+def alias(
+    name: str,
+    alias: str,
+    version: int,
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """Point ALIAS of model NAME at VERSION."""
     with connect(url, token) as client:
         moved = client.set_alias(need_project(project), name, alias, version)
@@ -179,10 +223,18 @@ def alias(name: str, alias: str, version: int, url: Optional[str] = Url, project
 
 @app.command("upload")
 @user_errors
-def upload(name: str, file: Path = typer.Argument(..., help="CSV, Parquet, JSONL, or a zip of image folders"),
-           public: bool = typer.Option(False, "--public", help="store it unencrypted"), as_json: bool = Json,
-           url: Optional[str] = Url, project: Optional[str] = Project, token: Optional[str] = Token) -> None:
-    """Upload FILE (streamed) as the next version of dataset NAME; train on it with data.source: dataset:NAME@VERSION."""
+def upload(
+    name: str,
+    file: Path = typer.Argument(..., help="CSV, Parquet, JSONL, or a zip of image folders"),
+    public: bool = typer.Option(False, "--public", help="store it unencrypted"),
+    as_json: bool = Json,
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
+    """Upload FILE (streamed) as the next version of dataset NAME.
+
+    Train on it with data.source: dataset:NAME@VERSION."""
     if not file.is_file():
         raise UserError(f"{file} is not a file")
     with connect(url, token) as client:
@@ -191,37 +243,66 @@ def upload(name: str, file: Path = typer.Argument(..., help="CSV, Parquet, JSONL
         print_json(version)
         return
     rows = f"{version['rows']} rows, " if version.get("rows") is not None else ""
-    say(f"dataset {name} version {version['version']}: {rows}{version['size']} bytes, sha256 {version['sha256'][:12]}, "
-        f"{'encrypted' if version['encrypted'] else 'not encrypted'}; use data.source: dataset:{name}@{version['version']}")
+    say(
+        f"dataset {name} version {version['version']}: {rows}{version['size']} bytes, sha256 {version['sha256'][:12]}, "
+        f"{'encrypted' if version['encrypted'] else 'not encrypted'}; "
+        f"use data.source: dataset:{name}@{version['version']}"
+    )
 
 
 @app.command("datasets")
 @user_errors
-def datasets(limit: int = Limit, as_json: bool = Json, url: Optional[str] = Url, project: Optional[str] = Project,
-             token: Optional[str] = Token) -> None:
+def datasets(
+    limit: int = Limit,
+    as_json: bool = Json,
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """List a project's datasets."""
     with connect(url, token) as client:
         page = client.datasets(need_project(project), limit=limit)
-    print_page(page, "datasets", lambda d: f"{d['name']}  {d['versions']} version{'s' if d['versions'] != 1 else ''}, "
-                                           f"latest {d['latest']}", as_json)
+    print_page(
+        page,
+        "datasets",
+        lambda d: f"{d['name']}  {d['versions']} version{'s' if d['versions'] != 1 else ''}, latest {d['latest']}",
+        as_json,
+    )
 
 
 @app.command("jobs")
 @user_errors
-def jobs(state: Optional[str] = typer.Option(None, "--state", help="queued, running, succeeded, failed or cancelled"),
-         limit: int = Limit, as_json: bool = Json, url: Optional[str] = Url, project: Optional[str] = Project,
-         token: Optional[str] = Token) -> None:
+def jobs(
+    state: str | None = typer.Option(None, "--state", help="queued, running, succeeded, failed or cancelled"),
+    limit: int = Limit,
+    as_json: bool = Json,
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """List a project's jobs, newest first."""
     with connect(url, token) as client:
         page = client.jobs(need_project(project), state=state, limit=limit)
-    print_page(page, "jobs", lambda j: f"job {j['id']}  {j['kind']}  {j['state']}  attempts {j['attempts']}"
-                                       + (f"  {j['error']}" if j.get("error") else ""), as_json)
+    print_page(
+        page,
+        "jobs",
+        lambda j: (
+            f"job {j['id']}  {j['kind']}  {j['state']}  attempts {j['attempts']}"
+            + (f"  {j['error']}" if j.get("error") else "")
+        ),
+        as_json,
+    )
 
 
 @app.command("logs")
 @user_errors
-def logs(job: int, follow: bool = typer.Option(False, "--follow", "-f", help="keep printing until the job ends"),
-         url: Optional[str] = Url, project: Optional[str] = Project, token: Optional[str] = Token) -> None:
+def logs(
+    job: int,
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing until the job ends"),
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
     """Print a job's log (and, with --follow, its outcome)."""
     project = need_project(project)
     with connect(url, token) as client:
@@ -234,7 +315,7 @@ def logs(job: int, follow: bool = typer.Option(False, "--follow", "-f", help="ke
 
 @app.command("cancel")
 @user_errors
-def cancel(job: int, url: Optional[str] = Url, project: Optional[str] = Project, token: Optional[str] = Token) -> None:
+def cancel(job: int, url: str | None = Url, project: str | None = Project, token: str | None = Token) -> None:
     """Cancel a queued or running job."""
     with connect(url, token) as client:
         state = client.cancel_job(need_project(project), job)

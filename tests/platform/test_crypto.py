@@ -10,7 +10,15 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from modelworks.platform import crypto
-from modelworks.platform.crypto import HEADER, NONCE_BYTES, EncryptingWriter, Keyring, TamperedData, decrypt_chunks, new_key
+from modelworks.platform.crypto import (
+    HEADER,
+    NONCE_BYTES,
+    EncryptingWriter,
+    Keyring,
+    TamperedData,
+    decrypt_chunks,
+    new_key,
+)
 
 CHUNK = 64
 

@@ -17,8 +17,11 @@ def mw(platform):
     """Run ``modelworks remote ...`` against the test server as the admin (or as ``token``)."""
 
     def run(*args: str, token: str | None = None, project: str | None = None, input: str | None = None):
-        env = {"MODELWORKS_URL": platform.url, "MODELWORKS_TOKEN": token or platform.admin_token,
-               **({"MODELWORKS_PROJECT": project} if project else {})}
+        env = {
+            "MODELWORKS_URL": platform.url,
+            "MODELWORKS_TOKEN": token or platform.admin_token,
+            **({"MODELWORKS_PROJECT": project} if project else {}),
+        }
         return CliRunner().invoke(app, ["remote", *args], env=env, input=input)
 
     return run
@@ -53,7 +56,10 @@ def test_members_add_change_list_remove(platform, mw):
     assert out.exit_code == 0 and platform.client().member(project, user)["role"] == "editor"
     out = mw("members", "list", project=project)
     assert out.exit_code == 0 and f"{user}  editor" in out.stdout and "2 of 2 members" in out.stdout
-    assert {m["user"] for m in json.loads(mw("members", "list", "--json", project=project).stdout)["items"]} == {"admin", user}
+    assert {m["user"] for m in json.loads(mw("members", "list", "--json", project=project).stdout)["items"]} == {
+        "admin",
+        user,
+    }
     out = mw("members", "add", user, "boss", project=project)
     assert out.exit_code == 2 and "role" in out.output
     out = mw("members", "remove", "admin", project=project, token=user_token)  # an editor may not
@@ -91,9 +97,16 @@ def test_tokens_create_list_revoke(platform, mw):
     token_id = out.stdout.split("token ", 1)[1].split()[0]
     assert platform.client(second).me()["name"].startswith("tok-")
     out = mw("tokens", "list", token=first)
-    assert out.exit_code == 0 and f"{token_id}  laptop" in out.stdout and "expires 20" in out.stdout and "2 of 2 tokens" in out.stdout
+    assert (
+        out.exit_code == 0
+        and f"{token_id}  laptop" in out.stdout
+        and "expires 20" in out.stdout
+        and "2 of 2 tokens" in out.stdout
+    )
     listed = json.loads(mw("tokens", "list", "--json", token=first).stdout)
-    assert {t["name"] for t in listed["items"]} == {"first token", "laptop"} and all("token" not in t for t in listed["items"])
+    assert {t["name"] for t in listed["items"]} == {"first token", "laptop"} and all(
+        "token" not in t for t in listed["items"]
+    )
     out = mw("tokens", "revoke", token_id, token=first)
     assert out.exit_code == 0 and f"token {token_id} revoked" in out.stdout
     out = mw("tokens", "list", token=second)  # a revoked token stops working at once
@@ -107,4 +120,8 @@ def test_without_a_server_one_clear_message(monkeypatch):
     for name in ("MODELWORKS_URL", "MODELWORKS_TOKEN", "MODELWORKS_PROJECT"):
         monkeypatch.delenv(name, raising=False)
     out = CliRunner().invoke(app, ["remote", "projects", "list"])
-    assert out.exit_code == 2 and "no server given: pass --url URL --token T" in out.output and "Traceback" not in out.output
+    assert (
+        out.exit_code == 2
+        and "no server given: pass --url URL --token T" in out.output
+        and "Traceback" not in out.output
+    )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -63,6 +64,20 @@ def test_no_wait_queues_and_returns(remote, tmp_path: Path):
     exp.write_text(yaml.safe_dump(TINY), encoding="utf-8")
     out = invoke(["train", str(exp), "--no-wait"], remote)
     assert out.exit_code == 0 and "queued" in out.output and "remote logs" in out.output
+
+
+def test_json_is_one_document_on_stdout(remote, tmp_path: Path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump(TINY), encoding="utf-8")
+    out = invoke(["train", str(exp), "--no-wait", "--json"], remote)
+    assert out.exit_code == 0, out.output
+    queued = json.loads(out.stdout)["job"]  # the "queued" line went to stderr
+    assert queued["kind"] == "train" and queued["config"]["train"]["epochs"] == TINY["train"]["epochs"]
+    common = ["--url", remote["url"], "--project", remote["project"], "--token", remote["token"]]
+    listed = json.loads(CliRunner().invoke(app, ["remote", "jobs", "--json", *common]).stdout)
+    assert queued["id"] in {j["id"] for j in listed["items"]} and listed["total"] >= 1
+    runs = json.loads(CliRunner().invoke(app, ["remote", "runs", "--json", *common]).stdout)
+    assert set(runs) == {"items", "total", "limit", "offset"}
 
 
 @pytest.mark.parametrize("args, message", [
