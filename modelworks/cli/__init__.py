@@ -5,7 +5,8 @@
     cli/remote.py    remote runs|jobs|logs|cancel|submit|upload|datasets|register|alias, and --remote
     cli/access.py    remote projects|members|users|tokens
     cli/options.py   --url / --project / --token, the same in every verb
-    cli/output.py    consoles, user errors, summaries and --json
+    cli/output.py    consoles, user errors, the metric headline and --json
+    cli/summaries.py what tune and export print
 
 A verb that works on a platform server names it the same way everywhere: ``--url`` (env
 MODELWORKS_URL), ``--project`` (env MODELWORKS_PROJECT) and ``--token`` (env MODELWORKS_TOKEN),
