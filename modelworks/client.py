@@ -59,6 +59,10 @@ class Client:
         """Create a user (admins only); the result's ``token.token`` is their first token."""
         return self._call("POST", "/users", json={"name": name, "is_admin": is_admin})
 
+    def users(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Every user, by name (admins only)."""
+        return self._call("GET", "/users", params={"limit": limit, "offset": offset})
+
     def create_token(self, name: str, *, expires_at: datetime | None = None) -> dict[str, Any]:
         """A new token for yourself; ``result["token"]`` is shown this once."""
         return self._call("POST", "/tokens", json={"name": name, "expires_at": expires_at.isoformat() if expires_at else None})
@@ -230,7 +234,7 @@ class Client:
                         sha.update(chunk)
                         out.write(chunk)
         except httpx.TransportError as e:
-            raise UserError(f"download from {self.url} failed: {e}") from None
+            raise UserError(f"download from {self.url} failed: {e}") from e
         if sha.hexdigest() != response.headers.get("x-content-sha256"):
             dest.unlink(missing_ok=True)
             raise UserError(f"the download of {what} does not match its SHA-256")
@@ -240,7 +244,7 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as e:
-            raise UserError(f"cannot reach the modelworks server at {self.url}: {e}") from None
+            raise UserError(f"cannot reach the modelworks server at {self.url}: {e}") from e
         if response.status_code >= 400:
             raise _error(response)
         return response.json() if response.content else None

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from modelworks.errors import UserError
@@ -106,7 +107,7 @@ class Keyring:
         try:
             text = path.read_text()
         except OSError as e:
-            raise UserError(f"cannot read the data key file {path}: {e.strerror}") from None
+            raise UserError(f"cannot read the data key file {path}: {e.strerror}") from e
         return cls.from_text(text, f"the data key file {path}")
 
     def get(self, kid: str) -> bytes:
@@ -182,11 +183,12 @@ def decrypt_chunks(src: BinaryIO, keyring: Keyring) -> Iterator[bytes]:
         if len(current) < NONCE_BYTES + TAG_BYTES:
             raise TamperedData(f"the encrypted data is truncated (chunk {index})")
         try:
-            yield aes.decrypt(current[:NONCE_BYTES], current[NONCE_BYTES:], _aad(header, index, final))
-        except Exception:  # cryptography raises InvalidTag
+            plaintext = aes.decrypt(current[:NONCE_BYTES], current[NONCE_BYTES:], _aad(header, index, final))
+        except InvalidTag as e:  # only a failed tag means tampering; any other error is a bug, and propagates as one
             raise TamperedData(
                 f"the encrypted data failed its integrity check at chunk {index}: it was changed, truncated or reordered"
-            ) from None
+            ) from e
+        yield plaintext
         if final:
             return
         current, index = following, index + 1

@@ -30,9 +30,9 @@ def create_project(session: Session, user: User, name: str, description: str = "
     session.add(project)
     try:
         session.flush()
-    except IntegrityError:
+    except IntegrityError as e:
         session.rollback()
-        raise Conflict(f"a project named {name!r} already exists") from None
+        raise Conflict(f"a project named {name!r} already exists") from e
     session.add(Membership(project_id=project.id, user_id=user.id, role=Role.owner.value))
     audit.record(session, user, "project.create", f"project:{name}", project_id=project.id, detail={"description": description})
     session.commit()

@@ -55,8 +55,8 @@ def check_safetensors(f: IO[bytes], size: int, what: str) -> None:
         raise NotSafetensors(refuse.format("no valid header length; a pickle, for one, starts differently"))
     try:
         header = json.loads(f.read(n).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise NotSafetensors(refuse.format("its header is not JSON")) from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise NotSafetensors(refuse.format("its header is not JSON")) from e
     if not isinstance(header, dict):
         raise NotSafetensors(refuse.format("its header is not a JSON object"))
     end = 0
@@ -139,10 +139,10 @@ def register_version(session: Session, storage: Storage, access: ProjectAccess, 
     audit.record(session, access.user, "model.version.create", f"model:{name}@{version}", project_id=project.id, detail={"run": run.id, "version": version})
     try:
         session.commit()
-    except IntegrityError:
+    except IntegrityError as e:
         session.rollback()
         storage.remove(prefix)
-        raise Conflict(f"another version of model {name!r} was registered at the same moment; retry") from None
+        raise Conflict(f"another version of model {name!r} was registered at the same moment; retry") from e
     return row
 
 
@@ -202,9 +202,9 @@ def set_alias(session: Session, access: ProjectAccess, name: str, alias: str, ve
                  detail={"alias": alias, "version": version, "from": before})
     try:
         session.commit()
-    except IntegrityError:
+    except IntegrityError as e:
         session.rollback()
-        raise Conflict(f"alias {alias!r} of model {name!r} was changed at the same moment; retry") from None
+        raise Conflict(f"alias {alias!r} of model {name!r} was changed at the same moment; retry") from e
     session.refresh(row)
     return row
 

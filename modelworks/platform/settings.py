@@ -106,4 +106,5 @@ class Settings(BaseModel):
             return cls(**values)
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            # Not chained: pydantic's error quotes the input values, and MODELWORKS_DATA_KEY is a secret.
             raise UserError(f"invalid platform settings: {problems}") from None

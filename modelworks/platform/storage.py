@@ -29,7 +29,7 @@ class Storage:
         try:
             self.fs, self.root = url_to_fs(root)
         except (ImportError, ValueError) as e:
-            raise UserError(f"the artifact store {root!r} cannot be opened: {e}") from None
+            raise UserError(f"the artifact store {root!r} cannot be opened: {e}") from e
         self.root = self.root.rstrip("/")
         self.is_local = "file" in self.fs.protocol
 

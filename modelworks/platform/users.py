@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.platform import audit, tokens
 from modelworks.platform.db.models import ApiToken, User
+from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound
 from modelworks.platform.names import check_name, is_valid_name
 
@@ -17,6 +18,11 @@ def get_user(session: Session, name: str) -> User:
     if user is None:
         raise NotFound(f"no user named {name!r}")
     return user
+
+
+def list_users(session: Session, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[User]:
+    """Every user, by name (for admins: the route checks)."""
+    return paginate(session, select(User).order_by(User.name), limit, offset)
 
 
 def count_users(session: Session) -> int:
@@ -33,9 +39,9 @@ def create_user(session: Session, actor: User | None, name: str, is_admin: bool 
     session.add(user)
     try:
         session.flush()
-    except IntegrityError:  # created by a concurrent request since the check above
+    except IntegrityError as e:  # created by a concurrent request since the check above
         session.rollback()
-        raise Conflict(f"a user named {name!r} already exists") from None
+        raise Conflict(f"a user named {name!r} already exists") from e
     audit.record(session, actor, "user.create", f"user:{name}", detail={"is_admin": is_admin})
     row, token = tokens.issue_token(session, user, "first token", actor=actor, commit=False)
     session.commit()

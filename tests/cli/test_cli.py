@@ -105,3 +105,31 @@ def test_bad_override_and_bad_yaml(tmp_path, make_config):
     assert result.exit_code == 2 and "bad.yaml line" in result.stderr
     result = runner.invoke(app, ["evaluate", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "no run at" in result.stderr
+
+
+def test_summaries_are_short_and_json_is_one_document(make_config, blobs_csv, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    path = make_config({"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}, train={"epochs": 3})
+    result = invoke("train", str(path), "-q")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert len(lines) == 3 and lines[0].startswith(f"run {run_dir}") and "best epoch" in lines[0]
+    assert lines[1].startswith("test split: accuracy ") and "f1_macro" in lines[1] and "log_loss" in lines[1]
+    assert "precision_weighted" not in result.stdout and lines[2] == f"report: {run_dir / 'report.html'}"
+
+    result = invoke("train", str(path), "--json")  # no progress bar: stdout is the document alone
+    assert result.exit_code == 0, result.output
+    trained = json.loads(result.stdout)
+    assert trained["evaluated_on"] == "test" and trained["main_metric"]["name"] == "accuracy"
+    assert 0 <= trained["summary"]["accuracy"] <= 1 and (Path(trained["run"]) / "model.safetensors").exists()
+
+    result = invoke("evaluate", str(run_dir), "--split", "validation")
+    assert result.exit_code == 0 and result.stdout.startswith("validation: accuracy ") and len(result.stdout.splitlines()) == 1
+    evaluated = json.loads(invoke("evaluate", str(run_dir), "--json").stdout)
+    assert evaluated["evaluated_on"] == "test" and len(evaluated["metrics"]["confusion_matrix"]) == 3
+    folds = json.loads(invoke("evaluate", str(run_dir), "--cv", "2", "--json").stdout)
+    assert len(folds["per_fold"]) == 2 and "accuracy" in folds["mean"]

@@ -314,22 +314,24 @@ def test_remote_cli_verbs(reg, tmp_path, monkeypatch):
     monkeypatch.delenv("MODELWORKS_URL", raising=False)
     token = p.admin_token
     cli = CliRunner()
-    out = cli.invoke(app, ["remote", "runs", project, "--remote", p.url, "--token", token])
+    common = ["--url", p.url, "--project", project, "--token", token]
+    out = cli.invoke(app, ["remote", "runs", *common])
     assert out.exit_code == 0 and f"run {run_id}" in out.stdout
-    out = cli.invoke(app, ["remote", "register", project, str(run_id), "cli-model"], env={"MODELWORKS_URL": p.url, "MODELWORKS_TOKEN": token})
+    env = {"MODELWORKS_URL": p.url, "MODELWORKS_PROJECT": project, "MODELWORKS_TOKEN": token}
+    out = cli.invoke(app, ["remote", "register", str(run_id), "cli-model"], env=env)
     assert out.exit_code == 0 and "model cli-model version 1" in out.stdout
-    out = cli.invoke(app, ["remote", "alias", project, "cli-model", "production", "1", "--remote", p.url, "--token", token])
+    out = cli.invoke(app, ["remote", "alias", "cli-model", "production", "1", *common])
     assert out.exit_code == 0 and "production -> version 1" in out.stdout
     assert reg["viewer"].alias(project, "cli-model", "production")["version"] == 1
-    out = cli.invoke(app, ["remote", "alias", project, "cli-model", "production", "7", "--remote", p.url, "--token", token])
+    out = cli.invoke(app, ["remote", "alias", "cli-model", "production", "7", *common])
     assert out.exit_code == 2 and "no version 7" in out.output
     bad = tmp_path / "exp.yaml"
     bad.write_text("data: {source: /etc/passwd}\nmodel: {type: mlp}\n")
-    out = cli.invoke(app, ["remote", "submit", project, str(bad), "--remote", p.url, "--token", token])
+    out = cli.invoke(app, ["remote", "submit", str(bad), *common])
     assert out.exit_code == 2 and "builtin:NAME or dataset:NAME@VERSION" in out.output
     good = tmp_path / "good.yaml"
     good.write_text("data: {source: 'builtin:iris'}\nmodel: {type: mlp}\ntrain: {epochs: 1, device: cpu}\n")
-    out = cli.invoke(app, ["remote", "submit", project, str(good), "--remote", p.url, "--token", token])
+    out = cli.invoke(app, ["remote", "submit", str(good), *common])
     assert out.exit_code == 0 and "queued" in out.stdout, out.output
 
 

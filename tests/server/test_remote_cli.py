@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def remote(jp):  # noqa: F811
 
 def invoke(args: list[str], remote: dict, *, with_project: bool = True):
     env = {"MODELWORKS_TOKEN": remote["token"], **({"MODELWORKS_PROJECT": remote["project"]} if with_project else {})}
-    return CliRunner().invoke(app, [*args, "--remote", remote["url"]], env=env)
+    return CliRunner().invoke(app, [*args, "--remote", "--url", remote["url"]], env=env)
 
 
 def test_train_then_evaluate_remotely_follows_the_job(remote, tmp_path: Path):
@@ -51,9 +52,10 @@ def test_train_then_evaluate_remotely_follows_the_job(remote, tmp_path: Path):
     exported = remote["client"].runs(remote["project"], limit=1)["items"][0]
     files = {a["path"] for a in remote["client"].run(remote["project"], exported["id"])["artifacts"]}
     assert "export/onnx/model.onnx" in files
-    listed = CliRunner().invoke(app, ["remote", "jobs", remote["project"], "--url", remote["url"], "--token", remote["token"]])
+    common = ["--url", remote["url"], "--project", remote["project"], "--token", remote["token"]]
+    listed = CliRunner().invoke(app, ["remote", "jobs", *common])
     assert listed.exit_code == 0 and f"job {job_id}  train  succeeded" in listed.output
-    logs = CliRunner().invoke(app, ["remote", "logs", remote["project"], str(job_id), "--url", remote["url"], "--token", remote["token"]])
+    logs = CliRunner().invoke(app, ["remote", "logs", str(job_id), *common])
     assert logs.exit_code == 0 and "epoch 1:" in logs.output
 
 
@@ -62,6 +64,20 @@ def test_no_wait_queues_and_returns(remote, tmp_path: Path):
     exp.write_text(yaml.safe_dump(TINY), encoding="utf-8")
     out = invoke(["train", str(exp), "--no-wait"], remote)
     assert out.exit_code == 0 and "queued" in out.output and "remote logs" in out.output
+
+
+def test_json_is_one_document_on_stdout(remote, tmp_path: Path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump(TINY), encoding="utf-8")
+    out = invoke(["train", str(exp), "--no-wait", "--json"], remote)
+    assert out.exit_code == 0, out.output
+    queued = json.loads(out.stdout)["job"]  # the "queued" line went to stderr
+    assert queued["kind"] == "train" and queued["config"]["train"]["epochs"] == TINY["train"]["epochs"]
+    common = ["--url", remote["url"], "--project", remote["project"], "--token", remote["token"]]
+    listed = json.loads(CliRunner().invoke(app, ["remote", "jobs", "--json", *common]).stdout)
+    assert queued["id"] in {j["id"] for j in listed["items"]} and listed["total"] >= 1
+    runs = json.loads(CliRunner().invoke(app, ["remote", "runs", "--json", *common]).stdout)
+    assert set(runs) == {"items", "total", "limit", "offset"}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -97,10 +113,10 @@ def test_a_failed_job_fails_the_command(remote, tmp_path: Path):
 def test_upload_and_list_datasets(remote, tmp_path: Path):
     data = tmp_path / "表格.csv"
     data.write_bytes("\ufeff文本,label\r\n你好,a\r\nhello,b\r\n".encode("utf-8"))
-    common = ["--url", remote["url"], "--token", remote["token"]]
-    out = CliRunner().invoke(app, ["remote", "upload", remote["project"], "greetings", str(data), *common])
+    common = ["--url", remote["url"], "--project", remote["project"], "--token", remote["token"]]
+    out = CliRunner().invoke(app, ["remote", "upload", "greetings", str(data), *common])
     assert out.exit_code == 0 and "dataset greetings version 1: 2 rows" in out.output and "dataset:greetings@1" in out.output, out.output
-    out = CliRunner().invoke(app, ["remote", "datasets", remote["project"], *common])
+    out = CliRunner().invoke(app, ["remote", "datasets", *common])
     assert out.exit_code == 0 and "greetings  1 version, latest 1" in out.output
-    out = CliRunner().invoke(app, ["remote", "upload", remote["project"], "greetings", str(tmp_path / "missing.csv"), *common])
+    out = CliRunner().invoke(app, ["remote", "upload", "greetings", str(tmp_path / "missing.csv"), *common])
     assert out.exit_code == 2 and "is not a file" in out.output

@@ -26,7 +26,7 @@ def make_engine(url: str | URL) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        # The URL is not echoed: it may hold a password.
+        # Neither the URL nor the parser's message (which quotes it) is passed on: it may hold a password.
         raise UserError("the database URL (MODELWORKS_DATABASE_URL) is not a URL such as sqlite:///PATH or postgresql://USER@HOST/DB") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -41,7 +41,7 @@ def make_engine(url: str | URL) -> Engine:
         try:
             return create_engine(parsed, pool_pre_ping=True)
         except ModuleNotFoundError as e:
-            raise UserError(f"PostgreSQL needs its driver ({e.name} is missing): pip install 'modelworks[postgres]'") from None
+            raise UserError(f"PostgreSQL needs its driver ({e.name} is missing): pip install 'modelworks[postgres]'") from e
     raise UserError(f"unsupported database {backend!r} in the database URL; use sqlite:///PATH or postgresql://USER@HOST/DB")
 
 

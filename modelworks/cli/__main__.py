@@ -1,0 +1,5 @@
+"""`python -m modelworks.cli ...`, the same as `modelworks ...`."""
+
+from modelworks.cli import main
+
+main()
