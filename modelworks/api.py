@@ -14,13 +14,60 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from modelworks.pipeline import Run, cross_validate, load_run, train
+from modelworks.config.schema import ExperimentConfig
+from modelworks.engine import run as _run
+from modelworks.engine import train as _train
+from modelworks.engine.cv import cross_validate
+from modelworks.engine.run import Run
+from modelworks.store.run import StoredRun
+from modelworks.training.callbacks import Callback
 from modelworks.tuning import TuneResult, tune
 
 if TYPE_CHECKING:
     from modelworks.exporting import ExportResult
 
-__all__ = ["Run", "TuneResult", "compress", "cross_validate", "export", "load_run", "train", "tune"]
+__all__ = ["Run", "StoredRun", "TuneResult", "compress", "cross_validate", "export", "load_run", "train", "tune"]
+
+
+def train(
+    config: ExperimentConfig | str | Path | dict,
+    *,
+    overrides: Sequence[str] = (),
+    resume: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+    base_dir: str | Path | None = None,
+) -> Run | None:
+    """Train a model from an experiment (a YAML file, a dict or an `ExperimentConfig`); returns
+    the finished `Run` (None on non-zero data-parallel ranks). With `resume`, continues that run.
+
+    Relative paths (the config file, `resume`, `runs_dir`, and the data paths of a config given
+    as a dict or object) start from `base_dir`, by default the current directory; a config
+    file's own data paths start from its folder.
+    """
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    return _train.train(
+        config, base_dir=base, overrides=overrides, resume=resume, callbacks=callbacks, progress=progress
+    )
+
+
+def load_run(
+    ref: str | Path,
+    runs_dir: str | Path = "runs",
+    device: str | None = None,
+    *,
+    source: str | None = None,
+    base_dir: str | Path | None = None,
+) -> Run:
+    """Open a run folder (a path, or a name under `runs_dir`) with its model, to evaluate and predict.
+
+    `source` reads the run's data from there instead of the file its config names (a run moved
+    to another machine). Relative paths, and data files given to the run later, start from
+    `base_dir`, by default the current directory. To read a run's files without loading its
+    model (or torch), use `StoredRun(path)`.
+    """
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    return _run.load_run(ref, runs_dir, device, source=source, base_dir=base)
 
 
 def compress(run: "Run | str | Path", method: str, /, *, overrides: Sequence[str] = (), progress: bool = False, **options: Any) -> Run:
