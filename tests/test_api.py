@@ -97,7 +97,8 @@ def test_train_and_evaluate_from_another_working_directory(blobs_csv, tmp_path, 
     assert len(again.predict(blobs_csv.name)) == 192  # a data file relative to base_dir
     assert again.evaluate(data=blobs_csv.name)["accuracy"] == run.evaluate(data=blobs_csv)["accuracy"]
     result = again.cross_validate(2)
-    assert result.folds == 2 and len(result.per_fold) == 2 and result.mean["accuracy"] > 0.5
+    assert result.folds == 2 and len(result.per_fold) == 2
+    assert result.mean["accuracy"] == pytest.approx(np.mean([fold["accuracy"] for fold in result.per_fold]))
     assert (run.path / "cv.json").exists()
 
     resumed = modelworks.train(None, resume=run.name, base_dir=tmp_path, overrides=["train.epochs=4"])
@@ -107,7 +108,7 @@ def test_train_and_evaluate_from_another_working_directory(blobs_csv, tmp_path, 
 
 def test_a_run_opened_without_a_base_folder_refuses_relative_data(blobs_csv, tmp_path):
     config = {"data": {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}},
-              "runs_dir": str(tmp_path / "runs"), "train": {"epochs": 1, "progress": False}}
+              "model": {"type": "mlp"}, "runs_dir": str(tmp_path / "runs"), "train": {"epochs": 1, "progress": False}}
     run = modelworks.train(config, base_dir=tmp_path)
     bare = modelworks.Run(run.path, run.config, run.preprocessor, run.model, run.device)
     assert len(bare.predict(blobs_csv)) == 192 and bare.evaluate()["accuracy"] >= 0
