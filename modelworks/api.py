@@ -19,7 +19,7 @@ from modelworks.engine import run as _run
 from modelworks.engine import train as _train
 from modelworks.engine.cv import cross_validate
 from modelworks.engine.run import Run
-from modelworks.store.run import StoredRun
+from modelworks.store.run import RUNS_DIR, StoredRun
 from modelworks.training.callbacks import Callback
 from modelworks.tuning import TuneResult, tune
 
@@ -53,7 +53,7 @@ def train(
 
 def load_run(
     ref: str | Path,
-    runs_dir: str | Path = "runs",
+    runs_dir: str | Path = RUNS_DIR,
     device: str | None = None,
     *,
     source: str | None = None,

@@ -3,9 +3,9 @@ gets stored, the data split, and preprocessing fitted on the training split."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 

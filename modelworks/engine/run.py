@@ -160,7 +160,7 @@ class Run(store.StoredRun):
 
 
 def load_run(
-    ref: str | Path, runs_dir: str | Path = "runs", device: str | None = None, *,
+    ref: str | Path, runs_dir: str | Path = store.RUNS_DIR, device: str | None = None, *,
     source: str | None = None, base_dir: Path,
 ) -> Run:  # fmt: skip
     """Open a run folder (a path, or a run name under `runs_dir`) for evaluation and prediction.

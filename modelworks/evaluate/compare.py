@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ConfigDict, Field
 from rich.table import Table
@@ -26,7 +27,7 @@ class Compared(Stored):
     extra: ReportExtra = Field(default_factory=ReportExtra)
 
     @classmethod
-    def of(cls, report: Report | Mapping[str, Any]) -> "Compared":
+    def of(cls, report: Report | Mapping[str, Any]) -> Compared:
         if isinstance(report, Report):
             return cls(summary=report.summary, metrics=report.metrics, extra=report.extra)
         return cls.model_validate({k: v for k, v in report.items() if v is not None})

@@ -35,7 +35,7 @@ class Environment(Stored):
     world_size: int = Field(1, ge=1, description="processes that trained the run (data parallel)")
 
     @classmethod
-    def capture(cls, device: str, world_size: int = 1, cuda_device: str | None = None) -> "Environment":
+    def capture(cls, device: str, world_size: int = 1, cuda_device: str | None = None) -> Environment:
         """This process's environment; `cuda_device` names the GPU when `device` is one."""
         packages = {}
         for name in PACKAGES:

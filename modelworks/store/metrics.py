@@ -77,11 +77,8 @@ class MetricsLog:
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
-                if not isinstance(raw, dict):
-                    raise ValueError("not a JSON object")
-                records.append(TrainingRecord.model_validate(raw))
-            except (ValueError, ValidationError) as e:  # JSONDecodeError and ValidationError are ValueErrors
+                records.append(TrainingRecord.model_validate(json.loads(line)))  # a non-object fails validation
+            except (json.JSONDecodeError, ValidationError) as e:
                 if number == len(lines):
                     break  # truncated by a killed writer
                 damaged = f"{self.path} line {number} is not a training record ({e}); the metrics log is damaged"

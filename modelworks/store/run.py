@@ -32,13 +32,15 @@ from modelworks.store.atomic import atomic_write_text
 from modelworks.store.cv import CrossValidation, read_cv
 from modelworks.store.environment import Environment, read_environment
 from modelworks.store.files import CHECKPOINT, CONFIG, CV_JSON, ENVIRONMENT, METRICS, PREPROCESS, REPORT_JSON, WEIGHTS
-from modelworks.store.jsonfile import read_json, write_json  # noqa: F401  (callers not yet moved import them here)
+from modelworks.store.jsonfile import read_json, write_json  # callers not yet moved import them from here
 from modelworks.store.metrics import MetricsLog, TrainingRecord
 from modelworks.store.preprocess import PreprocessRecord, read_preprocess
 from modelworks.store.report import Report, read_report
 
+RUNS_DIR = Path(ExperimentConfig.model_fields["runs_dir"].default)  # the schema's default, relative to a base folder
+
 __all__ = [
-    "CHECKPOINT", "CONFIG", "CV_JSON", "ENVIRONMENT", "METRICS", "PREPROCESS", "REPORT_JSON", "WEIGHTS",
+    "CHECKPOINT", "CONFIG", "CV_JSON", "ENVIRONMENT", "METRICS", "PREPROCESS", "REPORT_JSON", "RUNS_DIR", "WEIGHTS",
     "MetricsLog", "StoredRun", "create_run_dir", "environment_info", "find_run", "read_json", "write_config",
     "write_json",
 ]  # fmt: skip
@@ -58,7 +60,7 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
     raise UserError(f"cannot create a new run folder in {runs_dir}")
 
 
-def find_run(ref: str | Path, runs_dir: Path = Path("runs"), base_dir: Path | None = None) -> Path:
+def find_run(ref: str | Path, runs_dir: Path = RUNS_DIR, base_dir: Path | None = None) -> Path:
     """A run folder from a path, or a name (or unique prefix) under `runs_dir`.
 
     A relative `ref` or `runs_dir` starts from `base_dir` (the caller's folder; given by the
