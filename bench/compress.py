@@ -109,7 +109,7 @@ def compressed_variants(parent: modelworks.Run, methods: list[str], test: Tensor
     variants = [torch_variant("fp32", parent, float_copy(parent.model), test)]
     for method in methods:
         try:
-            child = compress_run(parent.path, method)
+            child = compress_run(parent.path, method, base_dir=Path.cwd())
         except UserError as e:
             skipped[method] = str(e)
             continue

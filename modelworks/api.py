@@ -22,10 +22,57 @@ from modelworks.config.base import Section
 from modelworks.errors import UserError
 from modelworks.exporting.export import ExportResult, export_run
 from modelworks.exporting.formats import parse_options as export_options
-from modelworks.pipeline import Run, cross_validate, load_run, train
+from modelworks.config.schema import ExperimentConfig
+from modelworks.engine import run as _run
+from modelworks.engine import train as _train
+from modelworks.engine.cv import cross_validate
+from modelworks.engine.run import Run
+from modelworks.store.run import RUNS_DIR, StoredRun
+from modelworks.training.callbacks import Callback
 from modelworks.tuning import TuneResult, tune
 
-__all__ = ["Run", "TuneResult", "compress", "cross_validate", "export", "load_run", "train", "tune"]
+__all__ = ["Run", "StoredRun", "TuneResult", "compress", "cross_validate", "export", "load_run", "train", "tune"]
+
+
+def train(
+    config: ExperimentConfig | str | Path | dict,
+    *,
+    overrides: Sequence[str] = (),
+    resume: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+    base_dir: str | Path | None = None,
+) -> Run | None:
+    """Train a model from an experiment (a YAML file, a dict or an `ExperimentConfig`); returns
+    the finished `Run` (None on non-zero data-parallel ranks). With `resume`, continues that run.
+
+    Relative paths (the config file, `resume`, `runs_dir`, and the data paths of a config given
+    as a dict or object) start from `base_dir`, by default the current directory; a config
+    file's own data paths start from its folder.
+    """
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    return _train.train(
+        config, base_dir=base, overrides=overrides, resume=resume, callbacks=callbacks, progress=progress
+    )
+
+
+def load_run(
+    ref: str | Path,
+    runs_dir: str | Path = RUNS_DIR,
+    device: str | None = None,
+    *,
+    source: str | None = None,
+    base_dir: str | Path | None = None,
+) -> Run:
+    """Open a run folder (a path, or a name under `runs_dir`) with its model, to evaluate and predict.
+
+    `source` reads the run's data from there instead of the file its config names (a run moved
+    to another machine). Relative paths, and data files given to the run later, start from
+    `base_dir`, by default the current directory. To read a run's files without loading its
+    model (or torch), use `StoredRun(path)`.
+    """
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    return _run.load_run(ref, runs_dir, device, source=source, base_dir=base)
 
 
 def compress(
@@ -36,6 +83,7 @@ def compress(
     *,
     overrides: Sequence[str] = (),
     progress: bool = False,
+    base_dir: str | Path | None = None,
     **option_values: Any,
 ) -> Run:
     """Compress a trained run with `method`; returns the new run, which records its parent.
@@ -51,7 +99,8 @@ def compress(
     (`modelworks.store.compression.read_compression`).
     """
     cfg = compression_options(method, _merged(options, option_values), overrides)
-    return compress_run(run.path if isinstance(run, Run) else run, method, cfg, progress=progress)
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    return compress_run(run.path if isinstance(run, Run) else run, method, cfg, progress=progress, base_dir=base)
 
 
 def export(
@@ -60,6 +109,7 @@ def export(
     options: "Section | Mapping[str, Any] | None" = None,
     *,
     output: str | Path | None = None,
+    base_dir: str | Path | None = None,
     **option_values: Any,
 ) -> ExportResult:
     """Export a trained run to ONNX or TorchScript, checked against PyTorch on its test split.
@@ -75,7 +125,8 @@ def export(
     `modelworks.exporting`.
     """
     cfg = export_options(format, _merged(options, option_values))
-    return export_run(run, format, cfg, output=output)
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    return export_run(run, format, cfg, output=(base / output) if output is not None else None, base_dir=base)
 
 
 def _merged(options: "Section | Mapping[str, Any] | None", option_values: dict[str, Any]) -> Any:

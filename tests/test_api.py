@@ -79,3 +79,38 @@ def test_image_transformer_on_patches(make_config):
     model = {"type": "transformer", "patch_size": 2, "d_model": 32, "ff_dim": 64, "layers": 1, "dropout": 0.0}
     run = modelworks.train(make_config(data, model, {"epochs": 15, "lr": 0.003, "batch_size": 32}))
     assert run.report["summary"]["accuracy"] > 0.6
+
+
+def test_train_and_evaluate_from_another_working_directory(blobs_csv, tmp_path, monkeypatch):
+    """Relative paths start from the base folder passed in, never from wherever the process runs."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = {"data": {"source": blobs_csv.name, "target": "label", "split": {"column": "split"}},
+              "model": {"type": "mlp", "hidden": [16]}, "train": {"epochs": 3, "batch_size": 16, "progress": False}}
+    run = modelworks.train(config, base_dir=tmp_path)
+    assert run.path.parent == tmp_path / "runs" and run.config.data.source == str(blobs_csv.resolve())
+    assert run.report["extra"]["evaluated_on"] == "test" and run.report.extra.test_rows == 32
+
+    again = modelworks.load_run(run.name, base_dir=tmp_path)  # a name under base_dir/runs
+    assert again.evaluate() == run.evaluate()
+    assert len(again.predict(blobs_csv.name)) == 192  # a data file relative to base_dir
+    assert again.evaluate(data=blobs_csv.name)["accuracy"] == run.evaluate(data=blobs_csv)["accuracy"]
+    result = again.cross_validate(2)
+    assert result.folds == 2 and len(result.per_fold) == 2
+    assert result.mean["accuracy"] == pytest.approx(np.mean([fold["accuracy"] for fold in result.per_fold]))
+    assert (run.path / "cv.json").exists()
+
+    resumed = modelworks.train(None, resume=run.name, base_dir=tmp_path, overrides=["train.epochs=4"])
+    assert resumed.path == run.path and len(resumed.history) == 4
+    assert list(elsewhere.iterdir()) == []  # nothing was written where the process happened to run
+
+
+def test_a_run_opened_without_a_base_folder_refuses_relative_data(blobs_csv, tmp_path):
+    config = {"data": {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}},
+              "model": {"type": "mlp"}, "runs_dir": str(tmp_path / "runs"), "train": {"epochs": 1, "progress": False}}
+    run = modelworks.train(config, base_dir=tmp_path)
+    bare = modelworks.Run(run.path, run.config, run.preprocessor, run.model, run.device)
+    assert len(bare.predict(blobs_csv)) == 192 and bare.evaluate()["accuracy"] >= 0
+    with pytest.raises(modelworks.UserError, match="absolute path"):
+        bare.predict(blobs_csv.name)

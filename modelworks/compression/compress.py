@@ -25,7 +25,7 @@ from modelworks.config.load import read_yaml, validate
 from modelworks.config.schema import CompressionRecord, ExperimentConfig
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import main_metric
-from modelworks.pipeline import Run, load_run
+from modelworks.engine.run import Run, load_run
 from modelworks.store import files
 from modelworks.store import run as store
 from modelworks.store.atomic import atomic_write_text
@@ -42,16 +42,18 @@ def compress_run(
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
     iterations: int = 30,
+    base_dir: Path,
 ) -> Run:
     """Compress the run `run` with `method` and its `options`; returns the new `Run`. See the module docstring.
 
     `options` are validated into the method's options class first (`parse_options`). `progress`
     shows a progress bar while a method trains (prune fine-tuning, distill); `iterations` is the
-    number of timed forward passes per model and batch size (at least 30).
+    number of timed forward passes per model and batch size (at least 30). A relative `run` or
+    `runs_dir` starts from `base_dir`.
     """
     entry = COMPRESSORS.get(method, where="--method")
     cfg = parse_options(method, options)
-    parent = load_run(run, runs_dir, device="cpu")
+    parent = load_run(run, runs_dir, device="cpu", base_dir=base_dir)
     record = parent.config.compression
     refusal = parent_refusal(method, record.method if record else None)
     if refusal is not None:
@@ -68,7 +70,7 @@ def compress_run(
         shutil.copyfile(parent.path / files.PREPROCESS, run_dir / files.PREPROCESS)
         store.write_json(run_dir / files.ENVIRONMENT, store.environment_info("cpu"))
         storage = write_weights(run_dir / files.WEIGHTS, result.tensors, result.meta)
-        child = Run(run_dir, config, parent.preprocessor, result.model.eval(), torch.device("cpu"))
+        child = Run(run_dir, config, parent.preprocessor, result.model.eval(), torch.device("cpu"), base_dir=base_dir)
         comparison = compare(parent, child, splits, iterations=iterations)
         child.save_report(splits, child.history, extra={
             "compression": method, "parent": parent.name, "parameters": comparison.compressed.parameters,

@@ -28,7 +28,7 @@ from modelworks.data.schema import TARGET
 from modelworks.training.callbacks import Callback
 
 if TYPE_CHECKING:
-    from modelworks.pipeline import Run
+    from modelworks.engine.run import Run
 
 
 @dataclass

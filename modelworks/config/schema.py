@@ -177,9 +177,13 @@ class TrainConfig(Section):
     progress: bool = True
 
 
+Split = Literal["test", "validation", "train"]  # the splits a run is evaluated on
+
+
 class EvaluateConfig(Section):
-    split: Literal["test", "validation", "train"] = "test"
+    split: Split = "test"
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binary decision threshold")
+    batch_size: int = Field(256, ge=1, description="rows per forward pass when predicting and evaluating")
 
 
 # ------------------------------------------------------------------------------------- tune

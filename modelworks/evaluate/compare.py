@@ -1,23 +1,42 @@
-"""Side-by-side comparison of runs from their ``report.json``, as a rich table."""
+"""Side-by-side comparison of runs from their reports (`modelworks.store.report.Report`), as a rich table."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ConfigDict, Field
 from rich.table import Table
 from rich.text import Text
 
 from modelworks.evaluate.metrics import direction, summarize
+from modelworks.store.jsonfile import Stored
+from modelworks.store.report import Report, ReportExtra
 
 MISSING = "-"
 
-# Where the model type and parameter count may sit in report["extra"], first match wins
-# (modelworks.api writes {"model": "<type>", "parameters": <count>}).
-_MODEL_TYPE_KEYS = (("model",), ("model_type",), ("model", "type"))
-_PARAMS_KEYS = (("parameters",), ("params",), ("num_params",), ("model", "parameters"))
+
+class Compared(Stored):
+    """What the table needs of a report: its summary (or metrics) and extra facts. A CLI row such
+    as a cross-validation fold gives only a summary."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    summary: dict[str, float | None] | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    extra: ReportExtra = Field(default_factory=ReportExtra)
+
+    @classmethod
+    def of(cls, report: Report | Mapping[str, Any]) -> Compared:
+        if isinstance(report, Report):
+            return cls(summary=report.summary, metrics=report.metrics, extra=report.extra)
+        return cls.model_validate({k: v for k, v in report.items() if v is not None})
+
+    def scalars(self) -> dict[str, float | None]:
+        return self.summary or summarize(self.metrics)
 
 
-def compare_table(runs: list[tuple[str, dict[str, Any]]]) -> Table:
+def compare_table(runs: list[tuple[str, Report | Mapping[str, Any]]]) -> Table:
     """One column per run, one row per scalar metric (the union over runs), the best value in bold green.
 
     "Best" follows each metric's direction (`metrics.direction`); ties are all highlighted, and a
@@ -29,15 +48,15 @@ def compare_table(runs: list[tuple[str, dict[str, Any]]]) -> Table:
     for name, _ in runs:
         table.add_column(Text(name), justify="right")  # Text: run names are not rich markup
 
-    extras = [report.get("extra") or {} for _, report in runs]
-    types = [_lookup(extra, _MODEL_TYPE_KEYS) for extra in extras]
-    params = [_lookup(extra, _PARAMS_KEYS) for extra in extras]
+    compared = [Compared.of(report) for _, report in runs]
+    types = [c.extra.model_type for c in compared]
+    params = [c.extra.parameter_count for c in compared]
     if any(t is not None for t in types):
         table.add_row("model", *[Text(MISSING if t is None else str(t)) for t in types])
     if any(p is not None for p in params):
         table.add_row("params", *[Text(_fmt_params(p)) for p in params], end_section=True)
 
-    summaries = [report.get("summary") or summarize(report.get("metrics", {})) for _, report in runs]
+    summaries = [c.scalars() for c in compared]
     names = list(dict.fromkeys(k for summary in summaries for k in summary))
     for metric in names:
         values = [summary.get(metric) for summary in summaries]
@@ -48,16 +67,6 @@ def compare_table(runs: list[tuple[str, dict[str, Any]]]) -> Table:
         ]
         table.add_row(Text(metric), *cells)
     return table
-
-
-def _lookup(extra: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> Any:
-    for path in paths:
-        value: Any = extra
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is not None and not isinstance(value, dict):
-            return value
-    return None
 
 
 def _fmt_params(value: Any) -> str:

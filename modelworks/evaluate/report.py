@@ -16,6 +16,7 @@ import io
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,20 @@ from matplotlib.ticker import MaxNLocator
 from modelworks.data.schema import Task
 from modelworks.evaluate.metrics import main_metric, summarize
 from modelworks.store.atomic import atomic_write_text
-from modelworks.store.run import METRICS, MetricsLog
+from modelworks.store.files import METRICS, REPORT_HTML
+from modelworks.store.jsonfile import json_safe
+from modelworks.store.metrics import MetricsLog, TrainingRecord
+from modelworks.store.report import MainMetric, Report, ReportExtra, write_report_json
+
+__all__ = ["json_safe", "read_history", "write_report"]  # json_safe: tuning's report imports it from here
 
 MAX_SCATTER_POINTS = 2000
 MAX_ANNOTATED_CLASSES = 25  # confusion-matrix cells get their count written in up to this many classes
 MAX_LEGEND_CLASSES = 12
 
 
-def read_history(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl`` (see `MetricsLog.read`)."""
+def read_history(run_dir: Path) -> list[TrainingRecord]:
+    """The records of the run's ``metrics.jsonl`` (see `MetricsLog.read`)."""
     return MetricsLog(Path(run_dir) / METRICS).read()
 
 
@@ -44,7 +50,7 @@ def write_report(
     run_dir: Path,
     title: str,
     metrics: dict[str, Any],
-    history: list[dict[str, Any]],
+    history: Sequence[dict[str, Any] | TrainingRecord],
     task: Task,
     class_names: list[str] | None,
     extra: dict[str, Any] | None = None,
@@ -59,36 +65,32 @@ def write_report(
     run_dir = Path(run_dir)
     summary = summarize(metrics)
     name, direction = main_metric(task)
-    report = {
-        "title": title,
-        "task": task,
-        "class_names": class_names,
-        "main_metric": {"name": name, "direction": direction, "value": summary.get(name)},
-        "summary": summary,
-        "metrics": metrics,
-        "extra": extra or {},
-    }
-    json_path, html_path = run_dir / "report.json", run_dir / "report.html"
-    atomic_write_text(json_path, json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
-    atomic_write_text(html_path, _html(report, history, predictions))
+    report = Report(
+        title=title, task=task, class_names=class_names,
+        main_metric=MainMetric(name=name, direction=direction, value=summary.get(name)),
+        summary=summary, metrics=json_safe(metrics), extra=ReportExtra.model_validate(json_safe(extra or {})),
+    )  # fmt: skip
+    records = [r if isinstance(r, TrainingRecord) else TrainingRecord.model_validate(r) for r in history]
+    json_path, html_path = write_report_json(run_dir, report), run_dir / REPORT_HTML
+    atomic_write_text(html_path, _html(report, records, predictions))
     return json_path, html_path
 
 
 # -------------------------------------------------------------------------------------- the page
 
 
-def _html(report: dict[str, Any], history: list[dict[str, Any]], predictions: dict[str, list[float]] | None) -> str:
-    metrics, task = report["metrics"], report["task"]
-    main = report["main_metric"]
+def _html(report: Report, history: list[TrainingRecord], predictions: dict[str, list[float]] | None) -> str:
+    metrics, task = report.metrics, report.task
+    main = report.main_metric
     sections = [
-        f"<h1>{escape_html(report['title'])}</h1>",
-        f'<p class="headline">{escape_html(main["name"])}: <b>{escape_html(format_value(main["value"]))}</b> '
-        f'<span class="muted">({escape_html("higher" if main["direction"] == "max" else "lower")} is better; '
+        f"<h1>{escape_html(report.title)}</h1>",
+        f'<p class="headline">{escape_html(main.name)}: <b>{escape_html(format_value(main.value))}</b> '
+        f'<span class="muted">({escape_html("higher" if main.direction == "max" else "lower")} is better; '
         f"task: {escape_html(task)})</span></p>",
     ]
     if metrics.get("notes"):
         sections.append("<ul class='notes'>" + "".join(f"<li>{escape_html(n)}</li>" for n in metrics["notes"]) + "</ul>")
-    scalars = [[k, format_value(v)] for k, v in report["summary"].items()]
+    scalars = [[k, format_value(v)] for k, v in report.summary.items()]
     sections.append(section_html("Metrics", table_html(["metric", "value"], scalars)))
 
     training = [p for p in (_loss_plot(history), _metric_plot(history)) if p]
@@ -99,7 +101,7 @@ def _html(report: dict[str, Any], history: list[dict[str, Any]], predictions: di
         if predictions:
             evaluation.append(_scatter_plot(predictions))
     else:
-        names = report["class_names"]
+        names = report.class_names
         if not names or len(names) != len(metrics["confusion_matrix"]):
             names = list(metrics["per_class"])
         evaluation.append(_confusion_plot(metrics["confusion_matrix"], names))
@@ -117,13 +119,14 @@ def _html(report: dict[str, Any], history: list[dict[str, Any]], predictions: di
             for n, c in metrics["per_class"].items()
         ]
         sections.append(section_html("Per class", table_html(["class", "precision", "recall", "f1", "support"], rows)))
-    if report["extra"]:
-        extra = [[k, v] for k, v in _flatten(report["extra"]).items()]
+    shown = report.extra.model_dump(exclude_unset=True)
+    if shown:
+        extra = [[k, v] for k, v in _flatten(shown).items()]
         sections.append(section_html("Run", table_html(["key", "value"], extra)))
 
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape_html(report['title'])}</title><style>{HTML_CSS}</style></head>\n<body>\n"
+        f"<title>{escape_html(report.title)}</title><style>{HTML_CSS}</style></head>\n<body>\n"
         + "\n".join(sections)
         + "\n</body></html>\n"
     )
@@ -162,23 +165,23 @@ def _td(cell: Any) -> str:
 # ----------------------------------------------------------------------------------------- plots
 
 
-def _loss_plot(history: list[dict[str, Any]]) -> str:
+def _loss_plot(history: list[TrainingRecord]) -> str:
     """Train and validation loss per epoch, with step-level loss faintly behind them."""
-    epochs = [r for r in history if r.get("kind") == "epoch"]
-    steps = [r for r in history if r.get("kind") == "step" and "step" in r and _finite(r.get("loss"))]
-    if not any(_finite(r.get(k)) for r in epochs for k in ("train_loss", "val_loss")) and not steps:
+    epochs = [r for r in history if r.is_epoch]
+    steps = [r for r in history if r.kind == "step" and r.step is not None and _finite(r.loss)]
+    if not any(_finite(r.train_loss) or _finite(r.val_loss) for r in epochs) and not steps:
         return ""
     fig, ax = new_figure()
     if steps:
-        x, label = [r["step"] for r in steps], "step"
-        ends = [(r["step"], r["epoch"]) for r in epochs if "step" in r and "epoch" in r]
+        x, label = [r.step for r in steps], "step"
+        ends = [(r.step, r.epoch) for r in epochs if r.step is not None and r.epoch is not None]
         if ends:
             x, label = _steps_to_epochs(x, ends), "epoch"
-        ax.plot(x, [r["loss"] for r in steps], color="tab:blue", alpha=0.25, linewidth=0.8, label="train loss (steps)")
+        ax.plot(x, [r.loss for r in steps], color="tab:blue", alpha=0.25, linewidth=0.8, label="train loss (steps)")
     else:
         label = "epoch"
     for key, color in (("train_loss", "tab:blue"), ("val_loss", "tab:orange")):
-        points = [(r["epoch"], r[key]) for r in epochs if "epoch" in r and _finite(r.get(key))]
+        points = [(r.epoch, r.metric(key)) for r in epochs if r.epoch is not None and _finite(r.metric(key))]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=3, color=color, label=key.replace("_", " "))
     ax.set(title="Loss", xlabel=label, ylabel="loss")
@@ -199,11 +202,11 @@ def _steps_to_epochs(steps: list[float], ends: list[tuple[float, float]]) -> lis
     return [float(np.interp(s, xp, fp)) if s <= xp[-1] else fp[-1] + (s - xp[-1]) / last_len for s in steps]
 
 
-def _metric_plot(history: list[dict[str, Any]]) -> str:
+def _metric_plot(history: list[TrainingRecord]) -> str:
     """One small panel per validation metric (``val_*`` besides the loss), with ``train_*`` if logged."""
-    epochs = [r for r in history if r.get("kind") == "epoch" and "epoch" in r]
-    names = sorted({k[4:] for r in epochs for k in r if k.startswith("val_") and k != "val_loss"})
-    names = [n for n in names if any(_finite(r.get(f"val_{n}")) for r in epochs)]
+    epochs = [r for r in history if r.is_epoch and r.epoch is not None]
+    names = sorted({k[4:] for r in epochs for k in r.metric_names() if k.startswith("val_") and k != "val_loss"})
+    names = [n for n in names if any(_finite(r.metric(f"val_{n}")) for r in epochs)]
     if not names:
         return ""
     cols = min(3, len(names))
@@ -213,7 +216,7 @@ def _metric_plot(history: list[dict[str, Any]]) -> str:
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, name in zip(axes, names):
         for prefix, color in (("train_", "tab:blue"), ("val_", "tab:orange")):
-            points = [(r["epoch"], r[prefix + name]) for r in epochs if _finite(r.get(prefix + name))]
+            points = [(r.epoch, r.metric(prefix + name)) for r in epochs if _finite(r.metric(prefix + name))]
             if points:
                 ax.plot(*zip(*points), marker="o", markersize=3, color=color, label=prefix.rstrip("_"))
         ax.set(title=plot_text(name), xlabel="epoch")
@@ -345,18 +348,3 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[key] = format_value(v)
     return out
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with numpy types, paths and tuples made plain, and NaN/inf as ``None`` (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from modelworks.data.batches import TensorBatches
     from modelworks.exporting.interface import PositionalModel
-    from modelworks.pipeline import Run
+    from modelworks.engine.run import Run
     from modelworks.store.export import FormatRecord
 
 

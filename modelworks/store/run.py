@@ -1,4 +1,4 @@
-"""The run folder: one self-describing directory per training run.
+"""The run folder: one self-describing directory per training run, and `StoredRun`, its typed view.
 
 =========================  ==========================================================
 file                       holds
@@ -10,26 +10,40 @@ file                       holds
 ``checkpoint.safetensors`` model, optimizer, schedule, RNG and counters for ``--resume``
 ``report.json/.html``      the evaluation report
 ``environment.json``       package versions, device, git commit
+``cv.json``                a k-fold cross-validation summary, when one was run
 =========================  ==========================================================
+
+Reading a stored run needs no torch: the engine (`modelworks.engine.run.Run`) adds the model.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
-import sys
-import time
-from datetime import datetime, timezone
-from importlib import metadata
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from modelworks.config.load import read_yaml, validate
+from modelworks.config.schema import ExperimentConfig
 from modelworks.errors import UserError
 from modelworks.store.atomic import atomic_write_text
+from modelworks.store.cv import CrossValidation, read_cv
+from modelworks.store.environment import Environment, read_environment
+from modelworks.store.files import CHECKPOINT, CONFIG, CV_JSON, ENVIRONMENT, METRICS, PREPROCESS, REPORT_JSON, WEIGHTS
+from modelworks.store.jsonfile import read_json, write_json  # callers not yet moved import them from here
+from modelworks.store.metrics import MetricsLog, TrainingRecord
+from modelworks.store.preprocess import PreprocessRecord, read_preprocess
+from modelworks.store.report import Report, read_report
 
-from modelworks.store.files import CHECKPOINT, CONFIG, ENVIRONMENT, METRICS, PREPROCESS, REPORT_JSON, WEIGHTS  # noqa: F401
+RUNS_DIR = Path(ExperimentConfig.model_fields["runs_dir"].default)  # the schema's default, relative to a base folder
+
+__all__ = [
+    "CHECKPOINT", "CONFIG", "CV_JSON", "ENVIRONMENT", "METRICS", "PREPROCESS", "REPORT_JSON", "RUNS_DIR", "WEIGHTS",
+    "MetricsLog", "StoredRun", "create_run_dir", "environment_info", "find_run", "read_json", "write_config",
+    "write_json",
+]  # fmt: skip
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -46,12 +60,19 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
     raise UserError(f"cannot create a new run folder in {runs_dir}")
 
 
-def find_run(ref: str | Path, runs_dir: Path = Path("runs")) -> Path:
-    """A run folder from a path, or a name (or unique prefix) under `runs_dir`."""
-    path = Path(ref)
+def find_run(ref: str | Path, runs_dir: Path = RUNS_DIR, base_dir: Path | None = None) -> Path:
+    """A run folder from a path, or a name (or unique prefix) under `runs_dir`.
+
+    A relative `ref` or `runs_dir` starts from `base_dir` (the caller's folder; given by the
+    facade and the command line, never guessed here).
+    """
+    base = Path(base_dir) if base_dir is not None else Path()
+    path, runs_dir = base / ref, base / runs_dir
     if not (path / CONFIG).exists():
-        is_name = len(path.parts) == 1 and not any(c in str(ref) for c in "*?[")  # a path is not a name prefix
-        candidates = sorted(p for p in runs_dir.glob(f"{ref}*") if (p / CONFIG).exists()) if is_name and runs_dir.exists() else []
+        is_name = len(Path(ref).parts) == 1 and not any(c in str(ref) for c in "*?[")  # a path is not a name prefix
+        candidates = []
+        if is_name and runs_dir.exists():
+            candidates = sorted(p for p in runs_dir.glob(f"{ref}*") if (p / CONFIG).exists())
         if len(candidates) > 1 and not any(c.name == str(ref) for c in candidates):
             names = ", ".join(c.name for c in candidates[:5])
             raise UserError(f"run {str(ref)!r} is ambiguous in {runs_dir}: {names}")
@@ -61,89 +82,64 @@ def find_run(ref: str | Path, runs_dir: Path = Path("runs")) -> Path:
     return path
 
 
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=True) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path} is missing: the run folder is incomplete (did training finish?)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON (line {e.lineno}): the run folder is damaged") from None
-
-
-class MetricsLog:
-    """Append-only JSONL of training records; each line is flushed as it is written."""
-
-    def __init__(self, path: Path, enabled: bool = True) -> None:
-        self.path = Path(path)
-        self.enabled = enabled
-
-    def append(self, record: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def read(self) -> list[dict[str, Any]]:
-        """The records in order; ``[]`` if there is no log yet.
-
-        A last line that does not parse is skipped: it is what a process killed mid-write leaves.
-        A bad line anywhere else means the file is damaged and raises `UserError`.
-        """
-        if not self.path.exists():
-            return []
-        lines = self.path.read_bytes().decode("utf-8", errors="replace").splitlines()
-        records: list[dict[str, Any]] = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as e:
-                if number == len(lines):
-                    break  # truncated by a killed writer
-                raise UserError(f"{self.path} line {number} is not a JSON object ({e}); the metrics log is damaged") from None
-            records.append(record)
-        return records
-
-    def truncate_after(self, step: int) -> None:
-        """Drop records logged after `step` (they are redone when a run resumes from a checkpoint)."""
-        if self.enabled and self.path.exists():
-            keep = [r for r in self.read() if r.get("step", 0) <= step]
-            atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep))
+def write_config(folder: Path, config: ExperimentConfig | dict[str, Any]) -> None:
+    """``config.yaml``: the experiment, as YAML a person can read and edit."""
+    raw = config.model_dump(mode="json") if isinstance(config, ExperimentConfig) else config
+    atomic_write_text(Path(folder) / CONFIG, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
 
 
 def environment_info(device: str) -> dict[str, Any]:
-    """What produced a run: versions, platform, device, and the git commit of the working folder."""
-    packages = {}
-    for name in ("modelworks", "torch", "numpy", "pandas", "scikit-learn", "tokenizers", "transformers", "peft", "safetensors"):
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    import torch
+    """What produced a run, as a plain dict (see `Environment.capture`, the typed form)."""
+    return Environment.capture(device).to_json()
 
-    return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": packages,
-        "device": device,
-        "cuda_device": torch.cuda.get_device_name() if device.startswith("cuda") else None,
-        "git_commit": commit,
-        "argv": sys.argv,
-        "unix_time": time.time(),
-    }
+
+class StoredRun:
+    """A run folder read through its typed artifacts: config, preprocessing, report, history,
+    environment and cross-validation. Nothing here loads the model (see `modelworks.engine.run`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def config(self) -> ExperimentConfig:
+        """The resolved experiment the run was trained with (``config.yaml``)."""
+        return validate(read_yaml(self.path / CONFIG), str(self.path / CONFIG))
+
+    @cached_property
+    def preprocess(self) -> PreprocessRecord:
+        return read_preprocess(self.path)
+
+    @property
+    def report(self) -> Report:
+        """``report.json``, read afresh (a refreshed report shows at once)."""
+        return read_report(self.path)
+
+    @property
+    def has_report(self) -> bool:
+        return (self.path / REPORT_JSON).exists()
+
+    @property
+    def history(self) -> list[TrainingRecord]:
+        """The per-epoch records of ``metrics.jsonl``, in order."""
+        return MetricsLog(self.path / METRICS).epochs()
+
+    @property
+    def environment(self) -> Environment:
+        return read_environment(self.path)
+
+    @property
+    def cv(self) -> CrossValidation | None:
+        """The last k-fold cross-validation of this run's config, if one was run."""
+        return read_cv(self.path) if (self.path / CV_JSON).exists() else None
+
+    @property
+    def has_weights(self) -> bool:
+        """Whether training finished (or the run was compressed): ``model.safetensors`` exists."""
+        return (self.path / WEIGHTS).exists()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"

@@ -1,0 +1,72 @@
+"""k-fold cross-validation: preprocessing and model refitted on each fold's training rows."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from modelworks.config.schema import CheckpointConfig, ExperimentConfig
+from modelworks.data.batches import TensorBatches
+from modelworks.data.preprocess import Preprocessor
+from modelworks.data.schema import TARGET
+from modelworks.data.split import kfold_indices
+from modelworks.engine.resolve import resolve
+from modelworks.errors import UserError
+from modelworks.evaluate.metrics import compute_metrics, summarize
+from modelworks.models import build_model
+from modelworks.store.cv import CrossValidation, write_cv
+from modelworks.training.distributed import World
+from modelworks.training.loop import fit
+from modelworks.training.losses import outputs_to_predictions
+from modelworks.training.runtime import forward_all, resolve_device, seed_everything
+
+NOTE = "each fold trains for train.epochs epochs without early stopping"
+
+
+def cross_validate(
+    config: ExperimentConfig, folds: int, base_dir: Path, out_dir: Path | None = None
+) -> CrossValidation:
+    """k-fold cross-validation of `config`; with `out_dir`, the summary is written there as ``cv.json``.
+
+    Relative data paths start from `base_dir`; each fold trains in a scratch folder under
+    `out_dir` (or `base_dir`) that is removed afterwards.
+    """
+    if folds < 2:
+        raise UserError(f"--cv must be at least 2; got {folds}")
+    device = resolve_device(config.train.device)
+    config, loaded = resolve(config, Path(base_dir), device)
+    frame = loaded.frame.reset_index(drop=True)
+    target = config.data.target
+    y = frame[target].to_numpy()
+    stratify = config.data.task != "regression" and config.data.split.stratify is not False
+    no_stopping = {"early_stopping": None, "progress": False, "checkpoint": CheckpointConfig(every_epochs=None)}
+    train_cfg = config.train.model_copy(update=no_stopping)
+    results = []
+    for k, (train_idx, test_idx) in enumerate(kfold_indices(y, folds, stratify, config.data.split.seed)):
+        seed_everything(config.train.seed, config.train.deterministic)
+        pre = Preprocessor(config.data.features, target, config.data.task).fit(frame.iloc[train_idx])
+        train_data = TensorBatches(pre.transform(frame.iloc[train_idx]))
+        test_data = TensorBatches(pre.transform(frame.iloc[test_idx]))
+        torch.manual_seed(config.train.seed)
+        model = build_model(config.model, pre.schema_).to(device)
+        scratch = Path(out_dir or base_dir) / f".cv-fold-{k}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            fit(model, train_data, None, train_cfg, pre.schema_, device=device, world=World(), run_dir=scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raw = forward_all(model, test_data, config.evaluate.batch_size, device)
+        y_true, threshold = test_data.tensors[TARGET].numpy(), config.evaluate.threshold
+        metrics = compute_metrics(pre.schema_.task, y_true, outputs_to_predictions(pre.schema_.task, raw),
+                                  pre.schema_.class_names, threshold)  # fmt: skip
+        results.append(summarize(metrics))
+    table = pd.DataFrame(results)
+    summary = CrossValidation(
+        folds=folds, per_fold=results, mean=table.mean().to_dict(), std=table.std(ddof=1).to_dict(), note=NOTE
+    )
+    if out_dir is not None:
+        write_cv(Path(out_dir), summary)
+    return summary

@@ -1,0 +1,101 @@
+"""``report.json``: a run's evaluation, declared once.
+
+Written by `modelworks.evaluate.report.write_report` beside ``report.html``; read by the engine,
+the CLI, the job runner, tuning and the platform through `read_report`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+from modelworks.store.files import REPORT_JSON
+from modelworks.store.jsonfile import Stored, read_model, write_model
+
+Task = Literal["binary", "multiclass", "regression"]  # as `modelworks.data.schema.Task`, without importing torch
+
+
+class MainMetric(Stored):
+    """The task's headline metric, which way it improves, and its value (None where undefined)."""
+
+    name: str
+    direction: Literal["max", "min"]
+    value: float | None = None
+
+
+class ReportExtra(Stored):
+    """Facts about the run shown beside the metrics; any further key is kept and shown as is.
+
+    The engine writes `run`, `model` (the model type), `parameters`, `evaluated_on`, the
+    ``<split>_rows`` counts, `best_epoch` and `stopped_early`.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    run: str | None = None
+    model: Any = None  # the model type; a dict with a "type" in reports written by other tools
+    parameters: int | None = None
+    evaluated_on: str | None = None
+    best_epoch: int | None = None
+    stopped_early: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _facts_present(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Only the facts the run has: a declared field without a value is left out of the file."""
+        extras = self.model_extra or {}
+        return {k: v for k, v in handler(self).items() if v is not None or k in extras}
+
+    @property
+    def model_type(self) -> str | None:
+        """The model type, whichever way the report spells it ("model", "model_type", model.type)."""
+        if isinstance(self.model, dict):
+            return None if self.model.get("type") is None else str(self.model["type"])
+        if self.model is not None:
+            return str(self.model)
+        other = (self.model_extra or {}).get("model_type")
+        return None if other is None else str(other)
+
+    @property
+    def parameter_count(self) -> Any:
+        """The parameter count, whichever way the report spells it (parameters, params, num_params,
+        model.parameters)."""
+        if self.parameters is not None:
+            return self.parameters
+        if isinstance(self.model, dict) and self.model.get("parameters") is not None:
+            return self.model["parameters"]
+        extras = self.model_extra or {}
+        return next((extras[k] for k in ("params", "num_params") if extras.get(k) is not None), None)
+
+    def kept_on_refresh(self) -> dict[str, Any]:
+        """What training alone knows and a recomputed report keeps: the best epoch, early stopping."""
+        return {k: getattr(self, k) for k in ("best_epoch", "stopped_early") if k in self}
+
+
+class Report(Stored):
+    """``report.json``: the metrics of a run on one split, with its headline metric and summary."""
+
+    title: str
+    task: Task
+    class_names: list[str] | None = None
+    main_metric: MainMetric
+    summary: dict[str, float | None] = Field(default_factory=dict, description="the scalar metrics")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="everything compute_metrics returned")
+    extra: ReportExtra = Field(default_factory=ReportExtra)
+
+
+def report_path(run_dir: Path) -> Path:
+    return Path(run_dir) / REPORT_JSON
+
+
+def read_report(run_dir: Path) -> Report:
+    """The report of the run in `run_dir`; a missing or damaged file is a `UserError` naming it."""
+    return read_model(report_path(run_dir), Report)
+
+
+def write_report_json(run_dir: Path, report: Report) -> Path:
+    """Write `report` as strict JSON into `run_dir`; returns the file's path."""
+    path = report_path(run_dir)
+    write_model(path, report)
+    return path
