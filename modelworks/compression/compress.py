@@ -25,7 +25,7 @@ from modelworks.config.load import read_yaml, validate
 from modelworks.config.schema import CompressionRecord, ExperimentConfig
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import main_metric
-from modelworks.engine.run import Run, load_run
+from modelworks.engine.run import Run, base_for, load_run
 from modelworks.store import files
 from modelworks.store import run as store
 from modelworks.store.atomic import atomic_write_text
@@ -42,7 +42,7 @@ def compress_run(
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
     iterations: int = 30,
-    base_dir: Path,
+    base_dir: Path | None = None,
 ) -> Run:
     """Compress the run `run` with `method` and its `options`; returns the new `Run`. See the module docstring.
 
@@ -53,6 +53,7 @@ def compress_run(
     """
     entry = COMPRESSORS.get(method, where="--method")
     cfg = parse_options(method, options)
+    base_dir = base_for(run, base_dir)
     parent = load_run(run, runs_dir, device="cpu", base_dir=base_dir)
     record = parent.config.compression
     refusal = parent_refusal(method, record.method if record else None)

@@ -190,3 +190,13 @@ def load_run(
     else:
         model.load_state_dict(load_weights(path / store.WEIGHTS))
     return Run(path, config, pre, model.to(dev), dev, base_dir=base_dir)
+
+
+def base_for(ref: str | Path, base_dir: Path | None) -> Path:
+    """`base_dir`, or for an absolute `ref` any folder at all: a relative run reference needs the
+    caller to say where it starts (the facade and the command line pass theirs)."""
+    if base_dir is not None:
+        return Path(base_dir)
+    if Path(ref).is_absolute():
+        return Path(ref)
+    raise TypeError(f"run {str(ref)!r} is relative: pass base_dir, the folder it starts from")

@@ -27,7 +27,7 @@ from modelworks.errors import UserError
 from modelworks.exporting.check import CHECK_BATCH, EXAMPLE_BATCH
 from modelworks.exporting.formats import FORMATS, ExportJob, parse_options
 from modelworks.exporting.interface import PositionalModel, describe_inputs, input_names, readme
-from modelworks.engine.run import Run, load_run
+from modelworks.engine.run import Run, base_for, load_run
 from modelworks.store import files
 from modelworks.store import run as store
 from modelworks.store.export import ExportRecord, FormatRecord, InputsDescription, is_export, write_export
@@ -63,7 +63,7 @@ def export_run(
     """
     entry = FORMATS.get(format, where="--format")
     options = parse_options(format, options)
-    run = run if isinstance(run, Run) else load_run(run, device="cpu", base_dir=_needs_base(base_dir))
+    run = run if isinstance(run, Run) else load_run(run, device="cpu", base_dir=base_for(run, base_dir))
     folder = Path(output) if output is not None else run.path / files.EXPORT_DIR / format
     _check_destination(folder)
     split, data = _check_split(run)
@@ -177,9 +177,3 @@ def _versions() -> dict[str, str | None]:
 
 __all__ = ["ExportResult", "export_run"]
 
-
-def _needs_base(base_dir: Path | None) -> Path:
-    """The folder a run given by name or relative path starts from: the caller's to say."""
-    if base_dir is None:
-        raise TypeError("export_run: a run given by name or path needs base_dir (the folder it is relative to)")
-    return base_dir
