@@ -20,7 +20,7 @@ from modelworks.cli.output import HEADLINE, Json, console, err, headline, print_
 from modelworks.cli.remote import remote_verb
 from modelworks.cli.summaries import export_summary, tune_summary
 from modelworks.errors import UserError
-from modelworks.store.files import CV_JSON, REPORT_HTML, REPORT_JSON
+from modelworks.store.files import CV_JSON, REPORT_HTML
 
 app = typer.Typer()
 
@@ -80,26 +80,26 @@ def train(
     if run is None:  # a non-zero data-parallel rank
         return
     report = run.report
-    split = report["extra"]["evaluated_on"]
+    extra = report.extra
+    split = extra.evaluated_on
     if as_json:
         print_json(
             {
                 "run": run.path,
                 "report": run.path / REPORT_HTML,
                 "evaluated_on": split,
-                "main_metric": report["main_metric"],
-                "summary": report["summary"],
+                "main_metric": report.main_metric,
+                "summary": report.summary,
             }
         )
         return
-    extra = report["extra"]
     facts = [
-        f"{extra.get('model')}, {extra['parameters']:,} parameters" if "parameters" in extra else "",
-        f"best epoch {extra['best_epoch']}" if extra.get("best_epoch") else "",
-        "stopped early" if extra.get("stopped_early") else "",
+        f"{extra.model_type}, {extra.parameters:,} parameters" if extra.parameters is not None else "",
+        f"best epoch {extra.best_epoch}" if extra.best_epoch else "",
+        "stopped early" if extra.stopped_early else "",
     ]
     say(f"run {run.path}" + (f" ({', '.join(f for f in facts if f)})" if any(facts) else ""))
-    say(f"{split} split: {headline(report['summary'])}")
+    say(f"{split} split: {headline(report.summary)}")
     say(f"report: {run.path / REPORT_HTML}")
 
 
@@ -141,8 +141,8 @@ def evaluate(
         if as_json:
             print_json(result)
             return
-        folds = [*(f"fold {i + 1}" for i in range(len(result["per_fold"]))), "mean", "std"]
-        summaries = [*result["per_fold"], result["mean"], result["std"]]
+        folds = [*(f"fold {i + 1}" for i in range(len(result.per_fold))), "mean", "std"]
+        summaries = [*result.per_fold, result.mean, result.std]
         console.print(compare_table([(label, {"summary": _main(s)}) for label, s in zip(folds, summaries)]))
         say(f"written: {r.path / CV_JSON}")
         return
@@ -206,12 +206,13 @@ def report(
 def compare(runs: list[str] = typer.Argument(..., help="two or more runs")) -> None:
     """Print runs' metrics side by side."""
     from modelworks.evaluate.compare import compare_table
-    from modelworks.store.run import find_run, read_json
+    from modelworks.store.report import read_report
+    from modelworks.store.run import find_run
 
     rows = []
     for ref in runs:
-        path = find_run(ref)
-        rows.append((path.name, read_json(path / REPORT_JSON)))
+        path = find_run(ref, base_dir=Path.cwd())
+        rows.append((path.name, read_report(path)))
     console.print(compare_table(rows))
 
 

@@ -18,7 +18,8 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
 
 import yaml
 from sqlalchemy import func, or_, select
@@ -32,6 +33,8 @@ from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import NotFound, StoredDataError
 from modelworks.platform.storage import Storage
 from modelworks.store import run as store
+from modelworks.store.environment import read_environment
+from modelworks.store.report import read_report
 
 CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 8 << 20  # artifacts larger than this are spooled to a temporary file
@@ -160,12 +163,16 @@ def _lineage(session: Session, project_id: int, source: str) -> dict[str, Any]:
     return {"source": source, "dataset": ref["name"], "version": int(ref["version"]), "sha256": row.sha256 if row is not None else None}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+T = TypeVar("T")
+
+
+def _optional(read: Callable[[Path], T], run_dir: Path) -> T | None:
+    """A run file read through its typed model, or None where the run has none (or a damaged one:
+    a run is recorded all the same, without the facts that file would give)."""
     try:
-        value = store.read_json(path)
-    except (UserError, OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+        return read(run_dir)
+    except UserError:
+        return None
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
@@ -182,8 +189,8 @@ def record_run(session: Session, project_id: int, run_dir: Path, key: str, artif
     if not (run_dir / store.CONFIG).is_file():
         raise UserError(f"{run_dir} is not a run folder: it has no {store.CONFIG}")
     config = yaml.safe_load((run_dir / store.CONFIG).read_text(encoding="utf-8")) or {}
-    environment = _read_json(run_dir / store.ENVIRONMENT)
-    report = _read_json(run_dir / store.REPORT_JSON)
+    environment = _optional(read_environment, run_dir)
+    report = _optional(read_report, run_dir)
     parent_job = job.config.get("job") if job is not None and job.kind in ("compress", "export") else None
     if parent_job is not None:
         parent = session.scalar(select(Run).where(Run.job_id == parent_job))
@@ -194,8 +201,11 @@ def record_run(session: Session, project_id: int, run_dir: Path, key: str, artif
     run = Run(
         project_id=project_id, job_id=job.id if job is not None else None, run_dir=str(run_dir), storage_prefix=key, config=config,
         lineage=lineage,
-        code_version={"git_commit": environment.get("git_commit"), "modelworks": (environment.get("packages") or {}).get("modelworks")},
-        metrics=_numbers(report.get("metrics") or {}), artifacts=artifacts,
+        code_version={
+            "git_commit": environment.git_commit if environment else None,
+            "modelworks": environment.packages.get("modelworks") if environment else None,
+        },
+        metrics=_numbers(report.metrics if report else {}), artifacts=artifacts,
     )
     session.add(run)
     session.flush()
