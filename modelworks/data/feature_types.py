@@ -94,7 +94,5 @@ def _feature_type(value: Any) -> str:
 
 # A typed feature (every registered type), and what data.features accepts: a typed one or "auto".
 Feature = Annotated[Union[FEATURES.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
-FeatureSpec = Annotated[
-    Union[tuple(Annotated[e.config_cls, Tag(e.name)] for e in FEATURES) + (Annotated[AutoFeature, Tag("auto")],)],  # type: ignore[valid-type]
-    Discriminator(_feature_type),
-]
+_TAGGED = (*(Annotated[e.config_cls, Tag(e.name)] for e in FEATURES), Annotated[AutoFeature, Tag("auto")])
+FeatureSpec = Annotated[Union[_TAGGED], Discriminator(_feature_type)]  # type: ignore[valid-type]

@@ -78,7 +78,9 @@ def infer_features(loaded: LoadedData, cfg: DataConfig) -> list[Feature]:
     if not entries:
         raise UserError(f"{loaded.origin} has no feature columns besides the target {loaded.target!r}")
     return [
-        FEATURES.get(infer_type(frame[f.name], loaded.kinds)).config_cls(name=f.name) if isinstance(f, AutoFeature) else f
+        FEATURES.get(infer_type(frame[f.name], loaded.kinds)).config_cls(name=f.name)
+        if isinstance(f, AutoFeature)
+        else f
         for f in entries
     ]
 

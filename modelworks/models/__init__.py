@@ -31,7 +31,9 @@ MODELS: Registry[type[nn.Module]] = Registry("model")
 MODELS.declare("mlp", MLPConfig, impl="modelworks.models.mlp:MLP", reads=("image", "text"))
 MODELS.declare("cnn", CNNConfig, impl="modelworks.models.cnn:CNN", reads=("image",))
 MODELS.declare("rnn", RNNConfig, impl="modelworks.models.rnn:RNN", reads=("text",))
-MODELS.declare("transformer", TransformerConfig, impl="modelworks.models.transformer:Transformer", reads=("image", "text"))
+MODELS.declare(
+    "transformer", TransformerConfig, impl="modelworks.models.transformer:Transformer", reads=("image", "text")
+)
 MODELS.declare("pretrained", PretrainedConfig, impl="modelworks.models.pretrained:Pretrained", reads=("text",))
 
 

@@ -17,15 +17,17 @@ from modelworks.models import MODELS
 from modelworks.training.loss_config import LOSSES, default_loss, losses_for
 from modelworks.training.optim_config import OPTIMIZERS, SCHEDULERS
 
-REGISTRIES = {"model": MODELS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "loss": LOSSES, "feature": FEATURES}
+REGISTRIES = {
+    "model": MODELS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "loss": LOSSES, "feature": FEATURES, "metric": METRICS
+}
 ENTRIES = [(kind, entry.name) for kind, registry in REGISTRIES.items() for entry in registry]
 
 
 def test_loading_the_schema_does_not_import_torch() -> None:
     code = (
         "import sys, modelworks.config.schema, modelworks.config.load\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'tokenizers', 'sklearn', 'transformers'))\n"
-        "print(','.join(heavy))"
+        "heavy = ('torch', 'tokenizers', 'sklearn', 'transformers')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"loading the schema imported {out}"
@@ -37,7 +39,7 @@ def test_every_entry_imports_its_implementation(kind: str, name: str) -> None:
     assert callable(entry.impl), f"{kind} {name!r}: {entry.impl_path} is not importable"
 
 
-@pytest.mark.parametrize("kind, name", [(k, n) for k, n in ENTRIES if k != "loss"])
+@pytest.mark.parametrize("kind, name", [(k, n) for k, n in ENTRIES if k not in ("loss", "metric")])
 def test_every_config_class_builds_with_defaults(kind: str, name: str) -> None:
     cls = REGISTRIES[kind].get(name).config_cls
     required = {"feature": {"name": "x"}, "model": {"path": "/nowhere"} if name == "pretrained" else {}}.get(kind, {})

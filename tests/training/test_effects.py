@@ -41,7 +41,8 @@ def _train(data, schema: InputSchema, tmp_path: Path, val=None, seed: int = 0, h
     cfg = TrainConfig(progress=False, checkpoint={"every_epochs": None}, **train)
     folder = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
     folder.mkdir()
-    counts = np.bincount(data[TARGET].long().numpy(), minlength=schema.num_classes) if schema.task != "regression" else None
+    classes = schema.task != "regression"
+    counts = np.bincount(data[TARGET].long().numpy(), minlength=schema.num_classes) if classes else None
     result = fit(
         model, TensorBatches(data), TensorBatches(val) if val is not None else None, cfg, schema,
         device=CPU, world=World(), run_dir=folder, class_counts=counts,
@@ -116,7 +117,8 @@ def test_label_smoothing_raises_the_loss_of_confident_outputs_and_lowers_confide
 @pytest.mark.parametrize("task, schema", [("binary", BINARY), ("multiclass", MULTICLASS)])
 def test_class_weights_shift_predictions_towards_the_minority_class(tmp_path: Path, task: str, schema) -> None:
     data = _blobs(400, task, minority=0.1)
-    train = {"epochs": 40, "batch_size": 400, "lr": 0.3, "loss": {"type": "bce" if task == "binary" else "cross_entropy"}}
+    loss = {"type": "bce" if task == "binary" else "cross_entropy"}
+    train = {"epochs": 40, "batch_size": 400, "lr": 0.3, "loss": loss}
     plain = _train(data, schema, tmp_path, **train)[0]
     weighted = _train(data, schema, tmp_path, **{**train, "loss": {**train["loss"], "class_weights": "balanced"}})[0]
 
