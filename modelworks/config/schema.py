@@ -219,7 +219,7 @@ class TuneConfig(Section):
     """Hyperparameter search over config paths (`modelworks tune`)."""
 
     metric: str | None = Field(None, description="a validation metric logged every epoch; None: val_ + the task's main metric")
-    direction: Literal["auto", "max", "min"] = Field("auto", description="auto: from the metric's name")
+    direction: Literal["auto", "max", "min"] = Field("auto", description="auto: the direction the metric declares")
     space: dict[str, SearchParam] = Field(description="config path (e.g. train.lr) -> search dimension")
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)

@@ -59,14 +59,15 @@ class Scored:
 
 
 # A metric maps `Scored` to a number, or None where it is undefined on the data. Each declares the
-# way it improves ("max" or "min") and the tasks it is computed for, in report order.
+# way it improves ("max" or "min") and the tasks it is computed for, in report order; one metric
+# per task is its headline metric (``main_for``).
 METRICS: Registry[Callable[[Scored], float | None]] = Registry("metric")
 
 
 def main_metric(task: Task) -> tuple[str, str]:
-    """The headline metric of a task and whether it is maximized or minimized."""
-    name = "rmse" if task == "regression" else "accuracy"
-    return name, METRICS.get(name).meta["direction"]
+    """The headline metric of a task (the one declared ``main_for`` it) and its direction."""
+    entry = next(e for e in METRICS if task in e.meta.get("main_for", ()))
+    return entry.name, entry.meta["direction"]
 
 
 def direction(name: str) -> str:
@@ -91,7 +92,7 @@ def loss(scored: Scored) -> float | None:
 # ---------------------------------------------------------------------------- classification
 
 
-@METRICS.register("accuracy", direction="max", tasks=CLASSIFICATION)
+@METRICS.register("accuracy", direction="max", tasks=CLASSIFICATION, main_for=CLASSIFICATION)
 def accuracy(s: Scored) -> float | None:
     return skm.accuracy_score(s.y, s.y_pred)
 
@@ -145,7 +146,7 @@ def mse(s: Scored) -> float | None:
     return skm.mean_squared_error(s.y, s.y_pred)
 
 
-@METRICS.register("rmse", direction="min", tasks=REGRESSION)
+@METRICS.register("rmse", direction="min", tasks=REGRESSION, main_for=REGRESSION)
 def rmse(s: Scored) -> float | None:
     return skm.root_mean_squared_error(s.y, s.y_pred)
 

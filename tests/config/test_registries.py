@@ -55,8 +55,10 @@ def test_schema_choices_are_the_registered_names() -> None:
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
-def test_every_task_has_an_auto_loss_that_serves_it(task: str) -> None:
+def test_every_task_has_an_auto_loss_and_one_main_metric_that_serve_it(task: str) -> None:
     assert default_loss(task) in losses_for(task)
+    mains = [e for e in METRICS if task in e.meta.get("main_for", ())]
+    assert len(mains) == 1 and task in mains[0].meta["tasks"]
 
 
 def test_metrics_declare_a_direction() -> None:
