@@ -46,16 +46,18 @@ def flat_size(name: str, stack: nn.Sequential, shape: tuple[int, int, int]) -> i
     x = torch.zeros(1, *shape)  # (1, C, H, W)
     was_training = stack.training
     stack.eval()  # keep batch-norm statistics untouched
-    with torch.no_grad():
-        for i, block in enumerate(stack):
-            try:
-                x = block(x)
-            except RuntimeError as e:
-                raise UserError(
-                    f"image feature {name!r} ({'x'.join(map(str, shape))}) is too small for cnn block {i} "
-                    f"(model.blocks[{i}]): {e}; use fewer blocks, smaller kernels or pool: none"
-                ) from e
-    stack.train(was_training)
+    try:
+        with torch.no_grad():
+            for i, block in enumerate(stack):
+                try:
+                    x = block(x)
+                except RuntimeError as e:
+                    raise UserError(
+                        f"image feature {name!r} ({'x'.join(map(str, shape))}) is too small for cnn block {i} "
+                        f"(model.blocks[{i}]): {e}; use fewer blocks, smaller kernels or pool: none"
+                    ) from e
+    finally:
+        stack.train(was_training)
     return x.flatten(1).shape[1]
 
 

@@ -40,11 +40,16 @@ def load_encoder(config: PretrainedConfig) -> nn.Module:
             detail = str(e) if len(str(e)) < 200 else str(e)[:200] + "..."
             raise UserError(f"model.hf_config is not a config.json that transformers can read: {detail}") from e
     if config.load_weights:
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_logging  # heavy import, paid only by this model
 
         folder = pretrained_folder(config)
-        hf_logging.disable_progress_bar()  # our own progress bar speaks for training
-        return AutoModel.from_pretrained(folder, config=hf_config, use_safetensors=True, dtype=torch.float32)
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # our own progress bar speaks for training; restored below
+        try:
+            return AutoModel.from_pretrained(folder, config=hf_config, use_safetensors=True, dtype=torch.float32)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
     if hf_config is None:
         raise UserError(
             "model.load_weights is false but model.hf_config is empty: the encoder's architecture is "
@@ -55,7 +60,7 @@ def load_encoder(config: PretrainedConfig) -> nn.Module:
 
 def add_lora(encoder: nn.Module, lora: LoraSection) -> nn.Module:
     """Wrap the encoder in peft LoRA adapters; only the adapters remain trainable."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # heavy import, paid only by LoRA fine-tuning
 
     peft_config = LoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules)

@@ -23,6 +23,7 @@ from modelworks.data.batches import TensorBatches
 from modelworks.data.schema import TARGET, InputSchema
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import compute_metrics, summarize
+from modelworks.store import files
 from modelworks.store.run import MetricsLog
 from modelworks.training.callbacks import Callback, TrainState
 from modelworks.training.checkpoint import Checkpointer, EarlyStopper
@@ -82,8 +83,8 @@ def fit(
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None
     stopper = EarlyStopper(cfg.early_stopping)
     aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (world.rank + 1))
-    checkpointer = Checkpointer(run_dir / "checkpoint.safetensors")
-    log = MetricsLog(run_dir / "metrics.jsonl", enabled=world.is_main)
+    checkpointer = Checkpointer(run_dir / files.CHECKPOINT)
+    log = MetricsLog(run_dir / files.METRICS, enabled=world.is_main)
     state = TrainState(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     if resume and checkpointer.exists():
         state = checkpointer.load(model, optimizer, scheduler, scaler, stopper, aug_gen)

@@ -23,14 +23,16 @@ REGISTRIES = {
 ENTRIES = [(kind, entry.name) for kind, registry in REGISTRIES.items() for entry in registry]
 
 
-def test_loading_the_schema_does_not_import_torch() -> None:
+def test_loading_the_schema_and_the_registries_does_not_import_torch() -> None:
     code = (
-        "import sys, modelworks.config.schema, modelworks.config.load\n"
+        "import sys, modelworks.config.schema, modelworks.config.load, modelworks.models.pretrained_config\n"
         "heavy = ('torch', 'tokenizers', 'sklearn', 'transformers')\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"loading the schema imported {out}"
+    code = "import sys, modelworks.evaluate.metrics; print(any(m.startswith('torch') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("kind, name", ENTRIES)

@@ -19,6 +19,7 @@ from modelworks.data.batches import TensorBatches
 from modelworks.data.schema import NUMERIC, TARGET, InputSchema
 from modelworks.models import build_model
 from modelworks.models.mlp_config import MLPConfig
+from modelworks.store import files
 from modelworks.training.distributed import World
 from modelworks.training.loop import fit
 from modelworks.training.loss_config import LossConfig
@@ -71,7 +72,7 @@ def test_fit_called_directly_trains_and_reports(tmp_path: Path) -> None:
     assert {"val_loss", "val_accuracy", "val_log_loss", "lr", "elapsed_s"} <= history[-1].keys()
     assert history[-1]["val_accuracy"] > 0.6  # the classes overlap; chance is about 0.5
     assert 1 <= result.best_epoch <= 6
-    logged = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (folder / files.METRICS).read_text().splitlines()]
     assert [r["epoch"] for r in logged if r["kind"] == "epoch"] == [1, 2, 3, 4, 5, 6]
     # the model `fit` leaves behind is the one that was validated
     accuracy = (_probabilities(model, val, "multiclass").argmax(1) == val[TARGET].numpy()).mean()
