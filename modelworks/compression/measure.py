@@ -109,7 +109,7 @@ def test_split(splits: dict[str, TensorBatches], config) -> TensorBatches:
 def model_metrics(model: nn.Module, run, data: TensorBatches) -> dict[str, Any]:
     """All metrics of `model` (any model with `run`'s inputs) on `data`, on the CPU."""
     schema = run.schema
-    raw = forward_all(model, data, 256, torch.device("cpu"))
+    raw = forward_all(model, data, run.config.evaluate.batch_size, torch.device("cpu"))
     return compute_metrics(schema.task, data.tensors[TARGET].numpy(), outputs_to_predictions(schema.task, raw),
                            schema.class_names, run.config.evaluate.threshold)
 

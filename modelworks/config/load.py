@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -17,16 +17,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """`yaml.safe_load` of an experiment file (UTF-8 with or without BOM), as a mapping."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist") from None
+    except FileNotFoundError as e:
+        raise UserError(f"config file {path} does not exist") from e
     except UnicodeDecodeError as e:
-        raise UserError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
+        raise UserError(f"config file {path} is not UTF-8 text (byte {e.start})") from e
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"config file {path}{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        raise UserError(f"config file {path}{where}: invalid YAML: {getattr(e, 'problem', e)}") from e
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must hold a mapping with sections data, model, train, ...")
     return raw
@@ -58,7 +58,7 @@ def validate(raw: dict[str, Any], origin: str, schema: type[BaseModel] = Experim
         return schema.model_validate(raw)
     except ValidationError as e:
         lines = [_describe(err, raw) for err in e.errors()]
-        raise UserError(f"{origin}: invalid config\n  " + "\n  ".join(dict.fromkeys(lines))) from None
+        raise UserError(f"{origin}: invalid config\n  " + "\n  ".join(dict.fromkeys(lines))) from e
 
 
 def load_config(path: Path, overrides: list[str] = ()) -> ExperimentConfig:
@@ -110,8 +110,6 @@ def _collect_keys(model: type[BaseModel], out: set[str]) -> set[str]:
 
 
 def _model_types(annotation: Any) -> list[type[BaseModel]]:
-    from typing import get_args
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [t for a in get_args(annotation) for t in _model_types(a)]

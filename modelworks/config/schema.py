@@ -1,10 +1,12 @@
 """The experiment file's one typed schema.
 
-YAML -> ``yaml.safe_load`` -> `ExperimentConfig`. Every section forbids unknown keys; model,
-optimizer and scheduler sections are discriminated unions on ``type`` assembled from their
-registries. Defaults live here (and in the registered config classes) alone. Choices that depend
-on the data ("auto") are made once, in `modelworks.resolve`, which writes them back so that the
-stored config says exactly what ran.
+YAML -> ``yaml.safe_load`` -> `ExperimentConfig`. Every section forbids unknown keys; feature,
+model, optimizer and scheduler sections are discriminated unions on ``type`` assembled from their
+registries, whose config classes live beside their components in torch-free modules
+(`data.feature_types`, `models.<name>_config`, `training.optim_config`, `training.loss_config`),
+so that loading this schema never imports torch. Defaults live here (and in the registered config
+classes) alone. Choices that depend on the data ("auto") are made once, in the resolve step, which
+writes them back so that the stored config says exactly what ran.
 """
 
 from __future__ import annotations
@@ -14,83 +16,21 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from modelworks.config.base import Section
+from modelworks.data.feature_types import (  # noqa: F401  (re-exported: the schema's feature sections)
+    AutoFeature,
+    CategoricalFeature,
+    Feature,
+    FeatureSpec,
+    ImageFeature,
+    NumericFeature,
+    TextFeature,
+)
 from modelworks.data.formats import DataFormat
 from modelworks.models import MODELS
-from modelworks.training.optim import OPTIMIZERS, SCHEDULERS
+from modelworks.training.loss_config import LossConfig
+from modelworks.training.optim_config import OPTIMIZERS, SCHEDULERS
 
 # ---------------------------------------------------------------------------------------- data
-
-
-class NumericFeature(Section):
-    name: str
-    type: Literal["numeric"] = "numeric"
-    missing: Literal["drop", "mean", "median", "mode", "constant"] = "mean"
-    fill_value: float = 0.0
-    scaling: Literal["standard", "minmax", "none"] = "standard"
-
-
-class CategoricalFeature(Section):
-    name: str
-    type: Literal["categorical"] = "categorical"
-    missing: Literal["drop", "mode", "constant"] = "constant"
-    fill_value: str = "<missing>"
-    max_categories: int = Field(1000, ge=1, description="rarer categories map to 'unknown'")
-
-
-class TextFeature(Section):
-    name: str
-    type: Literal["text"] = "text"
-    missing: Literal["drop", "constant"] = "constant"
-    fill_value: str = ""
-    tokenizer: Literal["wordpiece", "vocab", "pretrained"] = Field(
-        "wordpiece",
-        description="wordpiece: subword vocabulary trained on the training split; vocab: plain "
-        "word vocabulary (CJK characters are single tokens); pretrained: the model folder's own",
-    )
-    tokenizer_path: str | None = Field(None, description="folder with tokenizer.json (pretrained)")
-    vocab_size: int = Field(8000, ge=8)
-    min_frequency: int = Field(1, ge=1)
-    max_length: int = Field(128, ge=1)
-    lowercase: bool = True
-
-
-class ImageFeature(Section):
-    name: str
-    type: Literal["image"] = "image"
-    size: tuple[int, int] | None = Field(None, description="(height, width); None keeps the first image's size")
-    channels: Literal[1, 3] | None = Field(None, description="None keeps the first image's channels")
-    normalize: bool = Field(True, description="subtract the training mean, divide by its std, per channel")
-    flip: bool = Field(False, description="augment: random horizontal flips")
-    translate: float = Field(0.0, ge=0.0, le=0.5, description="augment: max shift, fraction of size")
-    rotate: float = Field(0.0, ge=0.0, le=180.0, description="augment: max rotation in degrees")
-
-
-Feature = Annotated[
-    Union[NumericFeature, CategoricalFeature, TextFeature, ImageFeature], Field(discriminator="type")
-]
-
-
-class AutoFeature(Section):
-    """A feature whose type is inferred from the data; resolved into one of the typed features."""
-
-    name: str
-    type: Literal["auto"] = "auto"
-
-
-def _feature_type(value: Any) -> str:
-    return value.get("type", "auto") if isinstance(value, dict) else getattr(value, "type", "auto")
-
-
-FeatureSpec = Annotated[
-    Union[
-        Annotated[NumericFeature, Tag("numeric")],
-        Annotated[CategoricalFeature, Tag("categorical")],
-        Annotated[TextFeature, Tag("text")],
-        Annotated[ImageFeature, Tag("image")],
-        Annotated[AutoFeature, Tag("auto")],
-    ],
-    Discriminator(_feature_type),
-]
 
 
 class SplitConfig(Section):
@@ -133,15 +73,6 @@ OptimizerConfig = Annotated[Union[OPTIMIZERS.config_classes()], Field(discrimina
 SchedulerConfig = Annotated[Union[SCHEDULERS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
 
 # --------------------------------------------------------------------------------------- train
-
-
-class LossConfig(Section):
-    type: Literal["auto", "cross_entropy", "bce", "mse", "huber"] = Field(
-        "auto", description="auto: cross_entropy (multiclass), bce (binary), mse (regression)"
-    )
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    class_weights: Literal["none", "balanced"] | list[float] = "none"
-    huber_delta: float = Field(1.0, gt=0.0)
 
 
 class EarlyStoppingConfig(Section):
@@ -292,7 +223,7 @@ class TuneConfig(Section):
     """Hyperparameter search over config paths (`modelworks tune`)."""
 
     metric: str | None = Field(None, description="a validation metric logged every epoch; None: val_ + the task's main metric")
-    direction: Literal["auto", "max", "min"] = Field("auto", description="auto: from the metric's name")
+    direction: Literal["auto", "max", "min"] = Field("auto", description="auto: the direction the metric declares")
     space: dict[str, SearchParam] = Field(description="config path (e.g. train.lr) -> search dimension")
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)

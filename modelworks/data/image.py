@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from modelworks.config.schema import ImageFeature
+from modelworks.data.feature_types import ImageFeature
 from modelworks.errors import UserError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -66,7 +66,7 @@ def _open(value: object) -> Image.Image:
         im = Image.open(value)
         im.load()
     except OSError as e:  # missing, unreadable, corrupt or truncated file
-        raise UserError(f"cannot read image {value}: {e}") from None
+        raise UserError(f"cannot read image {value}: {e}") from e
     return im
 
 

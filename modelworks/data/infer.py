@@ -17,22 +17,14 @@ import numpy as np
 import pandas as pd
 from pandas.api import types
 
-from modelworks.config.schema import (
-    AutoFeature,
-    CategoricalFeature,
-    DataConfig,
-    Feature,
-    ImageFeature,
-    NumericFeature,
-    TextFeature,
-)
+from modelworks.config.schema import DataConfig
+from modelworks.data.feature_types import FEATURES, AutoFeature, Feature
 from modelworks.data.schema import Task
 from modelworks.data.sources import IMAGE_EXTENSIONS, LoadedData
 from modelworks.errors import UserError
 
 CJK = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"  # kana, CJK ideographs, Hangul
 MAX_CLASSES_AUTO = 20  # more distinct numeric target values than this -> regression
-FEATURES = {"numeric": NumericFeature, "categorical": CategoricalFeature, "text": TextFeature, "image": ImageFeature}
 
 
 def infer_task(y: pd.Series, requested: str) -> Task:
@@ -86,7 +78,9 @@ def infer_features(loaded: LoadedData, cfg: DataConfig) -> list[Feature]:
     if not entries:
         raise UserError(f"{loaded.origin} has no feature columns besides the target {loaded.target!r}")
     return [
-        FEATURES[infer_type(frame[f.name], loaded.kinds)](name=f.name) if isinstance(f, AutoFeature) else f
+        FEATURES.get(infer_type(frame[f.name], loaded.kinds)).config_cls(name=f.name)
+        if isinstance(f, AutoFeature)
+        else f
         for f in entries
     ]
 

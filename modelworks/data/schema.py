@@ -28,12 +28,17 @@ CATEGORICAL = "categorical"
 TARGET = "target"
 
 
+def input_key(kind: str, name: str) -> str:
+    """The batch key of a feature with a tensor of its own (text, image): ``<kind>.<name>``."""
+    return f"{kind}.{name}"
+
+
 def text_key(name: str) -> str:
-    return f"text.{name}"
+    return input_key("text", name)
 
 
 def image_key(name: str) -> str:
-    return f"image.{name}"
+    return input_key("image", name)
 
 
 @dataclass

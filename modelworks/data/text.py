@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from modelworks.config.schema import TextFeature
+from modelworks.data.feature_types import TextFeature
 from modelworks.errors import UserError
 
 PAD, UNK = "[PAD]", "[UNK]"

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,23 +29,146 @@ from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.preprocessing import label_binarize
 
+from modelworks.config.schema import EvaluateConfig
 from modelworks.data.schema import Task
+from modelworks.errors import UserError
+from modelworks.registry import Registry
 
 MAX_CURVE_POINTS = 200
+DEFAULT_THRESHOLD = EvaluateConfig.model_fields["threshold"].default  # the schema's evaluate.threshold
+CLASSIFICATION = ("binary", "multiclass")
+REGRESSION = ("regression",)
 
-# Scalar metrics where lower is better; every other scalar metric is better higher.
-_LOWER_IS_BETTER = {"log_loss", "mse", "rmse", "mae"}
+
+@dataclass
+class Scored:
+    """What a metric reads: true values, the model's output and what it predicts.
+
+    Classification: ``y`` class indices (N,), ``y_pred`` predicted classes, ``output`` as passed
+    to `compute_metrics`, ``proba`` (N, K), ``complete`` whether every class occurs in ``y``.
+    Regression: ``y`` and ``y_pred`` are values; the other fields are unused.
+    """
+
+    y: np.ndarray
+    y_pred: np.ndarray
+    output: np.ndarray | None = None
+    proba: np.ndarray | None = None
+    labels: list[int] = field(default_factory=list)
+    binary: bool = False
+    complete: bool = True
+
+
+# A metric maps `Scored` to a number, or None where it is undefined on the data. Each declares the
+# way it improves ("max" or "min") and the tasks it is computed for, in report order; one metric
+# per task is its headline metric (``main_for``).
+METRICS: Registry[Callable[[Scored], float | None]] = Registry("metric")
 
 
 def main_metric(task: Task) -> tuple[str, str]:
-    """The headline metric of a task and whether it is maximized or minimized."""
-    return ("rmse", "min") if task == "regression" else ("accuracy", "max")
+    """The headline metric of a task (the one declared ``main_for`` it) and its direction."""
+    entry = next(e for e in METRICS if task in e.meta.get("main_for", ()))
+    return entry.name, entry.meta["direction"]
 
 
 def direction(name: str) -> str:
     """``"min"`` or ``"max"``: which way a scalar metric improves (``val_``/``train_`` prefixes ok)."""
     base = name.removeprefix("val_").removeprefix("train_")
-    return "min" if base in _LOWER_IS_BETTER or base.endswith("loss") else "max"
+    if base not in METRICS:
+        prefix = name[: len(name) - len(base)]
+        known = ", ".join(prefix + known for known in METRICS.names())
+        raise UserError(f"unknown metric {name!r}; choose one of: {known}")
+    return METRICS.get(base).meta["direction"]
+
+
+# ------------------------------------------------------------------------- the training loss
+
+
+@METRICS.register("loss", direction="min", tasks=())
+def loss(scored: Scored) -> float | None:
+    """The training objective: logged by the training loop (train_loss, val_loss), not computed here."""
+    raise ValueError("the loss is logged by the training loop; compute_metrics does not compute it")
+
+
+# ---------------------------------------------------------------------------- classification
+
+
+@METRICS.register("accuracy", direction="max", tasks=CLASSIFICATION, main_for=CLASSIFICATION)
+def accuracy(s: Scored) -> float | None:
+    return skm.accuracy_score(s.y, s.y_pred)
+
+
+def _averaged(score: str, average: str) -> Callable[[Scored], float | None]:
+    """Precision, recall or F1 averaged over the classes ("macro" or "weighted")."""
+    index = ("precision", "recall", "f1").index(score)
+
+    def metric(s: Scored) -> float | None:
+        with warnings.catch_warnings():  # classes never predicted get 0; sklearn warns each time
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            return skm.precision_recall_fscore_support(s.y, s.y_pred, average=average, zero_division=0)[index]
+
+    metric.__name__ = f"{score}_{average}"
+    return metric
+
+
+for _average in ("macro", "weighted"):
+    for _score in ("precision", "recall", "f1"):
+        METRICS.register(f"{_score}_{_average}", direction="max", tasks=CLASSIFICATION)(_averaged(_score, _average))
+
+
+@METRICS.register("roc_auc", direction="max", tasks=CLASSIFICATION)
+def roc_auc(s: Scored) -> float | None:
+    if not s.complete:
+        return None
+    if s.binary or len(s.labels) == 2:  # a 2-class multiclass output is scored as binary, as sklearn wants
+        return skm.roc_auc_score(s.y, s.proba[:, 1])
+    return skm.roc_auc_score(s.y, s.proba, multi_class="ovr", average="macro", labels=s.labels)
+
+
+@METRICS.register("pr_auc", direction="max", tasks=CLASSIFICATION)
+def pr_auc(s: Scored) -> float | None:
+    if not s.complete:
+        return None
+    if s.binary or len(s.labels) == 2:
+        return skm.average_precision_score(s.y, s.proba[:, 1])
+    return skm.average_precision_score(label_binarize(s.y, classes=s.labels), s.proba, average="macro")
+
+
+@METRICS.register("log_loss", direction="min", tasks=CLASSIFICATION)
+def log_loss(s: Scored) -> float | None:
+    return skm.log_loss(s.y, s.output if s.binary else s.proba, labels=s.labels)
+
+
+# -------------------------------------------------------------------------------- regression
+
+
+@METRICS.register("mse", direction="min", tasks=REGRESSION)
+def mse(s: Scored) -> float | None:
+    return skm.mean_squared_error(s.y, s.y_pred)
+
+
+@METRICS.register("rmse", direction="min", tasks=REGRESSION, main_for=REGRESSION)
+def rmse(s: Scored) -> float | None:
+    return skm.root_mean_squared_error(s.y, s.y_pred)
+
+
+@METRICS.register("mae", direction="min", tasks=REGRESSION)
+def mae(s: Scored) -> float | None:
+    return skm.mean_absolute_error(s.y, s.y_pred)
+
+
+@METRICS.register("r2", direction="max", tasks=REGRESSION)
+def r2(s: Scored) -> float | None:
+    with warnings.catch_warnings():  # undefined with fewer than two samples; noted in the report
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return skm.r2_score(s.y, s.y_pred)
+
+
+def _scalars(task: str, scored: Scored) -> dict[str, float | None]:
+    """Every registered metric for `task`, in registration order; None where undefined or not finite."""
+    return {e.name: _num(e.impl(scored)) for e in METRICS if task in e.meta["tasks"]}
+
+
+# ------------------------------------------------------------------------------------ compute
 
 
 def summarize(metrics: dict[str, Any]) -> dict[str, float]:
@@ -60,7 +185,7 @@ def compute_metrics(
     y_true: np.ndarray,
     output: np.ndarray,
     class_names: list[str] | None,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> dict[str, Any]:
     """All metrics for one task on one split; see the module docstring for the shape of ``output``."""
     y_true = np.asarray(y_true)
@@ -89,16 +214,7 @@ def _regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     notes: list[str] = []
     if len(y_true) < 2:
         notes.append("r2 is undefined with fewer than two samples")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        r2 = skm.r2_score(y_true, y_pred)
-    return {
-        "mse": _num(skm.mean_squared_error(y_true, y_pred)),
-        "rmse": _num(skm.root_mean_squared_error(y_true, y_pred)),
-        "mae": _num(skm.mean_absolute_error(y_true, y_pred)),
-        "r2": _num(r2),
-        "notes": notes,
-    }
+    return {**_scalars("regression", Scored(y_true, y_pred)), "notes": notes}
 
 
 # ------------------------------------------------------------------------------ classification
@@ -139,28 +255,10 @@ def _classification(
         precision, recall, f1, support = skm.precision_recall_fscore_support(
             y, y_pred, labels=labels, zero_division=0
         )
-        averaged = {
-            avg: skm.precision_recall_fscore_support(y, y_pred, average=avg, zero_division=0)[:3]
-            for avg in ("macro", "weighted")
-        }
 
-    result: dict[str, Any] = {"accuracy": _num(skm.accuracy_score(y, y_pred))}
-    for avg, (p, r, f) in averaged.items():
-        result[f"precision_{avg}"] = _num(p)
-        result[f"recall_{avg}"] = _num(r)
-        result[f"f1_{avg}"] = _num(f)
-
-    if missing:
-        result["roc_auc"] = None
-        result["pr_auc"] = None
-    elif binary:
-        result["roc_auc"] = _num(skm.roc_auc_score(y, output))
-        result["pr_auc"] = _num(skm.average_precision_score(y, output))
-    else:
-        result["roc_auc"] = _num(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels))
-        result["pr_auc"] = _num(skm.average_precision_score(label_binarize(y, classes=labels), proba, average="macro"))
-
-    result["log_loss"] = _num(skm.log_loss(y, output if binary else proba, labels=labels))
+    task = "binary" if binary else "multiclass"
+    scored = Scored(y, y_pred, output, proba, labels, binary, complete=not missing)
+    result: dict[str, Any] = _scalars(task, scored)
     result["confusion_matrix"] = skm.confusion_matrix(y, y_pred, labels=labels).tolist()
     result["per_class"] = {
         names[i]: {
@@ -207,6 +305,8 @@ def _downsample(values: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> list[
 
 
 def _num(value: Any) -> float | None:
-    """A plain float, or ``None`` for NaN and infinities, which strict JSON cannot hold."""
+    """A plain float, or ``None`` for undefined values, NaN and infinities, which strict JSON cannot hold."""
+    if value is None:
+        return None
     value = float(value)
     return value if math.isfinite(value) else None

@@ -1,29 +1,43 @@
-"""The model registry: one file per architecture, each registering (config class, module).
+"""The model registry: one table of `type` -> (config class, architecture), free of torch.
 
-Every model is built as ``Model(config, schema)`` and maps a batch (see `modelworks.data.schema`)
-to raw outputs of shape ``(batch, schema.out_dim)``: logits for classification, values for
-regression. Importing this package registers every architecture.
+Each architecture is two files, as in transformers: ``<name>_config.py`` holds its config class
+(pydantic only, so that loading the experiment schema never imports torch) and ``<name>.py`` the
+``nn.Module``, imported the first time the model is built. Every model is built as
+``Model(config, schema)`` and maps a batch (see `modelworks.data.schema`) to raw outputs of shape
+``(batch, schema.out_dim)``: logits for classification, values for regression.
+
+``reads`` declares the feature kinds an architecture encodes besides numeric and categorical
+columns (which every model reads through `TabularEncoder`).
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from modelworks.data.schema import InputSchema
+from modelworks.models.cnn_config import CNNConfig
+from modelworks.models.mlp_config import MLPConfig
+from modelworks.models.pretrained_config import PretrainedConfig
+from modelworks.models.rnn_config import RNNConfig
+from modelworks.models.transformer_config import TransformerConfig
 from modelworks.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
 
 MODELS: Registry[type[nn.Module]] = Registry("model")
 
-# Registration happens on import; the order here is the order `modelworks init` lists them.
-from modelworks.models import mlp  # noqa: E402,F401
-from modelworks.models import cnn  # noqa: E402,F401
-from modelworks.models import rnn  # noqa: E402,F401
-from modelworks.models import transformer  # noqa: E402,F401
-from modelworks.models import pretrained  # noqa: E402,F401
+# The order here is the order `modelworks init` lists them.
+MODELS.declare("mlp", MLPConfig, impl="modelworks.models.mlp:MLP", reads=("image", "text"))
+MODELS.declare("cnn", CNNConfig, impl="modelworks.models.cnn:CNN", reads=("image",))
+MODELS.declare("rnn", RNNConfig, impl="modelworks.models.rnn:RNN", reads=("text",))
+MODELS.declare(
+    "transformer", TransformerConfig, impl="modelworks.models.transformer:Transformer", reads=("image", "text")
+)
+MODELS.declare("pretrained", PretrainedConfig, impl="modelworks.models.pretrained:Pretrained", reads=("text",))
 
 
-def build_model(config, schema: InputSchema) -> nn.Module:
+def build_model(config: Any, schema: InputSchema) -> nn.Module:
     """Instantiate the registered architecture named by ``config.type`` for ``schema``."""
     return MODELS.get(config.type, where="model.type").impl(config, schema)
 
@@ -32,4 +46,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MODELS", "build_model", "count_parameters", "torch"]
+__all__ = ["MODELS", "build_model", "count_parameters"]

@@ -8,44 +8,13 @@ the flattened image features before the head.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
-from modelworks.config.base import Section
 from modelworks.data.schema import InputSchema, image_key
 from modelworks.errors import UserError
-from modelworks.models import MODELS
+from modelworks.models.cnn_config import CNNConfig, ConvBlock
 from modelworks.models.inputs import ACTIVATIONS, Head, TabularEncoder, require_only
-
-
-class ConvBlock(Section):
-    filters: int = Field(32, ge=1, description="output channels of every conv in the block")
-    kernel_size: int = Field(3, ge=1)
-    stride: int = Field(1, ge=1, description="of the block's first conv; the others use 1")
-    padding: Literal["same", "valid"] | Annotated[int, Field(ge=0)] = Field(
-        "same", description="same: keep the size (with stride > 1: kernel_size // 2); valid: none; or pixels"
-    )
-    convs: int = Field(1, ge=1, description="conv layers in the block")
-    batch_norm: bool = True
-    pool: Literal["max", "avg", "none"] = "max"
-    pool_size: int = Field(2, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="after pooling")
-
-
-class CNNConfig(Section):
-    type: Literal["cnn"] = "cnn"
-    blocks: list[ConvBlock] = Field(
-        default_factory=lambda: [ConvBlock(filters=32), ConvBlock(filters=64)],
-        min_length=1,
-        description="convolution blocks, in order",
-    )
-    hidden: list[int] = Field(default_factory=lambda: [128], description="widths of the dense layers")
-    activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="in the dense layers")
-    embedding_dim: int = Field(8, ge=1, description="per categorical column")
 
 
 def conv_block(in_channels: int, block: ConvBlock, activation: str) -> nn.Sequential:
@@ -77,24 +46,25 @@ def flat_size(name: str, stack: nn.Sequential, shape: tuple[int, int, int]) -> i
     x = torch.zeros(1, *shape)  # (1, C, H, W)
     was_training = stack.training
     stack.eval()  # keep batch-norm statistics untouched
-    with torch.no_grad():
-        for i, block in enumerate(stack):
-            try:
-                x = block(x)
-            except RuntimeError as e:
-                raise UserError(
-                    f"image feature {name!r} ({'x'.join(map(str, shape))}) is too small for cnn block {i} "
-                    f"(model.blocks[{i}]): {e}; use fewer blocks, smaller kernels or pool: none"
-                ) from None
-    stack.train(was_training)
+    try:
+        with torch.no_grad():
+            for i, block in enumerate(stack):
+                try:
+                    x = block(x)
+                except RuntimeError as e:
+                    raise UserError(
+                        f"image feature {name!r} ({'x'.join(map(str, shape))}) is too small for cnn block {i} "
+                        f"(model.blocks[{i}]): {e}; use fewer blocks, smaller kernels or pool: none"
+                    ) from e
+    finally:
+        stack.train(was_training)
     return x.flatten(1).shape[1]
 
 
-@MODELS.register("cnn", CNNConfig)
 class CNN(nn.Module):
     def __init__(self, config: CNNConfig, schema: InputSchema) -> None:
         super().__init__()
-        require_only(schema, "cnn", {"image"})
+        require_only(schema, "cnn")
         if not schema.image:
             raise UserError("model.type 'cnn' needs at least one image feature; the data has none (try mlp)")
         self.config = config

@@ -12,6 +12,7 @@ from torch import nn
 
 from modelworks.data.schema import CATEGORICAL, NUMERIC, InputSchema
 from modelworks.errors import UserError
+from modelworks.models import MODELS
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
@@ -63,16 +64,16 @@ class Head(nn.Module):
         return self.layers(x)
 
 
-def require_only(schema: InputSchema, model_type: str, allowed: set[str]) -> None:
-    """Fail with a clear message when the data holds a feature kind this architecture cannot read."""
-    present = {
-        "text": list(schema.text),
-        "image": list(schema.image),
-    }
+def require_only(schema: InputSchema, model_type: str) -> None:
+    """Fail with a clear message when the data holds a feature kind this architecture cannot read
+    (the kinds each model reads are declared with it in `MODELS`)."""
+    present = {"text": list(schema.text), "image": list(schema.image)}
+    readers = {kind: [e.name for e in MODELS if kind in e.meta["reads"]] for kind in present}
+    choices = "; ".join(f"{kind}: {', '.join(models)}" for kind, models in readers.items())
     for kind, names in present.items():
-        if names and kind not in allowed:
+        if names and model_type not in readers[kind]:
             raise UserError(
                 f"model.type {model_type!r} cannot encode {kind} feature(s) {', '.join(names)}; "
-                f"use a model for {kind} (image: cnn, transformer, mlp; text: rnn, transformer, pretrained, mlp) "
+                f"use a model for {kind} ({choices}) "
                 f"or exclude the column with data.exclude"
             )

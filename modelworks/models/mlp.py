@@ -8,29 +8,15 @@ ONNX has no EmbeddingBag that skips padding.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from modelworks.config.base import Section
 from modelworks.data.schema import InputSchema, image_key, text_key
-from modelworks.models import MODELS
 from modelworks.models.inputs import Head, TabularEncoder, exporting
+from modelworks.models.mlp_config import MLPConfig
 
 
-class MLPConfig(Section):
-    type: Literal["mlp"] = "mlp"
-    hidden: list[int] = Field(default_factory=lambda: [128], description="widths of the hidden layers")
-    activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    embedding_dim: int = Field(8, ge=1, description="per categorical column")
-    text_embedding_dim: int = Field(64, ge=1, description="bag-of-words embedding per text column")
-
-
-@MODELS.register("mlp", MLPConfig)
 class MLP(nn.Module):
     def __init__(self, config: MLPConfig, schema: InputSchema) -> None:
         super().__init__()

@@ -13,98 +13,17 @@ encoder from ``hf_config`` alone, and then loads the run's own weights over it.
 
 from __future__ import annotations
 
-import importlib
-import json
 import warnings
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from modelworks.config.base import Section
 from modelworks.data.schema import InputSchema, text_key
 from modelworks.errors import UserError
-from modelworks.models import MODELS
 from modelworks.models.inputs import Head, TabularEncoder, require_only
-
-PACKAGE_PREFIX = "package:"
-
-
-class LoraSection(Section):
-    r: int = Field(8, ge=1, description="rank of the low-rank update")
-    alpha: float = Field(16, gt=0, description="scale of the update is alpha / r")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["query", "value"],
-        min_length=1,
-        description="names of the encoder's linear layers to adapt (BERT: query, key, value, dense)",
-    )
-
-
-class PretrainedConfig(Section):
-    type: Literal["pretrained"] = "pretrained"
-    path: str = Field(
-        description="local Hugging Face folder (config.json, model.safetensors, tokenizer.json), or "
-        "package:MODULE for the folder that MODULE.get_model_path() returns"
-    )
-    finetune: Literal["full", "lora", "frozen"] = Field(
-        "lora",
-        description="lora: small adapters only (suits train.lr around 1e-3); full: every encoder weight "
-        "(wants train.lr around 2e-5 to 5e-5); frozen: the encoder as a fixed feature extractor",
-    )
-    lora: LoraSection = Field(default_factory=LoraSection)
-    pooling: Literal["mean", "cls"] = Field("mean", description="mean over real tokens, or the first token")
-    hidden: list[int] = Field(default_factory=list, description="widths of the dense layers before the output")
-    activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
-    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="on the pooled features and in the head")
-    embedding_dim: int = Field(8, ge=1, description="per categorical column")
-    hf_config: dict[str, Any] | None = Field(
-        None, description="the encoder's config.json, recorded by the resolve step; rebuilds it without the folder"
-    )
-    load_weights: bool = Field(
-        True,
-        description="read the folder's weights; loading a saved run sets false (architecture from hf_config, "
-        "weights from the run)",
-    )
-
-
-# ------------------------------------------------------------------------------------ resolve
-
-
-def pretrained_folder(config: PretrainedConfig) -> Path:
-    """The absolute encoder folder named by ``model.path``; a UserError says what is missing."""
-    path = config.path
-    if path.startswith(PACKAGE_PREFIX):
-        module_name = path[len(PACKAGE_PREFIX) :]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            raise UserError(
-                f"model.path {path!r}: Python package {module_name!r} is not installed; install it "
-                f"or point model.path at a local model folder"
-            ) from None
-        if not hasattr(module, "get_model_path"):
-            raise UserError(f"model.path {path!r}: module {module_name!r} has no get_model_path()")
-        path = str(module.get_model_path())
-    folder = Path(path).expanduser().resolve()
-    if not folder.is_dir():
-        raise UserError(f"model.path {config.path!r}: folder {folder} does not exist")
-    missing = [f for f in ("config.json", "model.safetensors") if not (folder / f).is_file()]
-    if missing:
-        raise UserError(
-            f"model.path {config.path!r}: folder {folder} lacks {' and '.join(missing)} "
-            f"(weights must be in safetensors format; pickled .bin weights are never loaded)"
-        )
-    return folder
-
-
-def resolve_pretrained(config: PretrainedConfig) -> PretrainedConfig:
-    """A copy of `config` with ``hf_config`` read from the folder's config.json."""
-    hf_config = json.loads((pretrained_folder(config) / "config.json").read_text(encoding="utf-8"))
-    return config.model_copy(update={"hf_config": hf_config})
-
+from modelworks.models.pretrained_config import LoraSection, PretrainedConfig, pretrained_folder
+from modelworks.models.pretrained_config import resolve_pretrained  # noqa: F401  (re-exported for callers)
 
 # -------------------------------------------------------------------------------------- model
 
@@ -119,13 +38,18 @@ def load_encoder(config: PretrainedConfig) -> nn.Module:
             hf_config = AutoConfig.for_model(**config.hf_config)
         except (KeyError, TypeError, ValueError) as e:
             detail = str(e) if len(str(e)) < 200 else str(e)[:200] + "..."
-            raise UserError(f"model.hf_config is not a config.json that transformers can read: {detail}") from None
+            raise UserError(f"model.hf_config is not a config.json that transformers can read: {detail}") from e
     if config.load_weights:
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_logging  # heavy import, paid only by this model
 
         folder = pretrained_folder(config)
-        hf_logging.disable_progress_bar()  # our own progress bar speaks for training
-        return AutoModel.from_pretrained(folder, config=hf_config, use_safetensors=True, dtype=torch.float32)
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # our own progress bar speaks for training; restored below
+        try:
+            return AutoModel.from_pretrained(folder, config=hf_config, use_safetensors=True, dtype=torch.float32)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
     if hf_config is None:
         raise UserError(
             "model.load_weights is false but model.hf_config is empty: the encoder's architecture is "
@@ -136,7 +60,7 @@ def load_encoder(config: PretrainedConfig) -> nn.Module:
 
 def add_lora(encoder: nn.Module, lora: LoraSection) -> nn.Module:
     """Wrap the encoder in peft LoRA adapters; only the adapters remain trainable."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # heavy import, paid only by LoRA fine-tuning
 
     peft_config = LoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules)
@@ -146,7 +70,7 @@ def add_lora(encoder: nn.Module, lora: LoraSection) -> nn.Module:
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
             return get_peft_model(encoder, peft_config)
     except ValueError as e:
-        raise UserError(f"model.lora.target_modules {lora.target_modules} do not fit this encoder: {e}") from None
+        raise UserError(f"model.lora.target_modules {lora.target_modules} do not fit this encoder: {e}") from e
 
 
 def check_fits(name: str, vocab_size: int, max_length: int, hf_config: Any) -> None:
@@ -164,11 +88,10 @@ def check_fits(name: str, vocab_size: int, max_length: int, hf_config: Any) -> N
         )
 
 
-@MODELS.register("pretrained", PretrainedConfig)
 class Pretrained(nn.Module):
     def __init__(self, config: PretrainedConfig, schema: InputSchema) -> None:
         super().__init__()
-        require_only(schema, "pretrained", {"text"})
+        require_only(schema, "pretrained")
         if len(schema.text) != 1:
             found = ", ".join(schema.text) or "none"
             raise UserError(f"model.type 'pretrained' reads exactly one text feature; the data has {found}")

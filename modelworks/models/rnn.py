@@ -13,33 +13,15 @@ a real token's state. Both paths give the same outputs (tests/export/test_export
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from modelworks.config.base import Section
 from modelworks.data.schema import InputSchema, TextSpec, text_key
 from modelworks.errors import UserError
-from modelworks.models import MODELS
 from modelworks.models.inputs import Head, TabularEncoder, exporting, require_only
-
-
-class RNNConfig(Section):
-    type: Literal["rnn"] = "rnn"
-    cell: Literal["lstm", "gru"] = "lstm"
-    text_embedding_dim: int = Field(128, ge=1, description="token embedding width")
-    hidden_size: int = Field(128, ge=1, description="recurrent state width, per direction")
-    num_layers: int = Field(1, ge=1)
-    bidirectional: bool = False
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="between recurrent layers and in the head")
-    pooling: Literal["last", "mean", "max"] = Field("last", description="how the sequence becomes one vector")
-    hidden: list[int] = Field(default_factory=lambda: [64], description="widths of the dense layers")
-    activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
-    embedding_dim: int = Field(8, ge=1, description="per categorical column")
+from modelworks.models.rnn_config import RNNConfig
 
 
 class TextRNN(nn.Module):
@@ -118,11 +100,10 @@ class TextRNN(nn.Module):
         return x, torch.cat(finals, dim=1)  # (batch, seq, out), (batch, out)
 
 
-@MODELS.register("rnn", RNNConfig)
 class RNN(nn.Module):
     def __init__(self, config: RNNConfig, schema: InputSchema) -> None:
         super().__init__()
-        require_only(schema, "rnn", {"text"})
+        require_only(schema, "rnn")
         if not schema.text:
             raise UserError("model.type 'rnn' needs at least one text feature; the data has none (try mlp)")
         self.config = config

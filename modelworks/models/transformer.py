@@ -12,39 +12,14 @@ PyTorch's own attention freezes the sequence length into the graph.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
-from modelworks.config.base import Section
 from modelworks.data.schema import InputSchema, TextSpec, image_key, text_key
 from modelworks.errors import UserError
-from modelworks.models import MODELS
 from modelworks.models.inputs import Head, TabularEncoder, exporting, require_only
-
-
-class TransformerConfig(Section):
-    type: Literal["transformer"] = "transformer"
-    d_model: int = Field(128, ge=1, description="token width; a multiple of heads")
-    heads: int = Field(4, ge=1)
-    layers: int = Field(2, ge=1)
-    ff_dim: int = Field(256, ge=1, description="width of each layer's feed-forward block")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="in the encoder and the head")
-    pooling: Literal["cls", "mean"] = Field("cls", description="cls: the [CLS] output; mean: over real tokens")
-    patch_size: int = Field(4, ge=1, description="image patch side; must divide height and width")
-    max_length: int = Field(512, ge=1, description="longest text (in tokens) the learned positions cover")
-    hidden: list[int] = Field(default_factory=list, description="widths of the dense layers before the output")
-    activation: Literal["relu", "gelu", "tanh", "silu"] = "gelu"
-    embedding_dim: int = Field(8, ge=1, description="per categorical column")
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> "TransformerConfig":
-        if self.d_model % self.heads:
-            raise ValueError(f"d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
-        return self
+from modelworks.models.transformer_config import TransformerConfig
 
 
 def encoder_stack(config: TransformerConfig) -> nn.TransformerEncoder:
@@ -129,11 +104,10 @@ class ImageTransformer(nn.Module):
         return x[:, 0] if self.pooling == "cls" else x[:, 1:].mean(dim=1)  # (batch, d_model)
 
 
-@MODELS.register("transformer", TransformerConfig)
 class Transformer(nn.Module):
     def __init__(self, config: TransformerConfig, schema: InputSchema) -> None:
         super().__init__()
-        require_only(schema, "transformer", {"text", "image"})
+        require_only(schema, "transformer")
         if not schema.text and not schema.image:
             raise UserError("model.type 'transformer' needs a text or image feature; the data has neither (try mlp)")
         self.config = config

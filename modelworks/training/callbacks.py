@@ -47,6 +47,7 @@ class ProgressBar(Callback):
         self.progress = None
 
     def on_train_begin(self, state: TrainState) -> None:
+        # imported here to keep start-up light: only a run that shows progress needs rich's bars
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(

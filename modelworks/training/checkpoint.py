@@ -16,17 +16,22 @@ from modelworks.evaluate.metrics import direction
 from modelworks.store.tensorio import load_state, save_state
 from modelworks.training.callbacks import TrainState
 
+
 class EarlyStopper:
     """Tracks the best value of one validation metric and says when patience has run out."""
 
     def __init__(self, cfg: EarlyStoppingConfig | None) -> None:
         self.cfg = cfg
-        self.metric = cfg.metric if cfg else "val_loss"
-        mode = cfg.mode if cfg else "auto"
-        if mode == "auto":
-            mode = direction(self.metric)
-        self.mode = mode
-        self.best = math.inf if mode == "min" else -math.inf
+        watched = cfg or EarlyStoppingConfig()  # without early stopping, the schema's default metric is tracked
+        self.metric = watched.metric
+        self.mode = watched.mode
+        if self.mode == "auto":
+            try:
+                self.mode = direction(self.metric)
+            except UserError as e:
+                raise UserError(f"train.early_stopping.metric: {e}") from e
+        self.min_delta = watched.min_delta
+        self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = 0
         self.bad_epochs = 0
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -39,8 +44,7 @@ class EarlyStopper:
             known = ", ".join(k for k in logs if k.startswith("val_"))
             raise UserError(f"train.early_stopping.metric {self.metric!r} is not logged; choose one of: {known}")
         value = logs[self.metric]
-        delta = self.cfg.min_delta if self.cfg else 0.0
-        improved = value < self.best - delta if self.mode == "min" else value > self.best + delta
+        improved = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
         if improved:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
             if self.cfg and self.cfg.restore_best:

@@ -18,17 +18,18 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from modelworks.config.schema import TrainConfig
+from modelworks.config.schema import EvaluateConfig, TrainConfig
 from modelworks.data.batches import TensorBatches
 from modelworks.data.schema import TARGET, InputSchema
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import compute_metrics, summarize
+from modelworks.store import files
 from modelworks.store.run import MetricsLog
 from modelworks.training.callbacks import Callback, TrainState
 from modelworks.training.checkpoint import Checkpointer, EarlyStopper
 from modelworks.training.distributed import World, all_mean
 from modelworks.training.losses import TaskLoss, outputs_to_predictions, resolve_loss
-from modelworks.training.optim import build_optimizer, build_scheduler
+from modelworks.training.optim import build_optimizer, build_scheduler, schedule_per_epoch
 from modelworks.training.runtime import autocast, forward_all, to_device
 
 Augment = Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]
@@ -60,11 +61,13 @@ def fit(
     callbacks: list[Callback] = (),
     resume: bool = False,
     loss_fn: LossHook | None = None,
+    eval_batch_size: int = EvaluateConfig.model_fields["batch_size"].default,
 ) -> FitResult:
     """Train `model` (already on `device`) and leave it holding the best (or last) weights.
 
     `loss_fn`, when given, is the training loss instead of the task's (it also sees the batch's
-    inputs, e.g. to ask a teacher model); validation always reports the task loss.
+    inputs, e.g. to ask a teacher model); validation always reports the task loss, in batches of
+    at least `eval_batch_size` rows (``evaluate.batch_size``).
     """
     # ---- setup: model wrapper, loss, optimizer, schedule, state
     if cfg.early_stopping is not None and (val is None or not len(val)):
@@ -76,12 +79,12 @@ def fit(
     batches_per_epoch = train.num_batches(cfg.batch_size, world.size)
     steps_per_epoch = -(-batches_per_epoch // cfg.grad_accumulation)
     scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.epochs * steps_per_epoch, steps_per_epoch)
-    per_epoch_schedule = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    per_epoch_schedule = schedule_per_epoch(cfg.scheduler)
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None
     stopper = EarlyStopper(cfg.early_stopping)
     aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (world.rank + 1))
-    checkpointer = Checkpointer(run_dir / "checkpoint.safetensors")
-    log = MetricsLog(run_dir / "metrics.jsonl", enabled=world.is_main)
+    checkpointer = Checkpointer(run_dir / files.CHECKPOINT)
+    log = MetricsLog(run_dir / files.METRICS, enabled=world.is_main)
     state = TrainState(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     if resume and checkpointer.exists():
         state = checkpointer.load(model, optimizer, scheduler, scaler, stopper, aug_gen)
@@ -140,7 +143,7 @@ def fit(
             "train_loss": train_loss,
         }
         if val is not None and len(val):
-            logs.update(validate(model, val, task_loss, schema, cfg, device))
+            logs.update(validate(model, val, task_loss, schema, cfg, device, eval_batch_size))
         if per_epoch_schedule:
             scheduler.step(logs.get("val_loss", logs["train_loss"]))
         if stopper.update(logs, state.epoch, model):
@@ -188,9 +191,11 @@ def _optimizer_step(model, optimizer, scaler, grad_clip: float | None) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
-def validate(model, data: TensorBatches, loss_fn, schema: InputSchema, cfg: TrainConfig, device) -> dict[str, float]:
+def validate(
+    model, data: TensorBatches, loss_fn, schema: InputSchema, cfg: TrainConfig, device, eval_batch_size: int
+) -> dict[str, float]:
     """Validation loss and scalar metrics, prefixed ``val_``; every rank computes the same numbers."""
-    outputs = forward_all(model, data, max(cfg.batch_size, 256), device, cfg.precision)
+    outputs = forward_all(model, data, max(cfg.batch_size, eval_batch_size), device, cfg.precision)
     target = data.tensors[TARGET]
     loss = loss_fn(outputs.to(device), target.to(device)).item()
     metrics = compute_metrics(schema.task, target.numpy(), outputs_to_predictions(schema.task, outputs), schema.class_names)

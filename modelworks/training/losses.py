@@ -1,4 +1,9 @@
-"""Loss functions chosen from the task, and the matching map from raw outputs to predictions."""
+"""Loss functions, declared in `training.loss_config` with the tasks they serve, and the matching
+map from raw outputs to predictions.
+
+Every loss maps ``(cfg, outputs (batch, out_dim), target (batch,), weight (K,) or None)`` to a
+scalar; `TaskLoss` picks the registered one named by the resolved ``train.loss.type``.
+"""
 
 from __future__ import annotations
 
@@ -7,53 +12,62 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from modelworks.config.schema import LossConfig
 from modelworks.data.schema import Task
 from modelworks.errors import UserError
-
-LOSSES_FOR_TASK = {"multiclass": {"cross_entropy"}, "binary": {"bce", "cross_entropy"}, "regression": {"mse", "huber"}}
-DEFAULT_LOSS = {"multiclass": "cross_entropy", "binary": "bce", "regression": "mse"}
+from modelworks.training.loss_config import LOSSES, LossConfig, default_loss, losses_for
 
 
 def resolve_loss(cfg: LossConfig, task: Task) -> LossConfig:
     """Pick the loss for `auto` and reject a loss that does not fit the task."""
-    kind = DEFAULT_LOSS[task] if cfg.type == "auto" else cfg.type
-    if kind not in LOSSES_FOR_TASK[task]:
+    kind = default_loss(task) if cfg.type == "auto" else cfg.type
+    fits = losses_for(task)
+    if kind not in fits:
+        served = ", ".join(LOSSES.get(kind).meta["tasks"])
         raise UserError(
-            f"train.loss.type {kind!r} does not fit a {task} target; use one of {sorted(LOSSES_FOR_TASK[task])}"
+            f"train.loss.type {kind!r} does not fit a {task} target (it serves {served}); use one of {fits}"
         )
-    if kind == "cross_entropy" and task == "binary":
-        raise UserError("train.loss.type 'cross_entropy' needs a multiclass target; a binary target uses 'bce'")
     return cfg.model_copy(update={"type": kind})
 
 
+# ------------------------------------------------------------------------------------- losses
+
+
+def cross_entropy(cfg: LossConfig, outputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None):
+    return F.cross_entropy(outputs.float(), target, weight=weight, label_smoothing=cfg.label_smoothing)
+
+
+def bce(cfg: LossConfig, outputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None):
+    target = target.float()
+    if cfg.label_smoothing:
+        target = target * (1 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
+    pos_weight = weight[1] / weight[0] if weight is not None else None
+    return F.binary_cross_entropy_with_logits(outputs.float().squeeze(1), target, pos_weight=pos_weight)
+
+
+def mse(cfg: LossConfig, outputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None):
+    return F.mse_loss(outputs.float().squeeze(1), target.float())
+
+
+def huber(cfg: LossConfig, outputs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None):
+    return F.huber_loss(outputs.float().squeeze(1), target.float(), delta=cfg.huber_delta)
+
+
 class TaskLoss(nn.Module):
-    """outputs (batch, out_dim), target (batch,) -> scalar loss."""
+    """outputs (batch, out_dim), target (batch,) -> scalar loss, by the resolved ``cfg.type``."""
 
     def __init__(self, cfg: LossConfig, num_classes: int, class_counts: np.ndarray | None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.loss = LOSSES.get(cfg.type, where="train.loss.type").impl
         weights = _class_weights(cfg, num_classes, class_counts)
         self.register_buffer("weight", weights if weights is not None else torch.empty(0), persistent=False)
 
     def forward(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        weight = self.weight if self.weight.numel() else None
-        kind = self.cfg.type
-        if kind == "cross_entropy":
-            return F.cross_entropy(outputs.float(), target, weight=weight, label_smoothing=self.cfg.label_smoothing)
-        if kind == "bce":
-            target = target.float()
-            if self.cfg.label_smoothing:
-                target = target * (1 - self.cfg.label_smoothing) + 0.5 * self.cfg.label_smoothing
-            pos_weight = weight[1] / weight[0] if weight is not None else None
-            return F.binary_cross_entropy_with_logits(outputs.float().squeeze(1), target, pos_weight=pos_weight)
-        if kind == "mse":
-            return F.mse_loss(outputs.float().squeeze(1), target.float())
-        return F.huber_loss(outputs.float().squeeze(1), target.float(), delta=self.cfg.huber_delta)
+        return self.loss(self.cfg, outputs, target, self.weight if self.weight.numel() else None)
 
 
 def _class_weights(cfg: LossConfig, num_classes: int, counts: np.ndarray | None) -> torch.Tensor | None:
-    if cfg.type in ("mse", "huber") or cfg.class_weights == "none":
+    if "regression" in LOSSES.get(cfg.type).meta["tasks"] or cfg.class_weights == "none":
         return None
     if cfg.class_weights == "balanced":
         counts = np.maximum(np.asarray(counts, dtype=np.float64), 1.0)

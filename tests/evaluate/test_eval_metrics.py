@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from modelworks.evaluate.metrics import MAX_CURVE_POINTS, compute_metrics, direction, main_metric, summarize
+from modelworks.errors import UserError
+from modelworks.evaluate.metrics import METRICS, MAX_CURVE_POINTS, compute_metrics, direction, main_metric, summarize
 
 
 def test_perfect_multiclass_predictions():
@@ -115,3 +116,26 @@ def test_summarize_keeps_only_finite_scalars():
         "a": 1.0,
         "b": 0.5,
     }
+
+
+def test_direction_is_declared_and_an_unknown_metric_names_the_known_ones():
+    for entry in METRICS:
+        assert direction(entry.name) == direction(f"val_{entry.name}") == direction(f"train_{entry.name}")
+        assert direction(entry.name) == entry.meta["direction"]
+    with pytest.raises(UserError, match="val_acuracy.*val_accuracy"):
+        direction("val_acuracy")
+
+
+@pytest.mark.parametrize(
+    "task, y, output",
+    [
+        ("binary", np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.6, 0.4])),
+        ("multiclass", np.array([0, 1, 2, 1]), np.full((4, 3), 1 / 3)),
+        ("regression", np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.0, 2.0])),
+    ],
+)
+def test_every_scalar_is_a_registered_metric_for_its_task(task, y, output):
+    scalars = summarize(compute_metrics(task, y, output, None))
+    assert list(scalars) == [e.name for e in METRICS if task in e.meta["tasks"]]
+    for name in scalars:
+        direction(name)  # every reported metric has a declared direction

@@ -37,6 +37,10 @@ TABULAR_ONLY_OK = {"mlp"}
 NAMES = [entry.name for entry in MODELS]
 
 
+def test_kinds_are_the_ones_each_model_declares():
+    assert {entry.name: set(entry.meta["reads"]) for entry in MODELS} == KINDS
+
+
 def default_config(name: str):
     config = MODELS.get(name).config_cls(**REQUIRED.get(name, {}))
     return resolve_pretrained(config) if isinstance(config, PretrainedConfig) else config
