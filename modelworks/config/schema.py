@@ -16,6 +16,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from modelworks.config.base import Section
 from modelworks.models import MODELS
 from modelworks.training.optim import OPTIMIZERS, SCHEDULERS
+from modelworks.tuning.declarations import PRUNER_NAMES, SAMPLER_NAMES
 
 # ---------------------------------------------------------------------------------------- data
 
@@ -276,7 +277,7 @@ SearchParam = Annotated[
 class PrunerConfig(Section):
     """Early stopping of poor trials from the metric reported every epoch (`pruner: median` for short)."""
 
-    type: Literal["none", "median", "hyperband", "successive_halving"] = "median"
+    type: Literal[PRUNER_NAMES] = "median"  # type: ignore[valid-type]  # modelworks.tuning.declarations
     startup_trials: builtins.int = Field(5, ge=0, description="median: trials that finish before any is pruned")
     warmup_epochs: builtins.int = Field(1, ge=0, description="median: a trial can be pruned from epoch warmup_epochs + 1 on")
     min_epochs: builtins.int = Field(1, ge=1, description="hyperband, successive_halving: epochs of the first rung")
@@ -289,7 +290,7 @@ class TuneConfig(Section):
     metric: str | None = Field(None, description="a validation metric logged every epoch; None: val_ + the task's main metric")
     direction: Literal["auto", "max", "min"] = Field("auto", description="auto: from the metric's name")
     space: dict[str, SearchParam] = Field(description="config path (e.g. train.lr) -> search dimension")
-    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    sampler: Literal[SAMPLER_NAMES] = "tpe"  # type: ignore[valid-type]  # modelworks.tuning.declarations
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     trials: builtins.int = Field(20, ge=1, description="total trials in the study, resumed ones included")
     parallel: builtins.int = Field(1, ge=1, description="trials at a time, each in its own worker process")

@@ -16,6 +16,7 @@ import yaml
 
 from modelworks.config.load import validate
 from modelworks.errors import UserError
+from modelworks.pipeline import cross_validate, train
 from modelworks.store import run as store
 from modelworks.store.atomic import atomic_write_text
 from modelworks.training.callbacks import Callback, TrainState
@@ -45,15 +46,13 @@ class Objective:
         self.search = search
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from modelworks import pipeline
-
         search = self.search
         params = search.space.suggest(trial)
         raw = search.trial_experiment(trial.number, params)
         if search.tune.cv_folds:
             return self._cross_validate(trial, raw)
         try:
-            run = pipeline.train(raw, callbacks=[ReportMetric(trial, search.metric)], progress=False)
+            run = train(raw, callbacks=[ReportMetric(trial, search.metric)], progress=False)
         finally:
             folder = search.trial_run(trial.number)
             if folder is not None:
@@ -68,14 +67,12 @@ class Objective:
         return float(record[search.metric])
 
     def _cross_validate(self, trial: optuna.Trial, raw: dict[str, Any]) -> float:
-        from modelworks import pipeline
-
         search = self.search
         config = validate(raw, "trial experiment")
         folder = store.create_run_dir(search.trials_dir, raw["name"])
         trial.set_user_attr("run", str(folder.relative_to(search.study_dir)))
         atomic_write_text(folder / store.CONFIG, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-        summary = pipeline.cross_validate(config, search.tune.cv_folds, base_dir=Path.cwd(), out_dir=folder)
+        summary = cross_validate(config, search.tune.cv_folds, base_dir=Path.cwd(), out_dir=folder)
         key = search.metric.removeprefix("val_")
         if key not in summary["mean"]:
             raise UserError(f"tune.metric {search.metric!r}: cross-validation measures "
