@@ -149,7 +149,7 @@ def fetch_run(storage: Storage, run: Run, dest: Path) -> Path:
 
 
 def _lineage(session: Session, project_id: int, source: str) -> dict[str, Any]:
-    from modelworks.jobs.configs import DATASET_REF
+    from modelworks.job_kinds import DATASET_REF
 
     ref = DATASET_REF.match(source)
     if ref is None:
