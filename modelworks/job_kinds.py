@@ -185,7 +185,8 @@ def _experiment(config: dict[str, Any]) -> ExperimentConfig:
     cfg = validate(config, "config", ExperimentConfig)
     source = cfg.data.source
     if not (source.startswith("builtin:") or DATASET_REF.match(source)):
-        raise UserError(f"config: data.source must be builtin:NAME or dataset:NAME@VERSION on the platform; got {source!r}")
+        raise UserError(f"config: data.source must be builtin:NAME or dataset:NAME@VERSION on the platform; "
+                        f"got {source!r}")
     for key in ("validation_source", "test_source"):
         if getattr(cfg.data.split, key) is not None:
             raise UserError(f"config: data.split.{key} is not supported for platform jobs; use data.split fractions")

@@ -53,7 +53,8 @@ class Attempt:
     def update(self, session: Session, **values: Any) -> None:
         # With nothing to change, rewrite the token itself: the write is the fence either way.
         values = values or {"claim_token": self.token}
-        if not session.execute(update(Job).where(Job.id == self.job_id, Job.claim_token == self.token).values(**values)).rowcount:
+        fenced = update(Job).where(Job.id == self.job_id, Job.claim_token == self.token).values(**values)
+        if not session.execute(fenced).rowcount:
             session.rollback()
             raise LeaseLost(f"job {self.job_id}: this attempt lost its claim; stopping")
         session.commit()
@@ -65,7 +66,8 @@ class Attempt:
 
     def add_final_metrics(self, metrics: dict[str, float]) -> None:
         """Whole-run values (no step, no epoch)."""
-        self.add_metrics([JobMetric(job_id=self.job_id, step=None, epoch=None, name=k, value=v) for k, v in metrics.items()])
+        points = [JobMetric(job_id=self.job_id, step=None, epoch=None, name=k, value=v) for k, v in metrics.items()]
+        self.add_metrics(points)
 
     def clear_metrics(self) -> None:
         """Drop the metric points an earlier attempt recorded: this one records them all again."""

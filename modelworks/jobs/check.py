@@ -21,7 +21,8 @@ def check_job(session: Session, project: Project, kind: str, config: dict[str, A
 
     def find_source(job_id: int, kinds: tuple[str, ...]) -> SourceJob:
         source = _source_job(session, project, job_id, kinds)
-        return SourceJob(id=source.id, kind=source.kind, config=dict(source.config), device=_trained_on(session, source))
+        device = _trained_on(session, source)
+        return SourceJob(id=source.id, kind=source.kind, config=dict(source.config), device=device)
 
     try:
         return check_job_config(kind, config, find_source=find_source)
@@ -35,7 +36,8 @@ def _source_job(session: Session, project: Project, job_id: int, kinds: tuple[st
     """The succeeded job ``job_id`` of ``project``, of one of ``kinds``, that a job starts from."""
     source = session.get(Job, job_id)
     if source is None or source.project_id != project.id or source.kind not in kinds:
-        raise Unprocessable(f"config: job: no {', '.join(kinds[:-1])} or {kinds[-1]} job {job_id} in project {project.name!r}")
+        named = f"{', '.join(kinds[:-1])} or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+        raise Unprocessable(f"config: job: no {named} job {job_id} in project {project.name!r}")
     if source.state != "succeeded":
         raise Unprocessable(f"config: job: {source.kind} job {job_id} is {source.state}, not succeeded")
     return source

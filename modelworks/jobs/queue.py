@@ -35,7 +35,7 @@ DEFAULT_PROJECT_LIMIT = 4  # running jobs per project, across all workers
 
 def submit(session: Session, user: User, project: Project, kind: str, config: dict[str, Any], *,
            max_attempts: int = DEFAULT_MAX_ATTEMPTS, timeout_s: int | None = None) -> Job:
-    """Validate ``config`` for ``kind`` (`modelworks.jobs.check`) and queue it; `Unprocessable` (422) names the bad key."""
+    """Check ``config`` for ``kind`` (`modelworks.jobs.check`) and queue it; `Unprocessable` (422) names the bad key."""
     from modelworks.jobs.check import check_job  # the facade imports torch: not before the first submit
 
     checked = check_job(session, project, kind, config)

@@ -101,9 +101,11 @@ def test_tune_checks_are_the_ones_tune_makes():
 
 def test_compress_checks_its_source_when_the_platform_finds_it():
     quantized = SourceJob(id=7, kind="compress", config={"job": 3, "method": "quantize-dynamic"}, device="cpu")
-    with pytest.raises(UserError, match="prune needs a float32 model, but job 7 holds a quantize-dynamic model; compress the job it was made from \\(3\\)"):
+    refused = r"prune needs a float32 model, but job 7 holds a quantize-dynamic model; compress the job it was made from"
+    with pytest.raises(UserError, match=refused):
         api.check_job_config("compress", {"job": 7, "method": "prune"}, find_source=lambda job, kinds: quantized)
     on_gpu = SourceJob(id=1, kind="train", config={}, device="cuda")
     finetune = {"job": 1, "method": "prune", "options": {"amount": 0.5, "finetune_epochs": 1}}
     assert api.check_job_config("compress", finetune, find_source=lambda job, kinds: on_gpu).gpus == 1
-    assert api.check_job_config("compress", {"job": 1, "method": "half"}, find_source=lambda job, kinds: on_gpu).gpus == 0
+    half = {"job": 1, "method": "half"}
+    assert api.check_job_config("compress", half, find_source=lambda job, kinds: on_gpu).gpus == 0

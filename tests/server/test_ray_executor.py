@@ -22,7 +22,8 @@ ray = pytest.importorskip("ray")
 from sqlalchemy import select  # noqa: E402
 
 from modelworks.errors import UserError  # noqa: E402
-from modelworks.jobs.executor import LocalExecutor, make_executor  # noqa: E402
+from modelworks.jobs.executor import LocalExecutor  # noqa: E402
+from modelworks.jobs.executors import make_executor  # noqa: E402
 from modelworks.jobs.ray_executor import RayExecutor  # noqa: E402
 from modelworks.jobs.worker import Worker  # noqa: E402
 from modelworks.platform.bootstrap import prepare  # noqa: E402

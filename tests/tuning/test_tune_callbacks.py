@@ -11,7 +11,7 @@ from modelworks.api import TrialRecord
 SPACE = {"train.lr": {"loguniform": [1.0e-3, 1.0e-1]}}
 
 
-def test_each_finished_trial_reaches_the_callbacks_once_and_a_resumed_study_reports_its_earlier_ones_first(iris_experiment, tmp_path):
+def test_each_trial_reaches_the_callbacks_once_a_resumed_study_its_earlier_ones_first(iris_experiment, tmp_path):
     path = iris_experiment({"space": SPACE, "pruner": "none", "sampler": "random"}, train={"epochs": 2})
     folder = tmp_path / "study"
     seen: list[TrialRecord] = []
@@ -32,8 +32,8 @@ def test_each_finished_trial_reaches_the_callbacks_once_and_a_resumed_study_repo
 
 def test_parallel_workers_report_every_trial_once(iris_experiment):
     seen: list[TrialRecord] = []
-    result = modelworks.tune(iris_experiment({"space": SPACE, "pruner": "none", "sampler": "random"}, train={"epochs": 1}),
-                             trials=3, parallel=2, callbacks=[seen.append])
+    path = iris_experiment({"space": SPACE, "pruner": "none", "sampler": "random"}, train={"epochs": 1})
+    result = modelworks.tune(path, trials=3, parallel=2, callbacks=[seen.append])
     assert sorted(t.number for t in seen) == [0, 1, 2] and {t.state for t in seen} == {"COMPLETE"}
     assert result.best_value == max(t.value for t in seen)
 

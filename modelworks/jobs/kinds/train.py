@@ -37,7 +37,8 @@ class MetricsToDb(Callback):
         # Resuming from a checkpoint at state.step: the steps after it run again, so drop what
         # the interrupted attempt recorded for them.
         with self.attempt.sessions() as session:
-            session.execute(delete(JobMetric).where(JobMetric.job_id == self.attempt.job_id, JobMetric.step > state.step))
+            after = delete(JobMetric).where(JobMetric.job_id == self.attempt.job_id, JobMetric.step > state.step)
+            session.execute(after)
             run_dir = next(iter(sorted(self.runs.iterdir())), None)  # the one run folder, made by train
             self.attempt.update(session, run_dir=str(run_dir) if run_dir else None)
         print(f"training from step {state.step} (epoch {state.epoch} of {state.total_epochs}, "

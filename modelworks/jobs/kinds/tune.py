@@ -51,5 +51,6 @@ def run_tune(attempt: Attempt, job: Job, project: Project, folder: Path) -> dict
         raise UserError(f"no trial of the search completed ({counted} finished); there is no best run to record")
     return {"run": str(result.best_run), "study": str(result.study_dir), "metric": result.metric,
             "direction": result.direction, "best_value": result.best_value, "best_params": finite(result.best_params),
-            "best_trial": result.best_trial, "trials": counted, "failed_trials": sum(t.state == "FAIL" for t in streamed.trials),
+            "best_trial": result.best_trial, "trials": counted,
+            "failed_trials": sum(t.state == "FAIL" for t in streamed.trials),
             "metrics": numbers({result.metric: result.best_value})}
