@@ -12,9 +12,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from modelworks.errors import UserError
 from modelworks.job_kinds import JOB_KINDS, CheckedJob, FindSource, SourceJob

@@ -16,7 +16,7 @@ from modelworks.registry import Registry
 SAMPLERS: Registry = Registry("sampler")
 SAMPLERS.declare("tpe", impl="modelworks.tuning.factories:tpe")
 SAMPLERS.declare("random", impl="modelworks.tuning.factories:random")
-SAMPLERS.declare("grid", impl="modelworks.tuning.factories:grid", dimensions=("choice", "int"))
+SAMPLERS.declare("grid", impl="modelworks.tuning.factories:grid")  # choice and int dimensions only (the schema checks)
 
 PRUNERS: Registry = Registry("pruner")
 PRUNERS.declare("none", impl="modelworks.tuning.factories:no_pruning", options=())

@@ -28,8 +28,8 @@ from modelworks.evaluate.report import (
     section_html,
     table_html,
 )
-from modelworks.store.files import TUNE_HTML, TUNE_JSON
 from modelworks.store.atomic import atomic_write_text
+from modelworks.store.files import TUNE_HTML, TUNE_JSON
 
 STATE_COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:red", "FAIL": "black", "RUNNING": "tab:gray"}
 

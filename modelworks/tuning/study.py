@@ -8,8 +8,9 @@ the trials still missing (`workers`, each trial as in `trial`) and writes the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 import yaml

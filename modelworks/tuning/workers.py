@@ -171,7 +171,7 @@ def _worker(study_dir: str, tickets: Tickets, deadline: float | None, seed: int,
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except BaseException:
+    except Exception:  # anything else: its traceback goes to the parent, which raises it there
         errors.put(("error", traceback.format_exc()))
         raise SystemExit(1) from None
 
