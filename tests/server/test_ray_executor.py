@@ -32,7 +32,7 @@ from modelworks.platform.db.models import Job  # noqa: E402
 from modelworks.platform.settings import Settings  # noqa: E402
 
 from .conftest import LiveServer, Platform, free_port  # noqa: E402
-from .test_jobs import LONGER, TINY, finished, wait_for  # noqa: E402
+from .job_fixtures import LONGER, TINY, finished, wait_for  # noqa: E402
 
 
 def _session_pids(sid: int) -> list[int]:
