@@ -4,9 +4,13 @@ database (migrated to head) accepts the kind. A kind added without these fails h
 
 from __future__ import annotations
 
-import inspect
+import inspect as pyinspect
+import re
 
 import pytest
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
 from modelworks import api
@@ -52,7 +56,7 @@ def test_the_facade_check_accepts_the_example(kind):
 def test_runner_and_facade_call_exist(kind):
     entry = JOB_KINDS.get(kind)
     runner = entry.impl
-    assert callable(runner) and list(inspect.signature(runner).parameters) == ["attempt", "job", "project", "folder"]
+    assert callable(runner) and list(pyinspect.signature(runner).parameters) == ["attempt", "job", "project", "folder"]
     assert callable(getattr(api, entry.meta["facade"]))
     assert isinstance(leaves_run(kind), bool)
     assert set(starts_from(kind)) <= set(KINDS)
@@ -101,7 +105,7 @@ def test_tune_checks_are_the_ones_tune_makes():
 
 def test_compress_checks_its_source_when_the_platform_finds_it():
     quantized = SourceJob(id=7, kind="compress", config={"job": 3, "method": "quantize-dynamic"}, device="cpu")
-    refused = r"prune needs a float32 model, but job 7 holds a quantize-dynamic model; compress the job it was made from"
+    refused = r"prune needs a float32 model, but job 7 holds a quantize-dynamic model; compress the job it was made"
     with pytest.raises(UserError, match=refused):
         api.check_job_config("compress", {"job": 7, "method": "prune"}, find_source=lambda job, kinds: quantized)
     on_gpu = SourceJob(id=1, kind="train", config={}, device="cuda")
@@ -109,3 +113,41 @@ def test_compress_checks_its_source_when_the_platform_finds_it():
     assert api.check_job_config("compress", finetune, find_source=lambda job, kinds: on_gpu).gpus == 1
     half = {"job": 1, "method": "half"}
     assert api.check_job_config("compress", half, find_source=lambda job, kinds: on_gpu).gpus == 0
+
+
+def test_upgrading_a_database_that_lists_fewer_kinds_widens_its_constraint(tmp_path):
+    """A kind added after a database was made needs no revision: `upgrade` brings the check
+    constraint in step with the registry, keeping the rows and the id counter."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        project = Project(name="p")
+        session.add(project)
+        session.flush()
+        session.add_all(Job(project_id=project.id, kind="train", config={}) for _ in range(3))
+        session.commit()
+        session.delete(session.get(Job, 3))
+        session.commit()
+    with engine.connect() as connection:  # as a database made before the other kinds existed
+        connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+        operations = Operations(MigrationContext.configure(connection))
+        with operations.batch_alter_table("jobs", table_kwargs={"sqlite_autoincrement": True}) as batch:
+            batch.drop_constraint(operations.f("ck_jobs_kind"), type_="check")
+            batch.create_check_constraint(operations.f("ck_jobs_kind"), "kind IN ('train')")
+        connection.exec_driver_sql("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'jobs'")  # job 3 was made
+        connection.commit()
+    with sessions() as session:
+        session.add(Job(project_id=1, kind="export", config={}))
+        with pytest.raises(IntegrityError):
+            session.commit()
+    upgrade(engine)
+    checks = {c["name"]: c["sqltext"] for c in inspect(engine).get_check_constraints("jobs")}
+    assert set(re.findall(r"'([^']*)'", checks["ck_jobs_kind"])) == set(KINDS) and "ck_jobs_state" in checks
+    with sessions() as session:
+        assert [j.id for j in session.query(Job).order_by(Job.id)] == [1, 2]
+        job = Job(project_id=1, kind="export", config={})
+        session.add(job)
+        session.commit()
+        assert job.id == 4  # AUTOINCREMENT: a deleted job's id is not reused
+    engine.dispose()

@@ -1,9 +1,10 @@
 """The platform's tables as typed SQLAlchemy models.
 
 Changing a model needs a new Alembic revision in ``migrations/versions`` (a test compares the
-migrated schema with these models). The job kinds come from `modelworks.job_kinds`; a kind the
-database's constraint does not list yet needs a revision that widens it (the job-kind contract
-test fails until then). Times are stored in UTC and always read back timezone-aware.
+migrated schema with these models). The job kinds come from `modelworks.job_kinds`; after the
+revisions, the migrations bring the ``jobs.kind`` check constraint in step with them (a repeatable
+step, `sync_job_kinds` in ``migrations/env.py``), so a new kind needs no revision. Times are
+stored in UTC and always read back timezone-aware.
 """
 
 from __future__ import annotations
@@ -133,6 +134,11 @@ JOB_KINDS = KIND_NAMES  # declared in modelworks.job_kinds, one entry per kind
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
+def job_kind_check() -> str:
+    """The ``jobs.kind`` check: one of the declared kinds (kept in step by the migrations' `sync_job_kinds`)."""
+    return "kind IN (" + ", ".join(f"'{k}'" for k in JOB_KINDS) + ")"
+
+
 class Job(Base):
     """A unit of work in the durable queue. A worker owns a running job through ``claim_token``
     (a fresh value per claim) for as long as it keeps ``heartbeat_at`` recent; a job whose
@@ -140,7 +146,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in JOB_KINDS) + ")", name="kind"),
+        CheckConstraint(job_kind_check(), name="kind"),
         CheckConstraint("state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="state"),
         {"sqlite_autoincrement": True},
     )
