@@ -83,7 +83,8 @@ def test_the_database_refuses_an_undeclared_kind(sessions):
 
 
 def test_an_unknown_kind_is_a_user_error_listing_the_kinds():
-    with pytest.raises(UserError, match="kind must be one of train, evaluate, tune, compress, export; got 'paint'"):
+    assert KINDS[:5] == ["train", "evaluate", "tune", "compress", "export"]  # in declaration order
+    with pytest.raises(UserError, match=f"kind must be one of {', '.join(KINDS)}; got 'paint'"):
         api.check_job_config("paint", {})
 
 
