@@ -29,6 +29,7 @@ from modelworks.data.formats import DataFormat
 from modelworks.models import MODELS
 from modelworks.training.loss_config import LossConfig
 from modelworks.training.optim_config import OPTIMIZERS, SCHEDULERS
+from modelworks.tuning.declarations import PRUNER_NAMES, SAMPLER_NAMES
 
 # ---------------------------------------------------------------------------------------- data
 
@@ -212,7 +213,7 @@ SearchParam = Annotated[
 class PrunerConfig(Section):
     """Early stopping of poor trials from the metric reported every epoch (`pruner: median` for short)."""
 
-    type: Literal["none", "median", "hyperband", "successive_halving"] = "median"
+    type: Literal[PRUNER_NAMES] = "median"  # type: ignore[valid-type]  # modelworks.tuning.declarations
     startup_trials: builtins.int = Field(5, ge=0, description="median: trials that finish before any is pruned")
     warmup_epochs: builtins.int = Field(1, ge=0, description="median: a trial can be pruned from epoch warmup_epochs + 1 on")
     min_epochs: builtins.int = Field(1, ge=1, description="hyperband, successive_halving: epochs of the first rung")
@@ -225,7 +226,7 @@ class TuneConfig(Section):
     metric: str | None = Field(None, description="a validation metric logged every epoch; None: val_ + the task's main metric")
     direction: Literal["auto", "max", "min"] = Field("auto", description="auto: the direction the metric declares")
     space: dict[str, SearchParam] = Field(description="config path (e.g. train.lr) -> search dimension")
-    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    sampler: Literal[SAMPLER_NAMES] = "tpe"  # type: ignore[valid-type]  # modelworks.tuning.declarations
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     trials: builtins.int = Field(20, ge=1, description="total trials in the study, resumed ones included")
     parallel: builtins.int = Field(1, ge=1, description="trials at a time, each in its own worker process")

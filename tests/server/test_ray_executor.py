@@ -22,7 +22,8 @@ ray = pytest.importorskip("ray")
 from sqlalchemy import select  # noqa: E402
 
 from modelworks.errors import UserError  # noqa: E402
-from modelworks.jobs.executor import LocalExecutor, make_executor  # noqa: E402
+from modelworks.jobs.executor import LocalExecutor  # noqa: E402
+from modelworks.jobs.executors import make_executor  # noqa: E402
 from modelworks.jobs.ray_executor import RayExecutor  # noqa: E402
 from modelworks.jobs.worker import Worker  # noqa: E402
 from modelworks.platform.bootstrap import prepare  # noqa: E402
@@ -31,7 +32,7 @@ from modelworks.platform.db.models import Job  # noqa: E402
 from modelworks.platform.settings import Settings  # noqa: E402
 
 from .conftest import LiveServer, Platform, free_port  # noqa: E402
-from .test_jobs import LONGER, TINY, finished, wait_for  # noqa: E402
+from .job_fixtures import LONGER, TINY, finished, wait_for  # noqa: E402
 
 
 def _session_pids(sid: int) -> list[int]:
