@@ -152,25 +152,25 @@ def check_evaluate(config: dict[str, Any], find_source: FindSource | None) -> Ch
 def check_compress(config: dict[str, Any], find_source: FindSource | None) -> CheckedJob:
     """The method and its options checked by the compression package's own parser; with the
     source job known, whether the method can start from its model, and where it trains."""
-    from modelworks.compression import COMPRESSORS, parse_options  # torch: imported when a compress job is checked
+    from modelworks.compression.methods import COMPRESSORS, parent_refusal, parse_options  # torch: on first use
 
     cfg = validate(config, "config", CompressJob)
-    entry = COMPRESSORS.get(cfg.method, where="config: method")
+    COMPRESSORS.get(cfg.method, where="config: method")
     options = parse_options(cfg.method, cfg.options, origin="config: options")
     source = find_source(cfg.job, starts_from("compress")) if find_source else None
     if source is None:
         return CheckedJob("compress", cfg.model_dump())
     made_by = source.config.get("method") if source.kind == "compress" else None
-    if entry.impl.needs_float_parent and made_by is not None and not COMPRESSORS.get(made_by).impl.makes_float:
+    if parent_refusal(cfg.method, made_by) is not None:
         raise UserError(f"config: method: {cfg.method} needs a float32 model, but job {source.id} holds a {made_by} "
                         f"model; compress the job it was made from ({source.config['job']}) instead")
-    trains = cfg.method == "distill" or getattr(options, "finetune_epochs", 0) > 0
-    return CheckedJob("compress", cfg.model_dump(), gpus=_gpus(source.device) if trains else 0, source=source)
+    gpus = _gpus(source.device) if options.trains() else 0
+    return CheckedJob("compress", cfg.model_dump(), gpus=gpus, source=source)
 
 
 def check_export(config: dict[str, Any], find_source: FindSource | None) -> CheckedJob:
     """The format and its options checked by the format's own options class."""
-    from modelworks.exporting import FORMATS  # onnx: imported when an export job is checked
+    from modelworks.exporting.formats import FORMATS  # the export formats' options: imported on first use
 
     cfg = validate(config, "config", ExportJob)
     entry = FORMATS.get(cfg.format, where="config: format")
