@@ -29,8 +29,10 @@ from sqlalchemy.orm import Session
 from modelworks.errors import UserError
 from modelworks.platform.db.models import Job, Project
 from modelworks.platform.errors import Unprocessable
+from modelworks.platform.ids import DbId
 
-DATASET_REF = re.compile(r"^dataset:(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<version>[0-9]+)$")
+# At most 9 digits of version: it is looked up in an INTEGER column.
+DATASET_REF = re.compile(r"^dataset:(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<version>[0-9]{1,9})$")
 RUN_KINDS = ("train", "tune", "compress", "export")  # the kinds whose succeeded jobs leave a run
 SOURCE_KINDS = ("train", "tune", "compress")  # what compress and export start from
 
@@ -40,7 +42,7 @@ class EvaluateJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    job: int = Field(ge=1, description="id of a succeeded train, tune, compress or export job in this project")
+    job: DbId = Field(description="id of a succeeded train, tune, compress or export job in this project")
     split: Literal["train", "validation", "test"] = "test"
 
 
@@ -49,7 +51,7 @@ class CompressJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    job: int = Field(ge=1, description="id of a succeeded train, tune or compress job in this project")
+    job: DbId = Field(description="id of a succeeded train, tune or compress job in this project")
     method: str = Field(description="a compression method: quantize-dynamic, quantize-static, prune, distill, half")
     options: dict[str, Any] = Field(default_factory=dict, description="the method's options, e.g. {amount: 0.5}")
 
@@ -59,7 +61,7 @@ class ExportJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    job: int = Field(ge=1, description="id of a succeeded train, tune or compress job in this project")
+    job: DbId = Field(description="id of a succeeded train, tune or compress job in this project")
     format: str = Field(description="an export format: onnx or torchscript")
     opset: int | None = Field(None, description="onnx: the opset version; None: the format's default")
     quantize: Literal["int8"] | None = Field(None, description="onnx: int8 also writes model.int8.onnx")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Callable, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from modelworks.platform.ids import DbId
 from modelworks.platform.names import NAME_PATTERN
 from modelworks.platform.roles import Role
 
@@ -277,11 +278,11 @@ class RunDetail(RunOut):
 
 
 class VersionCreate(RequestBody):
-    run_id: int = Field(ge=1, le=2**31 - 1)
+    run_id: DbId
 
 
 class AliasSet(RequestBody):
-    version: int = Field(ge=1, le=2**31 - 1)
+    version: DbId
 
 
 class ModelVersionOut(BaseModel):

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -117,7 +116,7 @@ def test_train_job_streams_metrics_and_logs_and_records_usage(jp, project, worke
     done = finished(editor, name, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert done["attempts"] == 1 and done["result"]["epochs"] == 3
-    run = Path(done["run_dir"])
+    run = jp.settings.work_dir / done["run_dir"]  # run_dir is relative to the jobs' work folder
     assert (run / "model.safetensors").exists() and (run / "config.yaml").exists()
     metrics = project["viewer"].job_metrics(name, job["id"])["items"]
     epochs = [m for m in metrics if m["name"] == "train_loss"]
@@ -205,7 +204,7 @@ def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
     reference = editor.submit_job(name, "train", LONGER)
     interrupted = editor.submit_job(name, "train", LONGER)
     first = workers.start("--cpu-slots", "2", lease=2.0)
-    wait_for(lambda: (run := editor.job(name, interrupted["id"])["run_dir"]) and (Path(run) / "checkpoint.safetensors").exists(), 60, "a checkpoint")
+    wait_for(lambda: (run := editor.job(name, interrupted["id"])["run_dir"]) and (jp.settings.work_dir / run / "checkpoint.safetensors").exists(), 60, "a checkpoint")
     pid = editor.job(name, interrupted["id"])["result"] is None and _job_pid(jp, interrupted["id"])
     # kill -9 the worker and its training child: nobody is left to report anything
     os.kill(first.pid, signal.SIGKILL)
