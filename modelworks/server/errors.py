@@ -34,6 +34,7 @@ from modelworks.server.redact import redact
 
 log = logging.getLogger("modelworks.server")
 
+MAX_PROBLEMS = 20  # validation problems listed in one answer; the rest are counted
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, RequestTimeout: 408, Conflict: 409, TooLarge: 413,
           Unprocessable: 422, TooManyRequests: 429, StoredDataError: 500}
 
@@ -56,10 +57,13 @@ async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
+    for err in errors[:MAX_PROBLEMS]:
         where = ".".join(str(part) for part in err.get("loc", ()))
         problems.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid"))
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return error_response(422, "invalid request: " + "; ".join(problems), code="validation_error")
 
 
