@@ -138,7 +138,7 @@ def test_f2_twenty_thousand_unknown_keys_answer_within_a_second(platform):
     assert r.status_code == 422, r.text[:500]
     message = r.json()["error"]["message"]
     assert "k0: unknown key" in message and "more problems" in message and message.count("\n") <= 25
-    assert elapsed < 1.5, f"{elapsed:.2f} s"
+    assert elapsed < 2, f"{elapsed:.2f} s"  # ~0.1 s here; 3.6 s of validation alone before the fix (1 CPU)
 
 
 def test_f2_a_body_with_many_unknown_fields_answers_quickly_and_briefly(strict_platform):
@@ -146,7 +146,7 @@ def test_f2_a_body_with_many_unknown_fields_answers_quickly_and_briefly(strict_p
     body = {"name": "many"} | {f"k{i}": 0 for i in range(50_000)}  # ~700 KB: under the body limit
     start = time.perf_counter()
     r = http.post("/api/v1/tokens", json=body)
-    assert r.status_code == 422 and time.perf_counter() - start < 1.5
+    assert r.status_code == 422 and time.perf_counter() - start < 3  # the size of the answer is what matters here
     assert len(r.text) < 5_000 and "49980 more problems" in r.json()["error"]["message"]
 
 
