@@ -50,9 +50,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelworks.config.load import validate
 from modelworks.config.schema import ExperimentConfig
 from modelworks.errors import UserError
+from modelworks.platform.ids import DbId
 from modelworks.registry import Registry
 
-DATASET_REF = re.compile(r"^dataset:(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<version>[0-9]+)$")
+# A version number of at most 9 digits: anything larger could never be a stored version (ids.DbId).
+DATASET_REF = re.compile(r"^dataset:(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<version>[0-9]{1,9})$")
 
 
 # ------------------------------------------------------------------------------ what a check gives
@@ -97,7 +99,7 @@ class EvaluateJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    job: int = Field(ge=1, description="id of a succeeded train, tune, compress or export job in this project")
+    job: DbId = Field(description="id of a succeeded train, tune, compress or export job in this project")
     split: Literal["train", "validation", "test"] = "test"
 
 
@@ -106,7 +108,7 @@ class CompressJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    job: int = Field(ge=1, description="id of a succeeded train, tune or compress job in this project")
+    job: DbId = Field(description="id of a succeeded train, tune or compress job in this project")
     method: str = Field(description="a compression method: quantize-dynamic, quantize-static, prune, distill, half")
     options: dict[str, Any] = Field(default_factory=dict, description="the method's options, e.g. {amount: 0.5}")
 
@@ -116,7 +118,7 @@ class ExportJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    job: int = Field(ge=1, description="id of a succeeded train, tune or compress job in this project")
+    job: DbId = Field(description="id of a succeeded train, tune or compress job in this project")
     format: str = Field(description="an export format: onnx or torchscript")
     opset: int | None = Field(None, description="onnx: the opset version; None: the format's default")
     quantize: Literal["int8"] | None = Field(None, description="onnx: int8 also writes model.int8.onnx")

@@ -148,7 +148,8 @@ class Worker:
         elif returncode == 0:
             outcome, error, retry = "succeeded", None, False
         else:
-            outcome, error, retry = "failed", f"attempt {item.claim.attempt} exited with status {returncode}: {self._last_error(item)}", True
+            # Exit 2 is a user error (run_job.main): another attempt would fail the same way.
+            outcome, error, retry = "failed", f"attempt {item.claim.attempt} exited with status {returncode}: {self._last_error(item)}", returncode != 2
         with self.sessions() as session:
             state = queue.finish(session, item.claim, outcome, error=error, retry=retry, **usage)
             if state is not None:

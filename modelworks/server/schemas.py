@@ -9,6 +9,7 @@ from typing import Annotated, Any, Callable, Generic, Literal, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from modelworks.job_kinds import JOB_KINDS, KIND_NAMES
+from modelworks.platform.ids import DbId
 from modelworks.platform.names import NAME_PATTERN
 from modelworks.platform.roles import Role
 
@@ -275,11 +276,11 @@ class RunDetail(RunOut):
 
 
 class VersionCreate(RequestBody):
-    run_id: int = Field(ge=1, le=2**31 - 1)
+    run_id: DbId
 
 
 class AliasSet(RequestBody):
-    version: int = Field(ge=1, le=2**31 - 1)
+    version: DbId
 
 
 class ModelVersionOut(BaseModel):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -32,7 +31,7 @@ def test_train_job_streams_metrics_and_logs_and_records_usage(jp, project, worke
     done = finished(editor, name, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert done["attempts"] == 1 and done["result"]["epochs"] == 3
-    run = Path(done["run_dir"])
+    run = jp.settings.work_dir / done["run_dir"]  # run_dir is relative to the jobs' work folder
     assert (run / "model.safetensors").exists() and (run / "config.yaml").exists()
     metrics = project["viewer"].job_metrics(name, job["id"])["items"]
     epochs = [m for m in metrics if m["name"] == "train_loss"]
@@ -103,16 +102,18 @@ def test_cancel_a_running_job_and_time_out_another(jp, project, workers):
     assert done["state"] == "failed" and "timed out after 4 s" in done["error"] and done["attempts"] == 1
 
 
-def test_a_crashing_job_is_retried_then_fails(jp, project, workers):
+def test_a_job_failing_on_a_user_error_is_not_retried(jp, project, workers):
+    # Issue 9, finding 8: a user error (exit 2) fails the same way on every attempt. A crash is
+    # still retried: test_kill_9_mid_training_resumes_with_the_same_steps.
     editor, name = project["editor"], project["name"]
     # Valid to the schema, wrong at runtime: iris has no such column.
     job = editor.submit_job(name, "train", {**TINY, "data": {**TINY["data"], "target": "no_such_column"}}, max_attempts=2)
     workers.start()
     done = finished(editor, name, job["id"])
-    assert done["state"] == "failed" and done["attempts"] == 2
-    assert "exited with status" in done["error"]
+    assert done["state"] == "failed" and done["attempts"] == 1
+    assert "exited with status 2" in done["error"]
     logs = "\n".join(line["line"] for line in editor.job_logs(name, job["id"]))
-    assert "no_such_column" in logs and "requeued for another attempt" in logs
+    assert "no_such_column" in logs and "requeued for another attempt" not in logs
 
 
 def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
@@ -120,7 +121,7 @@ def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
     reference = editor.submit_job(name, "train", LONGER)
     interrupted = editor.submit_job(name, "train", LONGER)
     first = workers.start("--cpu-slots", "2", lease=2.0)
-    wait_for(lambda: (run := editor.job(name, interrupted["id"])["run_dir"]) and (Path(run) / "checkpoint.safetensors").exists(), 60, "a checkpoint")
+    wait_for(lambda: (run := editor.job(name, interrupted["id"])["run_dir"]) and (jp.settings.work_dir / run / "checkpoint.safetensors").exists(), 60, "a checkpoint")
     pid = editor.job(name, interrupted["id"])["result"] is None and job_pid(jp, interrupted["id"])
     # kill -9 the worker and its training child: nobody is left to report anything
     os.kill(first.pid, signal.SIGKILL)

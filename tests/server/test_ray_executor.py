@@ -160,7 +160,7 @@ def test_train_job_runs_in_a_ray_actor(rp: Platform, ray_worker: Worker, project
     done = finished(client, project, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert done["attempts"] == 1 and done["result"]["epochs"] == 3
-    assert (Path(done["run_dir"]) / "model.safetensors").exists()
+    assert (rp.settings.work_dir / done["run_dir"] / "model.safetensors").exists()
     epochs = [m["epoch"] for m in client.job_metrics(project, job["id"], name="train_loss")["items"]]
     assert epochs == [1, 2, 3]
     logs = "\n".join(line["line"] for line in client.job_logs(project, job["id"]))
