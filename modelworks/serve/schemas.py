@@ -40,12 +40,18 @@ class InferResponse(BaseModel):
     outputs: list[Tensor]
 
 
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int] = Field(description="-1: a free axis (the batch, a text's length)")
+
+
 class ModelMetadata(BaseModel):
     name: str
     versions: list[str]
     platform: str
-    inputs: list[Tensor]
-    outputs: list[Tensor]
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
 
 
 class ServerMetadata(BaseModel):
