@@ -81,6 +81,7 @@ def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: Ser
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.loop = asyncio.get_running_loop()  # for a platform thread that changes `models` (retire)
         warming = asyncio.get_running_loop().create_task(models.warm_up())  # ready once it is done; live at once
         try:
             yield
