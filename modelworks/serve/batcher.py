@@ -1,8 +1,10 @@
 """Dynamic batching: concurrent requests gathered into one forward pass.
 
-A request waits in a bounded queue until the batch is full (`max_batch` rows) or the oldest
-request has waited `max_delay_ms`; then one worker thread runs the model on all of them at once
-and each request gets its own rows back. A request larger than `max_batch` is split into pieces
+One worker thread runs the model; each request gets its own rows of the batch back. Requests that
+queued during a forward pass go together as soon as it ends. A request that finds the model idle
+waits up to `max_delay_ms` for others (or until `max_batch` rows are queued) when traffic is
+concurrent (recent batches averaged more than one request), and goes at once when it is not: a
+lone client pays no batching delay. A request larger than `max_batch` is split into pieces
 that are queued together and answered together, never refused for its size. Past `max_queue`
 queued pieces, `submit` raises `QueueFull` at once (the server answers 503 with Retry-After).
 
@@ -89,6 +91,7 @@ class DynamicBatcher:
         self._worker: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelworks-batch")
         self._closing = False
+        self._pieces_per_batch = 1.0  # moving average over recent executions
 
     @property
     def queued(self) -> int:
@@ -153,9 +156,9 @@ class DynamicBatcher:
                     return
                 self._wake.clear()
                 await self._wake.wait()
-            # Wait for a full batch or for the oldest piece's delay to run out.
+            # Concurrent traffic: wait for a full batch or for the oldest piece's delay to run out.
             deadline = self._queue[0].queued + self.max_delay_s
-            while self._rows_queued() < self.max_batch and not self._closing:
+            while self._pieces_per_batch > 1.5 and self._rows_queued() < self.max_batch and not self._closing:
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     break
@@ -196,6 +199,7 @@ class DynamicBatcher:
             return
         compute = time.perf_counter() - now
         rows = sum(p.rows for p in batch)
+        self._pieces_per_batch = 0.8 * self._pieces_per_batch + 0.2 * len(batch)
         self.stats.inferences += rows
         self.stats.executions += 1
         self.stats.queue_s += sum(waits)
