@@ -220,8 +220,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     if result["errors"] or not result["requests"]:
                         raise RuntimeError(f"{kind} answered {result['errors']} errors at concurrency {concurrency}")
                     rows.append({"model": label, "server": kind, "concurrency": concurrency, **result})
-                    print(f"{label:18} {kind:17} c={concurrency:<3} {result['throughput_rps']:8.1f} req/s  "
-                          f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms", file=sys.stderr)
+                    print(
+                        f"{label:18} {kind:17} c={concurrency:<3} {result['throughput_rps']:8.1f} req/s  "
+                        f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms",
+                        file=sys.stderr,
+                    )
             finally:
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
@@ -232,7 +235,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         r["p99_vs_baseline"] = r["p99_ms"] / base["p99_ms"] if base["p99_ms"] and r["p99_ms"] else None
     return {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(), "python": platform.python_version(),
+                    "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
+                    "python": platform.python_version(),
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "settings": {"server_intra_op_threads": args.threads, "server_inter_op_threads": 1,
                      "load_generator": "this process: one asyncio loop, httpx, closed loop, JSON bodies of one row",
@@ -244,7 +248,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| model | server | C | req/s | × baseline | p50 ms | p99 ms | p99 × baseline |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | server | C | req/s | × baseline | p50 ms | p99 ms | p99 × baseline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
         lines.append(f"| {r['model']} | {r['server']} | {r['concurrency']} | {r['throughput_rps']:.1f} | "
                      f"{r['throughput_vs_baseline']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "

@@ -43,6 +43,8 @@ def serve(
     model = ServedModel.load(path, runtime=runtime, device=device, threads=threads, name=name, int8=int8)  # type: ignore[arg-type]
     models = ModelSet.of(deploy(model, max_batch, max_delay_ms, max_queue))
     app = create_app(models, limits=ServeLimits(timeout_s=timeout))
-    say(f"serving {model.name} ({runtime}{' int8' if int8 else ''}) on http://{host}:{port}/v2/models/{model.name} "
-        f"(infer, predict); metrics on /metrics; Ctrl-C or SIGTERM stops after the requests in flight")
+    say(
+        f"serving {model.name} ({runtime}{' int8' if int8 else ''}) on http://{host}:{port}/v2/models/{model.name} "
+        f"(infer, predict); metrics on /metrics; Ctrl-C or SIGTERM stops after the requests in flight"
+    )
     run_server(app, host=host, port=port)

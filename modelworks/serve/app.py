@@ -29,6 +29,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from modelworks.errors import UserError
@@ -89,8 +90,12 @@ def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: Ser
             await warming
             await models.close()  # queued requests are answered first
 
-    app = FastAPI(title="modelworks serving", version=_version(), lifespan=lifespan,
-                  description="Open Inference Protocol (v2) with the binary tensor data extension, and /predict.")
+    app = FastAPI(
+        title="modelworks serving",
+        version=_version(),
+        lifespan=lifespan,
+        description="Open Inference Protocol (v2) with the binary tensor data extension, and /predict.",
+    )
     app.state.models, app.state.metrics = models, metrics
     _errors(app)
 
@@ -108,15 +113,18 @@ def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: Ser
             raise ServeError(503, "not ready: the models are still loading or warming up", {"Retry-After": "1"})
         return {"ready": True}
 
-    async def deployment(request: Request, name: str, version: str | None) -> tuple[Deployment, Any]:
-        caller = hooks.authorize(request, name)
-        if inspect.isawaitable(caller):
-            caller = await caller
-        found = models.pick(name, version)
-        if found is None:
-            what = f"model {name!r}" + ("" if version is None else f" version {version!r}")
-            raise ServeError(404, f"{what} is not served here")
-        return found, caller
+    @app.get("/metrics", tags=["server"], response_class=Response)
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    _model_routes(app, models, hooks)
+    _inference_routes(app, models, hooks, limits, metrics)
+    schemas.install_openapi(app, [schemas.InferRequest, schemas.PredictRequest, schemas.Error])
+    return app
+
+
+def _model_routes(app: FastAPI, models: ModelSet, hooks: ServeHooks) -> None:
+    """Model metadata, readiness and statistics."""
 
     @app.get("/v2/models/stats", tags=["models"])
     @app.get("/v2/models/{name}/stats", tags=["models"])
@@ -125,36 +133,50 @@ def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: Ser
         if name is None:
             chosen = models.all()
         else:
-            await deployment(request, name, version)
+            await _find(request, models, hooks, name, version)
             chosen = [d for d in models.all() if d.name == name and version in (None, d.version)]
         return {"model_stats": [_stats(d) for d in chosen]}
 
     @app.get("/v2/models/{name}", response_model=schemas.ModelMetadata, tags=["models"])
     @app.get("/v2/models/{name}/versions/{version}", response_model=schemas.ModelMetadata, tags=["models"])
     async def model_metadata(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
-        found, _ = await deployment(request, name, version)
+        found, _ = await _find(request, models, hooks, name, version)
         return {**found.model.metadata(), "name": found.name, "versions": sorted(models.versions[name])}
 
     @app.get("/v2/models/{name}/ready", tags=["models"])
     @app.get("/v2/models/{name}/versions/{version}/ready", tags=["models"])
     async def model_ready(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
-        found, _ = await deployment(request, name, version)
+        found, _ = await _find(request, models, hooks, name, version)
         if not found.ready:
             raise ServeError(503, f"model {name!r} is still warming up", {"Retry-After": "1"})
         return {"name": found.name, "ready": True}
 
-    @app.post("/v2/models/{name}/infer", response_model=schemas.InferResponse, tags=["inference"],
-              openapi_extra=schemas.body(schemas.InferRequest, binary=True))
-    @app.post("/v2/models/{name}/versions/{version}/infer", response_model=schemas.InferResponse,
-              tags=["inference"], openapi_extra=schemas.body(schemas.InferRequest, binary=True))
+
+def _inference_routes(app: FastAPI, models: ModelSet, hooks: ServeHooks, limits: ServeLimits,
+                      metrics: ServeMetrics) -> None:  # fmt: skip
+    """infer (OIP, JSON or binary tensors) and predict (raw records), each also under /versions/{version}."""
+
+    @app.post(
+        "/v2/models/{name}/infer",
+        response_model=schemas.InferResponse,
+        tags=["inference"],
+        openapi_extra=schemas.body(schemas.InferRequest, binary=True),
+    )
+    @app.post(
+        "/v2/models/{name}/versions/{version}/infer",
+        response_model=schemas.InferResponse,
+        tags=["inference"],
+        openapi_extra=schemas.body(schemas.InferRequest, binary=True),
+    )
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         started = time.perf_counter()
-        found, caller = await deployment(request, name, version)
+        found, caller = await _find(request, models, hooks, name, version)
         status, rows = 500, 0
         try:
             raw = decompress(await _body(request, limits), request.headers.get("Content-Encoding"))
-            parsed = parse_infer(raw, request.headers.get("Inference-Header-Content-Length"),
-                                 found.model.inputs, found.model.outputs)
+            parsed = parse_infer(
+                raw, request.headers.get("Inference-Header-Content-Length"), found.model.inputs, found.model.outputs
+            )
             rows = parsed.rows
             timeout = min(limits.timeout_s, parsed.timeout_s or limits.timeout_s)
             outputs = await _submit(found, parsed.inputs, timeout)
@@ -170,19 +192,27 @@ def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: Ser
         finally:
             _count(hooks, metrics, caller, found, "infer", rows, status, time.perf_counter() - started)
 
-    @app.post("/v2/models/{name}/predict", response_model=schemas.PredictResponse, tags=["inference"],
-              openapi_extra=schemas.body(schemas.PredictRequest))
-    @app.post("/v2/models/{name}/versions/{version}/predict", response_model=schemas.PredictResponse,
-              tags=["inference"], openapi_extra=schemas.body(schemas.PredictRequest))
+    @app.post(
+        "/v2/models/{name}/predict",
+        response_model=schemas.PredictResponse,
+        tags=["inference"],
+        openapi_extra=schemas.body(schemas.PredictRequest),
+    )
+    @app.post(
+        "/v2/models/{name}/versions/{version}/predict",
+        response_model=schemas.PredictResponse,
+        tags=["inference"],
+        openapi_extra=schemas.body(schemas.PredictRequest),
+    )
     async def predict(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        found, caller = await deployment(request, name, version)
+        found, caller = await _find(request, models, hooks, name, version)
         status, rows = 500, 0
         try:
             records = _records(await _body(request, limits), limits)
             rows = len(records)
             try:
-                inputs = found.model.encode(records)
+                inputs = await run_in_threadpool(found.model.encode, records)  # decoding images, tokenizing
             except UserError as e:
                 raise ServeError(400, str(e)) from e
             outputs = await _submit(found, inputs, limits.timeout_s)
@@ -195,15 +225,21 @@ def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: Ser
         finally:
             _count(hooks, metrics, caller, found, "predict", rows, status, time.perf_counter() - started)
 
-    @app.get("/metrics", tags=["server"], response_class=Response)
-    async def prometheus() -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
-
-    schemas.install_openapi(app, [schemas.InferRequest, schemas.PredictRequest, schemas.Error])
-    return app
-
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+async def _find(request: Request, models: ModelSet, hooks: ServeHooks, name: str, version: str | None
+                ) -> tuple[Deployment, Any]:  # fmt: skip
+    """(the deployment a model request goes to, the caller the hooks authorized); 404 when not served."""
+    caller = hooks.authorize(request, name)
+    if inspect.isawaitable(caller):
+        caller = await caller
+    found = models.pick(name, version)
+    if found is None:
+        what = f"model {name!r}" + ("" if version is None else f" version {version!r}")
+        raise ServeError(404, f"{what} is not served here")
+    return found, caller
 
 
 async def _body(request: Request, limits: ServeLimits) -> bytes:
@@ -260,8 +296,10 @@ def _stats(d: Deployment) -> dict[str, Any]:
     return {
         "name": d.name, "version": d.version, "last_inference": s.last_inference_ms,
         "inference_count": s.inferences, "execution_count": s.executions,
-        "inference_stats": {"success": duration(s.requests, s.queue_s + s.compute_s), "fail": duration(s.failures, 0),
-                            "queue": duration(s.requests, s.queue_s), "compute_infer": duration(s.executions, s.compute_s)},
+        "inference_stats": {
+            "success": duration(s.requests, s.queue_s + s.compute_s), "fail": duration(s.failures, 0),
+            "queue": duration(s.requests, s.queue_s), "compute_infer": duration(s.executions, s.compute_s),
+        },
         "batch_stats": [],
     }  # fmt: skip
 

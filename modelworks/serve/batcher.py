@@ -114,7 +114,7 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         futures = []
         for start in range(0, max(rows, 1), self.max_batch):
-            part = {name: np.asarray(x)[start:start + self.max_batch] for name, x in inputs.items()}
+            part = {name: np.asarray(x)[start : start + self.max_batch] for name, x in inputs.items()}
             future = loop.create_future()
             self._queue.append(_Piece(part, min(self.max_batch, rows - start), future))
             futures.append(future)
@@ -210,7 +210,7 @@ class DynamicBatcher:
         start = 0
         for piece in batch:
             if not piece.future.done():
-                piece.future.set_result({name: out[start:start + piece.rows] for name, out in outputs.items()})
+                piece.future.set_result({name: out[start : start + piece.rows] for name, out in outputs.items()})
             start += piece.rows
 
     def _concat(self, parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

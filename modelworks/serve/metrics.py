@@ -6,8 +6,8 @@ mix their counts.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 - re-exported for the app
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from modelworks.serve.modelset import Deployment
 
@@ -19,17 +19,41 @@ class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         labels = ["model", "version"]
-        self.requests = Counter("modelworks_inference_requests", "Inference requests answered, by HTTP status",
-                                [*labels, "route", "status"], registry=self.registry)
+        self.requests = Counter(
+            "modelworks_inference_requests",
+            "Inference requests answered, by HTTP status",
+            [*labels, "route", "status"],
+            registry=self.registry,
+        )
         self.rows = Counter("modelworks_inference_rows", "Rows (inferences) answered", labels, registry=self.registry)
-        self.latency = Histogram("modelworks_request_latency_seconds", "Request latency, end to end in the server",
-                                 labels, buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.queue = Histogram("modelworks_queue_seconds", "Time a request waited in the batch queue", labels,
-                               buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.compute = Histogram("modelworks_compute_seconds", "Time of one forward pass", labels,
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.batch = Histogram("modelworks_batch_size", "Rows per forward pass (average: inferences / executions)",
-                               labels, buckets=BATCH_BUCKETS, registry=self.registry)
+        self.latency = Histogram(
+            "modelworks_request_latency_seconds",
+            "Request latency, end to end in the server",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue = Histogram(
+            "modelworks_queue_seconds",
+            "Time a request waited in the batch queue",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.compute = Histogram(
+            "modelworks_compute_seconds",
+            "Time of one forward pass",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch = Histogram(
+            "modelworks_batch_size",
+            "Rows per forward pass (average: inferences / executions)",
+            labels,
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.executions = Counter("modelworks_executions", "Forward passes", labels, registry=self.registry)
 
     def watch(self, deployment: Deployment) -> None:

@@ -72,7 +72,9 @@ class ServedModel:
             for spec in description.inputs
         ]  # fmt: skip
         out = description.output
-        self.outputs = [TensorSpec(out.name, DATATYPES[out.dtype], [d if isinstance(d, int) else -1 for d in out.shape])]
+        self.outputs = [
+            TensorSpec(out.name, DATATYPES[out.dtype], [d if isinstance(d, int) else -1 for d in out.shape])
+        ]
         self.warmed = False
 
     # ------------------------------------------------------------------------------ loading
@@ -163,8 +165,9 @@ class ServedModel:
                 raise UserError(f"instances[{i}] must be an object of fields; got {type(record).__name__}")
             unknown = [k for k in record if k not in kinds and k != target]
             if unknown:
-                raise UserError(f"instances[{i}].{unknown[0]}: not a field of this model; its fields: "
-                                f"{', '.join(kinds)}")
+                raise UserError(
+                    f"instances[{i}].{unknown[0]}: not a field of this model; its fields: {', '.join(kinds)}"
+                )
             rows.append({name: _field(i, name, kind, record) for name, kind in kinds.items()})
         frame = pd.DataFrame(rows, columns=list(kinds))
         for name, kind in kinds.items():
@@ -191,8 +194,8 @@ class ServedModel:
         probs = np.stack([1 - out, out], 1) if task == "binary" else out
         names = self.run.schema.class_names or []
         return [
-            {"prediction": _plain(label), "probabilities": {str(c): float(p) for c, p in zip(names, row)}}
-            for label, row in zip(labels, probs)
+            {"prediction": _plain(label), "probabilities": {str(c): float(p) for c, p in zip(names, row, strict=True)}}
+            for label, row in zip(labels, probs, strict=True)
         ]
 
 
@@ -228,8 +231,10 @@ def _locate(path: Path, runtime: Runtime) -> tuple[Path, Path]:
             raise UserError(f"{path} is a {record.format} export; the onnx runtime needs an ONNX export")
         run_dir = Path(record.run)
         if not (run_dir / CONFIG).is_file():
-            raise UserError(f"{path} is an export of {run_dir}, which is not here; serving needs the run folder "
-                            f"(its config and preprocessing) beside the export")
+            raise UserError(
+                f"{path} is an export of {run_dir}, which is not here; serving needs the run folder "
+                f"(its config and preprocessing) beside the export"
+            )
         return run_dir, path
     if not (path / CONFIG).is_file():
         raise UserError(f"{path} is neither a run folder (no {CONFIG}) nor an export folder")

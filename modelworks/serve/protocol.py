@@ -83,7 +83,9 @@ def parse_infer(body: bytes, header_length: str | None, inputs: Sequence[TensorS
             raise BadRequest(f"input {tensor[0]!r} is given twice")
         tensors[tensor[0]] = tensor[1]
     if offset != len(binary):
-        raise BadRequest(f"the binary data holds {len(binary)} bytes but the inputs' binary_data_size add up to {offset}")
+        raise BadRequest(
+            f"the binary data holds {len(binary)} bytes but the inputs' binary_data_size add up to {offset}"
+        )
     missing = [name for name in specs if name not in tensors]
     if missing:
         raise BadRequest(f"input {missing[0]!r} is missing; this model takes {', '.join(specs)}")
@@ -152,11 +154,13 @@ def _input(i: int, raw: Any, specs: dict[str, TensorSpec], binary: memoryview, o
         if not isinstance(size, int) or size < 0:
             raise BadRequest(f"input {name!r}: binary_data_size must be a non-negative integer")
         if size != count * dtype.itemsize:
-            raise BadRequest(f"input {name!r}: binary_data_size {size} does not match shape {shape} of "
-                             f"{spec.datatype} ({count * dtype.itemsize} bytes)")
+            raise BadRequest(
+                f"input {name!r}: binary_data_size {size} does not match shape {shape} of "
+                f"{spec.datatype} ({count * dtype.itemsize} bytes)"
+            )
         if offset + size > len(binary):
             raise BadRequest(f"input {name!r}: the binary data ends after {len(binary) - offset} of its {size} bytes")
-        array = np.frombuffer(binary[offset:offset + size], dtype=dtype).astype(dtype.newbyteorder("="))
+        array = np.frombuffer(binary[offset : offset + size], dtype=dtype).astype(dtype.newbyteorder("="))
         return (name, array.reshape(shape)), offset + size
     if "data" not in raw:
         raise BadRequest(f"input {name!r} has neither data nor parameters.binary_data_size")

@@ -44,7 +44,9 @@ def gated(run, name="iris") -> Gated:
 
 
 def infer_body(rows: np.ndarray) -> dict:
-    return {"inputs": [{"name": "numeric", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}]}
+    return {
+        "inputs": [{"name": "numeric", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}]
+    }
 
 
 def test_concurrent_requests_share_forward_passes(runs):

@@ -48,7 +48,9 @@ def test_text_predict_equals_run_predict(served, runs):
     run = runs["text"]
     frame = text_frame(30).drop(columns=["label"])
     frame.loc[3, "text"] = None  # a missing text becomes the fitted fill, as in predict
-    answer = httpx.post(f"{served.url}/v2/models/text/predict", json={"instances": records_of(frame, ["text", "source"])})
+    answer = httpx.post(
+        f"{served.url}/v2/models/text/predict", json={"instances": records_of(frame, ["text", "source"])}
+    )
     assert_same(answer, run.predict(frame, proba=True))
 
 

@@ -39,7 +39,9 @@ def test_server_and_model_routes_through_tritonclient(served):
     assert client.get_model_metadata("iris", "1") == model
     text = client.get_model_metadata("text")
     assert [(t["name"], t["datatype"], t["shape"]) for t in text["inputs"]] == [
-        ("categorical", "INT64", [-1, 1]), ("text.text", "INT64", [-1, -1])]
+        ("categorical", "INT64", [-1, 1]),
+        ("text.text", "INT64", [-1, -1]),
+    ]
     stats = client.get_inference_statistics("iris")["model_stats"][0]
     assert {"inference_count", "execution_count", "name", "version"} <= set(stats)
 
@@ -102,8 +104,17 @@ def test_raw_http_json_and_binary(served, runs):
     assert meta["outputs"][0]["parameters"]["binary_data_size"] == 3 * 3 * 4
     values = np.frombuffer(answer.content[n:], dtype="<f4").reshape(3, 3)
     np.testing.assert_allclose(values, reference(runs, rows), atol=1e-5)
-    for path in ("/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/iris", "/v2/models/iris/versions/1",
-                 "/v2/models/iris/ready", "/v2/models/iris/versions/1/ready", "/v2/models/stats", "/metrics"):
+    for path in (
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/iris",
+        "/v2/models/iris/versions/1",
+        "/v2/models/iris/ready",
+        "/v2/models/iris/versions/1/ready",
+        "/v2/models/stats",
+        "/metrics",
+    ):
         assert httpx.get(served.url + path).status_code == 200, path
     assert httpx.get(served.url + "/v2/models/nope").json() == {"error": "model 'nope' is not served here"}
 

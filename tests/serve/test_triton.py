@@ -30,7 +30,9 @@ def test_config_pbtxt_parses_and_matches_the_export(runs, tmp_path, key):
     assert config.name == name and config.platform == "onnxruntime_onnx" and config.max_batch_size == 16
     assert config.dynamic_batching.max_queue_delay_microseconds == 2000
     interface = read_inputs(tmp_path / "repo")
-    assert [i.name for i in config.input] == [spec.name for spec in interface.inputs] == read_export(result.folder).inputs
+    assert (
+        [i.name for i in config.input] == [spec.name for spec in interface.inputs] == read_export(result.folder).inputs
+    )
     session = ort.InferenceSession(str(result.file), providers=["CPUExecutionProvider"])
     graph_inputs = {i.name: i for i in session.get_inputs()}
     for tensor, spec in zip(config.input, interface.inputs, strict=True):
