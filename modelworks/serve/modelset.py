@@ -97,9 +97,14 @@ class ModelSet:
 
     @property
     def ready(self) -> bool:
-        """Whether every model is loaded and warmed up (and there is at least one)."""
-        deployments = self.all()
-        return bool(deployments) and all(d.ready for d in deployments)
+        """Whether every model is loaded and warmed up (a platform replica with no deployment yet is ready)."""
+        return all(d.ready for d in self.all())
+
+    async def add_ready(self, deployment: Deployment, *, route: bool | None = None) -> None:
+        """`add`, after warming the model up in a worker thread: the server never routes to a cold model."""
+        if not deployment.ready:
+            await asyncio.get_running_loop().run_in_executor(None, deployment.model.warm_up)
+        self.add(deployment, route=route)
 
     async def warm_up(self) -> None:
         """Warm every model not yet warm, each in a worker thread."""

@@ -146,14 +146,14 @@ def test_switch_and_canary_between_versions(runs):
     body = infer_body(np.zeros((1, 4), np.float32))
     with LiveServer(models) as server:
         server.wait_ready()
-        new = deploy(v2)
-        v2.warm_up()
-        models.add(new, route=False)
+        loop = server.app.state.loop
+        asyncio.run_coroutine_threadsafe(models.add_ready(deploy(v2), route=False), loop).result(30)
+        assert v2.warmed and models.ready
         models.route("iris", {"1": 0.7, "2": 0.3})
         seen = Counter(httpx.post(f"{server.url}/v2/models/iris/infer", json=body).json()["model_version"]
                        for _ in range(200))  # fmt: skip
         models.route("iris", {"2": 1})
-        asyncio.run_coroutine_threadsafe(models.retire("iris", "1"), server.app.state.loop).result(10)
+        asyncio.run_coroutine_threadsafe(models.retire("iris", "1"), loop).result(10)
         after = httpx.post(f"{server.url}/v2/models/iris/infer", json=body).json()["model_version"]
         metrics = httpx.get(f"{server.url}/metrics").text
     assert 30 <= seen["2"] <= 90 and seen["1"] + seen["2"] == 200
