@@ -131,6 +131,10 @@ class DynamicBatcher:
             return results[0]
         return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
 
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        """`fn()` in the worker thread that runs the model (warm-up: per-thread runtime state is made there)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
     async def close(self) -> None:
         """Finish every queued request, then stop the worker."""
         self._closing = True

@@ -34,6 +34,11 @@ class Deployment:
     def ready(self) -> bool:
         return self.model.warmed
 
+    def warm_up(self) -> None:
+        """Run the model at batch sizes 1, 2, 4, ... up to the batcher's max batch (runtimes prepare per shape)."""
+        sizes = [1 << k for k in range(self.batcher.max_batch.bit_length()) if 1 << k <= self.batcher.max_batch]
+        self.model.warm_up(tuple(sizes))
+
 
 @dataclass
 class ModelSet:
@@ -103,15 +108,14 @@ class ModelSet:
     async def add_ready(self, deployment: Deployment, *, route: bool | None = None) -> None:
         """`add`, after warming the model up in a worker thread: the server never routes to a cold model."""
         if not deployment.ready:
-            await asyncio.get_running_loop().run_in_executor(None, deployment.model.warm_up)
+            await deployment.batcher.call(deployment.warm_up)
         self.add(deployment, route=route)
 
     async def warm_up(self) -> None:
-        """Warm every model not yet warm, each in a worker thread."""
-        loop = asyncio.get_running_loop()
+        """Warm every model not yet warm, each in its batcher's worker thread."""
         for d in self.all():
             if not d.ready:
-                await loop.run_in_executor(None, d.model.warm_up)
+                await d.batcher.call(d.warm_up)
 
     async def close(self) -> None:
         await asyncio.gather(*(d.batcher.close() for d in self.all()))
