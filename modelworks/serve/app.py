@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from modelworks.errors import UserError
 from modelworks.serve import schemas
@@ -248,11 +249,14 @@ async def _body(request: Request, limits: ServeLimits) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise ServeError(413, f"the request body ({declared} bytes) is over the limit of {limits.max_body_bytes}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise ServeError(413, f"the request body is over the limit of {limits.max_body_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise ServeError(413, f"the request body is over the limit of {limits.max_body_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as e:
+        raise ServeError(400, "the client went away before sending the whole body") from e
     return b"".join(chunks)
 
 
@@ -314,6 +318,10 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         return JSONResponse({"error": str(e.detail)}, e.status_code, headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, e: Exception) -> JSONResponse:  # a bug, not a bad request: still an OIP body
+        return JSONResponse({"error": f"internal error: {type(e).__name__}"}, 500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:

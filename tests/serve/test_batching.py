@@ -181,3 +181,28 @@ def test_batcher_refuses_past_its_queue():
 
     big, stats = asyncio.run(scenario())
     assert big["outputs"].ravel().tolist() == list(range(6)) and stats.executions == 4 and stats.inferences == 8
+
+
+def test_texts_of_different_lengths_share_a_batch(runs):
+    """Shorter token-id rows are right-padded with the pad id to join a batch; answers match one-by-one runs."""
+    model = load(runs["text"], name="text")
+    pad = next(t.pad_id for t in model.inputs if t.name == "text.text")
+    data = runs["text"].splits()["test"].tensors
+    requests = []
+    for k in range(6):
+        ids = data["text.text"][k : k + 1].numpy()
+        length = max(int((ids != pad).sum()), 1)
+        requests.append({"categorical": data["categorical"][k : k + 1].numpy(), "text.text": ids[:, :length]})
+    alone = [model.infer(r)["outputs"] for r in requests]
+
+    async def together():
+        d = deploy(model, max_batch=8, max_delay_ms=50)
+        d.batcher._pieces_per_batch = 8.0  # as under concurrent traffic: wait for the others
+        answers = await asyncio.gather(*(d.batcher.submit(r) for r in requests))
+        await d.batcher.close()
+        return answers, d.batcher.stats
+
+    answers, stats = asyncio.run(together())
+    assert stats.executions == 1 and stats.inferences == 6
+    for got, want in zip(answers, alone, strict=True):
+        np.testing.assert_allclose(got["outputs"], want, atol=1e-5)

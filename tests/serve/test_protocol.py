@@ -63,6 +63,18 @@ def test_infer_through_tritonclient(served, runs, binary_in, binary_out):
     np.testing.assert_allclose(default.as_numpy(OUTPUT), reference(runs, rows), atol=1e-5)
 
 
+def test_gzip_and_deflate_requests(served, runs):
+    client = triton.InferenceServerClient(served.host)
+    rows = iris_rows(runs)
+    tensor = triton.InferInput("numeric", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows)
+    for algorithm in ("gzip", "deflate"):
+        result = client.infer("iris", [tensor], request_compression_algorithm=algorithm)
+        np.testing.assert_allclose(result.as_numpy(OUTPUT), reference(runs, rows), atol=1e-5)
+    answer = httpx.post(f"{served.url}/v2/models/iris/infer", content=b"not gzip", headers={"Content-Encoding": "gzip"})
+    assert answer.status_code == 400 and "not valid gzip" in answer.json()["error"]
+
+
 def test_text_model_int64_binary_and_short_sequences(served, runs):
     client = triton.InferenceServerClient(served.host)
     run = runs["text"]
