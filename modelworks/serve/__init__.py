@@ -12,9 +12,10 @@ module             holds
 ``protocol.py``    the OIP inference bodies, JSON and binary
 ``app.py``         `create_app`, `ServeHooks`, `ServeLimits`: the routes
 ``metrics.py``     the Prometheus series
+``schemas.py``     the bodies as pydantic models, for the OpenAPI document
 ``server.py``      `serve`: uvicorn with a graceful SIGTERM
-``triton.py``      ``modelworks export --format triton``: a Triton model repository
 =================  ==============================================================================
 
-This ``__init__`` imports nothing heavy; import the modules you need.
+A model that outgrows this server moves to NVIDIA Triton with ``modelworks export RUN --format triton``
+(`modelworks.exporting.triton`). This ``__init__`` imports nothing heavy; import the modules you need.
 """
