@@ -1,6 +1,7 @@
 """The `modelworks` (alias `mw`) command line, assembled from its parts:
 
     cli/engine.py    init, train, evaluate, predict, report, compare, tune, compress, export
+    cli/serve.py     serve
     cli/platform.py  up, worker, db upgrade
     cli/remote.py    remote runs|jobs|logs|cancel|submit|upload|datasets|register|alias, and --remote
     cli/access.py    remote projects|members|users|tokens
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import typer
 
-from modelworks.cli import access, engine, platform, remote
+from modelworks.cli import access, engine, platform, remote, serve
 
 app = typer.Typer(
     add_completion=False,
@@ -27,7 +28,7 @@ app = typer.Typer(
     epilog="A platform server is named the same way in every verb: --url, --project, --token (or MODELWORKS_URL, "
     "MODELWORKS_PROJECT, MODELWORKS_TOKEN); train, evaluate, tune, compress and export use them only with --remote.",
 )
-for part in (engine.app, platform.app):  # their verbs at the top level, as one app
+for part in (engine.app, serve.app, platform.app):  # their verbs at the top level, as one app
     app.registered_commands += part.registered_commands
     app.registered_groups += part.registered_groups
 access.add_to(remote.app)

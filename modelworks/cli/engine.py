@@ -332,7 +332,7 @@ def _export_job(run: str, format_: str, quantize: str | None, opset: int | None,
 @remote_verb("export", _export_job)
 def export(
     run: str = typer.Argument(..., help="run folder or name (with --remote: the id of the job that made the run)"),
-    format_: str = typer.Option(..., "--format", "-f", help="onnx or torchscript"),
+    format_: str = typer.Option(..., "--format", "-f", help="onnx, torchscript or triton (a Triton model repository)"),
     quantize: str | None = typer.Option(
         None, "--quantize", help="onnx: int8 also writes a dynamically quantized model"
     ),
@@ -340,7 +340,7 @@ def export(
     output: Path | None = typer.Option(None, "--output", "-o", help="folder to write (default RUN/export/FORMAT)"),
     as_json: bool = Json,
 ) -> None:
-    """Export a trained run to ONNX or TorchScript, checked against PyTorch on its test split."""
+    """Export a trained run to ONNX, TorchScript or a Triton repository, checked against PyTorch on its test split."""
     from modelworks import api
 
     export_summary(api.export(run, format_, opset=opset, quantize=quantize, output=output), as_json=as_json)

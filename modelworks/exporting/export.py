@@ -152,9 +152,12 @@ def _write_companions(run: Run, folder: Path, format: str, made: FormatRecord) -
 
 def _publish(staging: Path, folder: Path) -> None:
     """Move the finished `staging` folder to `folder`, replacing a previous export there."""
-    for path in staging.iterdir():  # durable before it becomes visible
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
+    for path in staging.rglob("*"):  # durable before it becomes visible
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        else:
+            os.chmod(path, 0o755)
     os.chmod(staging, 0o755)  # mkdtemp makes it private
     previous = None
     if folder.exists():

@@ -38,6 +38,14 @@ class OnnxOptions(Section):
     )
 
 
+class TritonOptions(Section):
+    type: Literal["triton"] = "triton"
+    opset: int = Field(18, ge=17, le=20, description="ONNX opset version of the repository's model")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$", description="model name (default: the run's)")
+    max_batch: int = Field(32, ge=1, description="config.pbtxt max_batch_size")
+    max_delay_ms: float = Field(5.0, ge=0, description="dynamic batching's max queue delay")
+
+
 class TorchScriptOptions(Section):
     type: Literal["torchscript"] = "torchscript"
 
@@ -63,6 +71,7 @@ if TYPE_CHECKING:
 FORMATS: Registry[ExportFormat] = Registry("export format")
 FORMATS.declare("onnx", OnnxOptions, impl="modelworks.exporting.onnx:export_onnx")
 FORMATS.declare("torchscript", TorchScriptOptions, impl="modelworks.exporting.torchscript:export_torchscript")
+FORMATS.declare("triton", TritonOptions, impl="modelworks.exporting.triton:export_triton")
 
 
 def parse_options(format: str, options: Mapping[str, Any] | Section | None = None) -> Section:

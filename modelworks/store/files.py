@@ -23,6 +23,7 @@ INPUTS_JSON = "inputs.json"
 ONNX_MODEL = "model.onnx"
 ONNX_INT8_MODEL = "model.int8.onnx"
 TORCHSCRIPT_MODEL = "model.pt"
+TRITON_CONFIG = "config.pbtxt"  # a Triton model repository's model config
 
 # ---- a study folder (`modelworks tune`)
 STUDY_EXPERIMENT = "experiment.yaml"

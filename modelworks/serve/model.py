@@ -1,0 +1,330 @@
+"""One model loaded for inference: PyTorch eager (the run's safetensors weights) or ONNX Runtime
+(the run's checked ONNX export, fp32 or int8), with explicit thread counts.
+
+`ServedModel` speaks tensors (`infer`, the Open Inference Protocol's view, described by
+`metadata`) and records (`encode` applies the run's saved preprocessing, `decode` reads the
+outputs as labels and probabilities: the same numbers as ``modelworks predict``).
+
+Only two kinds of file are ever opened for weights: ``model.safetensors`` (its header checked
+first; nothing is unpickled) and ``*.onnx`` (a protobuf graph). Configs and preprocessing state
+are YAML and JSON. A pickle renamed to ``model.safetensors`` is refused before it is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from modelworks.engine.run import Run, load_run
+from modelworks.errors import UserError
+from modelworks.exporting.interface import OUTPUT, describe_inputs
+from modelworks.store.export import InputsDescription, is_export, read_export, read_inputs
+from modelworks.store.files import CONFIG, EXPORT_DIR, ONNX_INT8_MODEL, ONNX_MODEL, WEIGHTS
+from modelworks.training.losses import outputs_to_predictions
+
+Runtime = Literal["torch", "onnx"]
+DATATYPES = {"float32": "FP32", "int64": "INT64"}  # numpy dtype name -> OIP datatype
+NUMPY_TYPES = {"FP32": np.float32, "INT64": np.int64}
+MAX_SAFETENSORS_HEADER = 100 << 20
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor: OIP datatype and shape (-1: a free axis)."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    pad_id: int | None = None  # text inputs: what shorter sequences are padded with in a batch
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": self.shape}
+
+
+class ServedModel:
+    """A model ready to answer: `infer` on tensors, `encode`/`decode` between records and tensors."""
+
+    def __init__(self, run: Run, description: InputsDescription, runtime: Runtime, name: str, version: str,
+                 session: Any = None) -> None:  # fmt: skip
+        self.run = run
+        self.name = name
+        self.version = version
+        self.runtime = runtime
+        self.session = session  # onnxruntime.InferenceSession, or None for torch
+        text: dict[str, int] = {}  # text input -> pad id
+        for spec in description.inputs:
+            if spec.model_extra and "pad_id" in spec.model_extra:
+                text[spec.name] = int(spec.model_extra["pad_id"])
+        self.inputs = [
+            TensorSpec(spec.name, DATATYPES[spec.dtype], [d if isinstance(d, int) else -1 for d in spec.shape],
+                       text.get(spec.name))
+            for spec in description.inputs
+        ]  # fmt: skip
+        out = description.output
+        self.outputs = [
+            TensorSpec(out.name, DATATYPES[out.dtype], [d if isinstance(d, int) else -1 for d in out.shape])
+        ]
+        self.warmed = False
+
+    # ------------------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls, path: Path, *, runtime: Runtime = "torch", device: str = "cpu", threads: int | None = None,
+        name: str | None = None, version: str = "1", int8: bool = False,
+    ) -> ServedModel:  # fmt: skip
+        """A run folder (or an export folder of one) loaded with `runtime`.
+
+        ``onnx`` reads the ONNX export (``RUN/export/onnx`` unless `path` is an export folder;
+        ``int8``: its ``model.int8.onnx``); ``torch`` the run's ``model.safetensors``. `threads`
+        sets the intra-op threads (torch: for the whole process).
+        """
+        path = Path(path)
+        run_dir, export_dir = _locate(path, runtime)
+        weights = run_dir / WEIGHTS
+        if runtime == "torch" or weights.exists():
+            check_safetensors(weights)
+        if threads is not None and runtime == "torch":
+            torch.set_num_threads(threads)
+        run = load_run(run_dir, device=device if runtime == "torch" else "cpu", base_dir=run_dir)
+        state = run.preprocess.state
+        description = InputsDescription.model_validate(describe_inputs(run.config, run.schema, state))
+        session = None
+        if runtime == "onnx":
+            description = _export_description(export_dir, description)
+            session = _onnx_session(export_dir / (ONNX_INT8_MODEL if int8 else ONNX_MODEL), threads, device)
+        elif runtime != "torch":
+            raise UserError(f"runtime must be torch or onnx; got {runtime!r}")
+        return cls(run, description, runtime, name or _default_name(run_dir), version, session)
+
+    # ------------------------------------------------------------------------------ tensors
+
+    def metadata(self) -> dict[str, Any]:
+        """The OIP model metadata: name, versions, platform, inputs and outputs."""
+        platform = "onnxruntime_onnx" if self.runtime == "onnx" else "pytorch_libtorch"
+        return {
+            "name": self.name, "versions": [self.version], "platform": platform,
+            "inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs],
+        }  # fmt: skip
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One forward pass on a batch of positional tensors; {"outputs": (batch, out_dim) float32}."""
+        names = [t.name for t in self.inputs]
+        if self.session is not None:
+            return {OUTPUT: self.session.run([OUTPUT], {n: inputs[n] for n in names})[0]}
+        batch = {n: torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.run.device) for n in names}
+        with torch.inference_mode():
+            out = self.run.model(batch)  # (batch, out_dim)
+        return {OUTPUT: out.float().cpu().numpy()}
+
+    def example(self, rows: int = 1) -> dict[str, np.ndarray]:
+        """A batch of `rows` zero (or padding) inputs, for warm-up."""
+        example = {}
+        for t in self.inputs:
+            shape = [rows] + [d if d > 0 else 8 for d in t.shape[1:]]
+            example[t.name] = np.full(shape, t.pad_id or 0, dtype=NUMPY_TYPES[t.datatype])
+        return example
+
+    def warm_up(self, rows: tuple[int, ...] = (1, 8)) -> None:
+        """Run a few batches so that the first request does not pay for lazy initialization."""
+        for n in rows:
+            self.infer(self.example(n))
+        self.warmed = True
+
+    # ------------------------------------------------------------------------------ records
+
+    @property
+    def fields(self) -> list[str]:
+        """The raw fields a /predict record holds: the run's feature columns."""
+        return [f.name for f in self.run.config.data.features]
+
+    def encode(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """Raw records (table rows, text, base64 images) -> input tensors, by the run's preprocessing.
+
+        A record missing a field, a field of the wrong kind, or an unknown field is a UserError
+        naming it.
+        """
+        if not isinstance(records, list) or not records:
+            raise UserError("instances must be a non-empty list of records")
+        kinds = {f.name: f.type for f in self.run.config.data.features}
+        target = self.run.config.data.target
+        rows = []
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise UserError(f"instances[{i}] must be an object of fields; got {type(record).__name__}")
+            unknown = [k for k in record if k not in kinds and k != target]
+            if unknown:
+                raise UserError(
+                    f"instances[{i}].{unknown[0]}: not a field of this model; its fields: {', '.join(kinds)}"
+                )
+            rows.append({name: _field(i, name, kind, record) for name, kind in kinds.items()})
+        frame = pd.DataFrame(rows, columns=list(kinds))
+        for name, kind in kinds.items():
+            if kind == "image":
+                frame[name] = pd.Series([row[name] for row in rows], dtype=object)
+        pre = self.run.preprocessor
+        dropped = pre.drop_mask(frame, with_target=False)
+        if dropped.any():
+            i = int(np.argmax(dropped))
+            field = next(n for n in kinds if frame[n].isna().iloc[i])
+            raise UserError(f"instances[{i}].{field}: missing, and this model cannot score a row without it")
+        tensors = pre.transform(frame, with_target=False)
+        return {t.name: np.ascontiguousarray(tensors[t.name].numpy()) for t in self.inputs}
+
+    def decode(self, outputs: Mapping[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+        """The first `n` rows of raw outputs as {"prediction": label or value, "probabilities": {class: p}}."""
+        task = self.run.schema.task
+        out = outputs_to_predictions(task, torch.from_numpy(np.asarray(outputs[OUTPUT][:n])))
+        if task == "regression":
+            return [{"prediction": float(v)} for v in out]
+        threshold = self.run.config.evaluate.threshold
+        index = (out >= threshold).astype(int) if task == "binary" else out.argmax(1)
+        labels = self.run.preprocessor.decode_target(index)
+        probs = np.stack([1 - out, out], 1) if task == "binary" else out
+        names = self.run.schema.class_names or []
+        return [
+            {"prediction": _plain(label), "probabilities": {str(c): float(p) for c, p in zip(names, row, strict=True)}}
+            for label, row in zip(labels, probs, strict=True)
+        ]
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse `path` unless it starts like a safetensors file (an 8-byte header length, then a JSON
+    object). Nothing but that header is read here; safetensors itself never unpickles."""
+    refuse = f"{path} is not a safetensors file ({{}}); weights are only loaded from safetensors, never unpickled"
+    if not path.is_file():
+        raise UserError(f"{path.parent} has no {path.name}: not a finished run")
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise UserError(refuse.format("too short"))
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > MAX_SAFETENSORS_HEADER or 8 + n > path.stat().st_size:
+            raise UserError(refuse.format("no valid header length; a pickle, for one, starts differently"))
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise UserError(refuse.format("its header is not JSON")) from e
+    if not isinstance(header, dict):
+        raise UserError(refuse.format("its header is not a JSON object"))
+
+
+def _locate(path: Path, runtime: Runtime) -> tuple[Path, Path]:
+    """(the run folder, its ONNX export folder) for a run folder or an export folder."""
+    if is_export(path):
+        record = read_export(path)
+        if record.format != "onnx" and runtime == "onnx":
+            raise UserError(f"{path} is a {record.format} export; the onnx runtime needs an ONNX export")
+        run_dir = Path(record.run)
+        if not (run_dir / CONFIG).is_file():
+            raise UserError(
+                f"{path} is an export of {run_dir}, which is not here; serving needs the run folder "
+                f"(its config and preprocessing) beside the export"
+            )
+        return run_dir, path
+    if not (path / CONFIG).is_file():
+        raise UserError(f"{path} is neither a run folder (no {CONFIG}) nor an export folder")
+    export_dir = path / EXPORT_DIR / "onnx"
+    if runtime == "onnx" and not (export_dir / ONNX_MODEL).is_file():
+        raise UserError(f"{path} has no ONNX export; make one first: modelworks export {path} --format onnx")
+    return path, export_dir
+
+
+def _export_description(folder: Path, own: InputsDescription) -> InputsDescription:
+    """The export's tensor interface (a text length fixed by the export shows there)."""
+    exported = read_inputs(folder)
+    if [s.name for s in exported.inputs] != [s.name for s in own.inputs]:
+        raise UserError(f"{folder} was exported from another model: its inputs differ from the run's")
+    return exported
+
+
+def _onnx_session(path: Path, threads: int | None, device: str) -> Any:
+    if path.suffix != ".onnx" or not path.is_file():
+        raise UserError(f"no ONNX model at {path}" + (" (export with --quantize int8)" if "int8" in path.name else ""))
+    import onnxruntime as ort  # lazy: only the onnx runtime needs it
+
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own Exception subclasses
+        raise UserError(f"onnxruntime cannot load {path}: {' '.join(str(e).split())[:300]}") from e
+
+
+def _default_name(run_dir: Path) -> str:
+    """A model name for URLs: the run folder's name without its timestamp, URL-safe."""
+    name = run_dir.name
+    parts = name.split("-")
+    if len(parts) >= 3 and parts[-2].isdigit() and parts[-1].isdigit():
+        name = "-".join(parts[:-2])
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "model"
+
+
+def _field(i: int, name: str, kind: str, record: dict[str, Any]) -> Any:
+    """One raw value, checked against its feature type."""
+    if name not in record:
+        raise UserError(f"instances[{i}].{name}: missing (give null for a missing value)")
+    value = record[name]
+    where = f"instances[{i}].{name}"
+    if value is None:
+        return None
+    if kind == "numeric":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: must be a number; got {type(value).__name__}")
+        return float(value)
+    if kind == "categorical":
+        if not isinstance(value, (str, int, float, bool)):
+            raise UserError(f"{where}: must be a string, number or boolean; got {type(value).__name__}")
+        return value
+    if kind == "text":
+        if not isinstance(value, str):
+            raise UserError(f"{where}: must be a string; got {type(value).__name__}")
+        return value
+    if kind == "image":
+        return _image(where, value)
+    return value
+
+
+def _image(where: str, value: Any) -> np.ndarray:
+    """A base64-encoded image file (PNG, JPEG, ...) as uint8 pixels (H, W) or (H, W, C)."""
+    from PIL import Image, UnidentifiedImageError  # lazy: only image models need it
+
+    if not isinstance(value, str):
+        raise UserError(f"{where}: must be a base64-encoded image file; got {type(value).__name__}")
+    try:
+        data = base64.b64decode(value.split(",", 1)[-1] if value.startswith("data:") else value, validate=True)
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB" if im.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
+            return np.asarray(im, dtype=np.uint8)
+    except (binascii.Error, ValueError) as e:
+        raise UserError(f"{where}: not valid base64") from e
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"{where}: not a readable image file ({e})") from e
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+__all__ = ["Runtime", "ServedModel", "TensorSpec", "check_safetensors"]

@@ -1,0 +1,177 @@
+"""Every Open Inference Protocol route, through tritonclient.http (JSON and binary) and raw HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from modelworks.exporting.interface import OUTPUT
+
+
+def iris_rows(runs, n: int = 5) -> np.ndarray:
+    run = runs["iris"]
+    return run.splits()["test"].tensors["numeric"][:n].numpy()
+
+
+def reference(runs, rows: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return runs["iris"].model({"numeric": torch.from_numpy(rows)}).numpy()
+
+
+def test_server_and_model_routes_through_tritonclient(served):
+    client = triton.InferenceServerClient(served.host)
+    assert client.is_server_live() and client.is_server_ready()
+    meta = client.get_server_metadata()
+    assert meta["name"] == "modelworks" and "binary_tensor_data" in meta["extensions"]
+    assert client.is_model_ready("iris") and client.is_model_ready("iris", "1")
+    assert not client.is_model_ready("nope")
+    model = client.get_model_metadata("iris")
+    assert model["name"] == "iris" and model["versions"] == ["1"]
+    assert model["inputs"] == [{"name": "numeric", "datatype": "FP32", "shape": [-1, 4]}]
+    assert model["outputs"] == [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, 3]}]
+    assert client.get_model_metadata("iris", "1") == model
+    text = client.get_model_metadata("text")
+    assert [(t["name"], t["datatype"], t["shape"]) for t in text["inputs"]] == [
+        ("categorical", "INT64", [-1, 1]),
+        ("text.text", "INT64", [-1, -1]),
+    ]
+    stats = client.get_inference_statistics("iris")["model_stats"][0]
+    assert {"inference_count", "execution_count", "name", "version"} <= set(stats)
+
+
+@pytest.mark.parametrize("binary_in", [True, False])
+@pytest.mark.parametrize("binary_out", [True, False])
+def test_infer_through_tritonclient(served, runs, binary_in, binary_out):
+    client = triton.InferenceServerClient(served.host)
+    rows = iris_rows(runs)
+    tensor = triton.InferInput("numeric", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows, binary_data=binary_in)
+    outputs = [triton.InferRequestedOutput(OUTPUT, binary_data=binary_out)]
+    for version in ("", "1"):
+        result = client.infer("iris", [tensor], model_version=version, outputs=outputs, request_id="req-7")
+        assert result.get_response()["id"] == "req-7"
+        assert result.get_response()["model_version"] == "1"
+        np.testing.assert_allclose(result.as_numpy(OUTPUT), reference(runs, rows), atol=1e-5)
+    default = client.infer("iris", [tensor])  # no outputs named: all of them, binary
+    np.testing.assert_allclose(default.as_numpy(OUTPUT), reference(runs, rows), atol=1e-5)
+
+
+def test_gzip_and_deflate_requests(served, runs):
+    client = triton.InferenceServerClient(served.host)
+    rows = iris_rows(runs)
+    tensor = triton.InferInput("numeric", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows)
+    for algorithm in ("gzip", "deflate"):
+        result = client.infer("iris", [tensor], request_compression_algorithm=algorithm)
+        np.testing.assert_allclose(result.as_numpy(OUTPUT), reference(runs, rows), atol=1e-5)
+    answer = httpx.post(f"{served.url}/v2/models/iris/infer", content=b"not gzip", headers={"Content-Encoding": "gzip"})
+    assert answer.status_code == 400 and "not valid gzip" in answer.json()["error"]
+
+
+def test_text_model_int64_binary_and_short_sequences(served, runs):
+    client = triton.InferenceServerClient(served.host)
+    run = runs["text"]
+    batch = run.splits()["test"].tensors
+    ids, cats = batch["text.text"][:4].numpy(), batch["categorical"][:4].numpy()
+    inputs = []
+    for name, array in (("categorical", cats), ("text.text", ids)):
+        tensor = triton.InferInput(name, list(array.shape), "INT64")
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    out = client.infer("text", inputs).as_numpy(OUTPUT)
+    import torch
+
+    with torch.inference_mode():
+        expected = run.model({"categorical": torch.from_numpy(cats), "text.text": torch.from_numpy(ids)}).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_raw_http_json_and_binary(served, runs):
+    rows = iris_rows(runs, 3)
+    url = f"{served.url}/v2/models/iris/infer"
+    body = {"id": "a1", "inputs": [{"name": "numeric", "shape": [3, 4], "datatype": "FP32", "data": rows.tolist()}]}
+    answer = httpx.post(url, json=body)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
+    payload = answer.json()
+    assert payload["id"] == "a1" and payload["model_name"] == "iris"
+    out = payload["outputs"][0]
+    assert out["name"] == OUTPUT and out["datatype"] == "FP32" and out["shape"] == [3, 3]
+    np.testing.assert_allclose(np.reshape(out["data"], (3, 3)), reference(runs, rows), atol=1e-5)
+    # binary in, binary out
+    blob = rows.astype("<f4").tobytes()
+    head = json.dumps({"inputs": [{"name": "numeric", "shape": [3, 4], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": len(blob)}}],
+                       "parameters": {"binary_data_output": True}}).encode()  # fmt: skip
+    answer = httpx.post(url, content=head + blob, headers={"Inference-Header-Content-Length": str(len(head))})
+    assert answer.status_code == 200
+    n = int(answer.headers["Inference-Header-Content-Length"])
+    meta = json.loads(answer.content[:n])
+    assert meta["outputs"][0]["parameters"]["binary_data_size"] == 3 * 3 * 4
+    values = np.frombuffer(answer.content[n:], dtype="<f4").reshape(3, 3)
+    np.testing.assert_allclose(values, reference(runs, rows), atol=1e-5)
+    for path in (
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/iris",
+        "/v2/models/iris/versions/1",
+        "/v2/models/iris/ready",
+        "/v2/models/iris/versions/1/ready",
+        "/v2/models/stats",
+        "/metrics",
+    ):
+        assert httpx.get(served.url + path).status_code == 200, path
+    assert httpx.get(served.url + "/v2/models/nope").json() == {"error": "model 'nope' is not served here"}
+
+
+def test_openapi_documents_both(served):
+    doc = httpx.get(f"{served.url}/openapi.json").json()
+    assert "/v2/models/{name}/infer" in doc["paths"] and "/v2/models/{name}/predict" in doc["paths"]
+    body = doc["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/InferRequest")
+    assert {"InferRequest", "PredictRequest", "Tensor"} <= set(doc["components"]["schemas"])
+
+
+MALFORMED = [
+    ("bad json", b"{not json", {}, "not valid JSON"),
+    ("no inputs", b'{"inputs": []}', {}, "non-empty list"),
+    ("wrong shape", json.dumps({"inputs": [{"name": "numeric", "shape": [1, 5], "datatype": "FP32",
+                                            "data": [1, 2, 3, 4, 5]}]}).encode(), {}, "shape"),
+    ("wrong count", json.dumps({"inputs": [{"name": "numeric", "shape": [2, 4], "datatype": "FP32",
+                                            "data": [1, 2, 3, 4]}]}).encode(), {}, "needs 8"),
+    ("wrong datatype", json.dumps({"inputs": [{"name": "numeric", "shape": [1, 4], "datatype": "INT64",
+                                               "data": [1, 2, 3, 4]}]}).encode(), {}, "datatype FP32"),
+    ("strings", json.dumps({"inputs": [{"name": "numeric", "shape": [1, 4], "datatype": "FP32",
+                                        "data": ["a", "b", "c", "d"]}]}).encode(), {}, "FP32 numbers"),
+    ("unknown input", json.dumps({"inputs": [{"name": "pixels", "shape": [1, 4], "datatype": "FP32",
+                                              "data": [1, 2, 3, 4]}]}).encode(), {}, "no input 'pixels'"),
+    ("truncated binary", json.dumps({"inputs": [{"name": "numeric", "shape": [2, 4], "datatype": "FP32",
+                                                 "parameters": {"binary_data_size": 32}}]}).encode() + b"\0" * 20,
+     "header", "ends after 20"),
+    ("header too long", b'{"inputs": []}', {"Inference-Header-Content-Length": "999"}, "does not fit"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_malformed_bodies_are_4xx_with_an_oip_error(served, case):
+    _, body, headers, message = case
+    if headers == "header":
+        headers = {"Inference-Header-Content-Length": str(body.index(b"\0"))}
+    answer = httpx.post(f"{served.url}/v2/models/iris/infer", content=body, headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert set(answer.json()) == {"error"} and message in answer.json()["error"]
+
+
+def test_tritonclient_sees_the_error(served):
+    client = triton.InferenceServerClient(served.host)
+    tensor = triton.InferInput("numeric", [1, 5], "FP32")
+    tensor.set_data_from_numpy(np.zeros((1, 5), np.float32))
+    with pytest.raises(InferenceServerException, match="shape"):
+        client.infer("iris", [tensor])
