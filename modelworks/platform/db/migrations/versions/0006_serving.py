@@ -39,11 +39,18 @@ def upgrade() -> None:
         sa.Column("updated_at", utc(), nullable=False),
         sa.CheckConstraint("(alias IS NULL) <> (version IS NULL)", name=op.f("ck_deployments_target")),
         sa.CheckConstraint("canary_percent >= 0 AND canary_percent <= 100", name=op.f("ck_deployments_canary_percent")),
-        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("fk_deployments_project_id_projects"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
-            ["model_id"], ["registered_models.id"], name=op.f("fk_deployments_model_id_registered_models"), ondelete="CASCADE"
+            ["project_id"], ["projects.id"], name=op.f("fk_deployments_project_id_projects"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_deployments_created_by_id_users"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["model_id"],
+            ["registered_models.id"],
+            name=op.f("fk_deployments_model_id_registered_models"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f("fk_deployments_created_by_id_users"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deployments")),
         sa.UniqueConstraint("project_id", "name", name=op.f("uq_deployments_project_id")),
         sqlite_autoincrement=True,
@@ -63,8 +70,12 @@ def upgrade() -> None:
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("expires_at", utc(), nullable=True),
         sa.Column("revoked_at", utc(), nullable=True),
-        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("fk_inference_keys_project_id_projects"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_inference_keys_created_by_id_users"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["project_id"], ["projects.id"], name=op.f("fk_inference_keys_project_id_projects"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f("fk_inference_keys_created_by_id_users"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inference_keys")),
     )
     op.create_index(op.f("ix_inference_keys_project_id"), "inference_keys", ["project_id"])
