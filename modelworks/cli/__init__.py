@@ -4,6 +4,7 @@
     cli/platform.py  up, worker, db upgrade
     cli/remote.py    remote runs|jobs|logs|cancel|submit|upload|datasets|register|alias, and --remote
     cli/access.py    remote projects|members|users|tokens
+    cli/serving.py   remote deploy|deployments|undeploy|keys|usage
     cli/options.py   --url / --project / --token, the same in every verb
     cli/output.py    consoles, user errors, the metric headline and --json
     cli/summaries.py what tune and export print
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import typer
 
-from modelworks.cli import access, engine, platform, remote
+from modelworks.cli import access, engine, platform, remote, serving
 
 app = typer.Typer(
     add_completion=False,
@@ -31,6 +32,7 @@ for part in (engine.app, platform.app):  # their verbs at the top level, as one 
     app.registered_commands += part.registered_commands
     app.registered_groups += part.registered_groups
 access.add_to(remote.app)
+serving.add_to(remote.app)
 app.add_typer(remote.app, name="remote")
 
 
