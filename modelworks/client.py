@@ -226,7 +226,8 @@ class Client:
                max_batch: int = 32, max_delay_ms: float = 5.0) -> dict[str, Any]:
         """Serve ``model``'s ``alias`` (followed as it moves) or ``version`` as deployment ``name``."""
         body = {"name": name, "model": model, "alias": alias, "version": version, "canary_version": canary_version,
-                "canary_percent": canary_percent, "runtime": runtime, "max_batch": max_batch, "max_delay_ms": max_delay_ms}
+                "canary_percent": canary_percent, "runtime": runtime, "max_batch": max_batch,
+                "max_delay_ms": max_delay_ms}
         return self._call("POST", f"/projects/{_seg(project)}/deployments", json=body)
 
     def deployments(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
@@ -265,7 +266,8 @@ class Client:
     def inference_usage_csv(self, project: str, *, since: str | None = None, until: str | None = None,
                             key: str | None = None) -> str:
         """The same rows as `inference_usage`, as CSV text."""
-        params = {k: v for k, v in {"since": since, "until": until, "key": key, "format": "csv"}.items() if v is not None}
+        given = {"since": since, "until": until, "key": key, "format": "csv"}
+        params = {k: v for k, v in given.items() if v is not None}
         try:
             response = self._http.get(f"/projects/{_seg(project)}/inference-usage", params=params)
         except httpx.TransportError as e:

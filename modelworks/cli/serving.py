@@ -111,7 +111,8 @@ def usage(
             f"{errors} errors  {r['mean_latency_ms']:.1f} ms  charge {r['charge']:g}")  # fmt: skip
     compute = table["compute"]
     say(f"inference: {table['requests']} requests, charge {table['charge']:g}; "
-        f"compute: {compute['cpu_seconds']:.0f} CPU s, {compute['gpu_seconds']:.0f} GPU s, cost {compute['cost']:g}")  # fmt: skip
+        f"compute: {compute['cpu_seconds']:.0f} CPU s, {compute['gpu_seconds']:.0f} GPU s, "
+        f"cost {compute['cost']:g}")  # fmt: skip
 
 
 @keys_app.command("create")
