@@ -59,10 +59,10 @@ from modelworks.platform.errors import Unauthenticated
 from modelworks.platform.registry import materialize_version
 from modelworks.platform.roles import Role
 from modelworks.platform.settings import Settings
-from modelworks.serve.app import ModelSet, ServeHooks, ServeLimits, create_app
-from modelworks.serve.batcher import DynamicBatcher
+from modelworks.serve.app import ServeHooks, ServeLimits, create_app
 from modelworks.serve.metering import FLUSH_INTERVAL_S, Caller, Meter, RateLimiter, seconds_to_midnight
 from modelworks.serve.model import ServedModel
+from modelworks.serve.modelset import Deployment, ModelSet, deploy
 from modelworks.serve.server import serve
 
 log = logging.getLogger("modelworks.serve.platform")
@@ -84,8 +84,8 @@ class _Credential:
     roles: dict[int, Role | None] | None = None  # project id -> role, filled on demand
 
 
-class Gate:
-    """The `ServeHooks` of the platform: who may call which deployment, and the metering."""
+class Gate(ServeHooks):
+    """The platform's `ServeHooks`: who may call which deployment, and the metering."""
 
     def __init__(self, sessions: Callable[[], Session], meter: Meter, limiter: RateLimiter | None = None) -> None:
         self.sessions = sessions
@@ -94,9 +94,6 @@ class Gate:
         self.targets: dict[str, Target] = {}  # served name -> deployment, kept by `PlatformServing`
         self._cache: dict[str, _Credential] = {}
         self._lock = threading.Lock()
-
-    def hooks(self) -> ServeHooks:
-        return ServeHooks(authorize=self.authorize, record=self.record)
 
     # --- authorize
 
@@ -192,9 +189,8 @@ class Gate:
 
 @dataclass
 class _Loaded:
-    model: ServedModel
-    batcher: DynamicBatcher
-    folder: Path
+    deployment: Deployment
+    folder: Path  # the version's verified files, removed when it is retired
 
 
 class PlatformServing:
@@ -227,24 +223,24 @@ class PlatformServing:
         self._retiring: set[tuple[str, str]] = set()
 
     def build_app(self, limits: ServeLimits | None = None) -> FastAPI:
-        app = create_app(self.models, hooks=self.gate.hooks(), limits=limits or ServeLimits())
+        app = create_app(self.models, hooks=self.gate, limits=limits or ServeLimits())
         inner = app.router.lifespan_context
 
         @asynccontextmanager
         async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
-            async with inner(a) as state:
-                self.meter.start()
-                watcher = asyncio.create_task(self.watch(), name="deployment-watcher")
-                try:
-                    yield state
-                finally:
-                    watcher.cancel()
-                    await asyncio.gather(watcher, return_exceptions=True)
-                    for loaded in self._loaded.values():
-                        await loaded.batcher.close()
-                    self.meter.stop()
-                    shutil.rmtree(self.scratch, ignore_errors=True)
-                    self.engine.dispose()
+            self.meter.start()
+            try:
+                async with inner(a) as state:  # on the way out: the queued requests are answered
+                    watcher = asyncio.create_task(self.watch(), name="deployment-watcher")
+                    try:
+                        yield state
+                    finally:
+                        watcher.cancel()
+                        await asyncio.gather(watcher, return_exceptions=True)
+            finally:
+                self.meter.stop()  # after the last request: it is counted too
+                shutil.rmtree(self.scratch, ignore_errors=True)
+                self.engine.dispose()
 
         app.router.lifespan_context = lifespan
         return app
@@ -295,7 +291,7 @@ class PlatformServing:
             log.exception("deployment %s cannot load version %s; it keeps serving what it had", name, version)
             self._failed.add((name, str(version)))
             return
-        self.models.add(name, str(version), loaded.model, loaded.batcher)
+        self.models.add(loaded.deployment, route=False)
         self._loaded[(name, str(version))] = loaded
 
     def _load_blocking(self, target: Target, version: int) -> _Loaded:
@@ -310,10 +306,7 @@ class PlatformServing:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        batcher = DynamicBatcher(
-            model, max_batch=target.max_batch, max_delay_ms=target.max_delay_ms, max_queue=self.max_queue
-        )
-        return _Loaded(model, batcher, folder)
+        return _Loaded(deploy(model, target.max_batch, target.max_delay_ms, self.max_queue), folder)
 
     def _schedule_retire(self, name: str, version: str) -> None:
         asyncio.get_running_loop().create_task(self._retire(name, version))
@@ -323,8 +316,9 @@ class PlatformServing:
         if version in self._routes.get(name, {}) or (name, version) not in self._loaded:
             return  # routed again in the meantime (a rollback), or retired already
         loaded = self._loaded.pop((name, version))
-        self.models.remove(name, version)
-        await loaded.batcher.close()
+        if name not in self._routes:  # undeployed: the gate refuses the name already
+            self.models.routes.pop(name, None)
+        await self.models.retire(name, version)  # after its queued requests are answered
         shutil.rmtree(loaded.folder, ignore_errors=True)
         log.info("deployment %s retired version %s", name, version)
 
