@@ -358,8 +358,9 @@ def test_modelworks_up_runs_the_serving_process_on_its_own(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWORKS_")}
     env |= {"PYTHONPATH": str(ROOT), "MODELWORKS_SERVING_PORT": str(serving_port)}
     with open(tmp_path / "up.log", "wb") as log:
-        command = [sys.executable, "-m", "modelworks", "up", "--port", str(api_port), "--data-dir", str(tmp_path / "home"),
-                   "--workers", "0"]  # fmt: skip
+        home = str(tmp_path / "home")
+        command = [sys.executable, "-m", "modelworks", "up", "--port", str(api_port), "--data-dir", home]
+        command += ["--workers", "0"]
         up = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         live = wait_for(lambda: _get(f"http://127.0.0.1:{serving_port}/v2/health/live"), 120, "the serving process")
