@@ -92,12 +92,15 @@ class Gate(ServeHooks):
         self.meter = meter
         self.limiter = limiter or RateLimiter()
         self.targets: dict[str, Target] = {}  # served name -> deployment, kept by `PlatformServing`
-        self._cache: dict[str, _Credential] = {}
+        self._cache: dict[str, _Credential] = {}  # by the credential's SHA-256
+        self._watched: set[str] = set()  # keys with a quota whose daily total the meter keeps fresh
         self._lock = threading.Lock()
 
     # --- authorize
 
-    def authorize(self, request: Request, model_name: str) -> Caller:
+    async def authorize(self, request: Request, model_name: str) -> Caller:
+        """The caller of a request to ``model_name``, or an HTTPException (401, 403, 404, 429).
+        The database is only read on a cache miss, in a worker thread, never on the event loop."""
         target = self.targets.get(model_name)
         if target is None:
             raise HTTPException(404, f"no deployment serves a model named {model_name!r}")
@@ -107,11 +110,17 @@ class Gate(ServeHooks):
             raise HTTPException(
                 401, "send 'Authorization: Bearer <inference key or API token>'", headers={"WWW-Authenticate": "Bearer"}
             )
-        found = self._resolve(credential.strip())
+        found = self._cached(credential.strip()) or await anyio.to_thread.run_sync(self._lookup, credential.strip())
         if found.error is not None:
             raise HTTPException(401, found.error, headers={"WWW-Authenticate": "Bearer"})
         if found.key is not None:
+            if found.key.quota is not None and found.key.id not in self._watched:
+                await anyio.to_thread.run_sync(self.meter.watch_quota, found.key.id)
+                self._watched.add(found.key.id)
             return self._key_caller(found.key, target)
+        assert found.roles is not None
+        if target.project_id not in found.roles and not found.user_admin:
+            await anyio.to_thread.run_sync(self._read_role, found, target.project_id)
         if not self._user_may(found, target.project_id):
             raise HTTPException(403, f"this needs an inference key of project {target.project!r}, or its viewer role")
         return Caller(project_id=target.project_id, user_id=found.user_id)
@@ -123,7 +132,6 @@ class Gate(ServeHooks):
             raise HTTPException(403, f"this inference key is not valid for deployment {target.served_name!r}")
         caller = Caller(project_id=target.project_id, key_id=key.id, rate_limit=key.rate_limit, quota=key.quota)
         if key.quota is not None:
-            self.meter.watch_quota(key.id)
             if self.meter.used_today(key.id) >= key.quota:
                 self._refuse(
                     caller, target, f"the key's quota of {key.quota} requests a day is used up", seconds_to_midnight()
@@ -143,13 +151,13 @@ class Gate(ServeHooks):
         self.meter.record(caller, target.deployment, 0, 429, 0.0)
         raise HTTPException(429, why, headers={"Retry-After": str(retry_after_s)})
 
-    def _resolve(self, credential: str) -> _Credential:
-        now = time.monotonic()
+    def _cached(self, credential: str) -> _Credential | None:
         with self._lock:
-            cached = self._cache.get(credential)
-        if cached is not None and now - cached.checked < KEY_CACHE_S:
-            return cached
-        found = _Credential(checked=now)
+            cached = self._cache.get(tokens.digest(credential))
+        return cached if cached is not None and time.monotonic() - cached.checked < KEY_CACHE_S else None
+
+    def _lookup(self, credential: str) -> _Credential:
+        found = _Credential(checked=time.monotonic())
         with self.sessions() as session:
             try:
                 if inference_keys.is_inference_key(credential):
@@ -163,18 +171,20 @@ class Gate(ServeHooks):
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[credential] = found
+            self._cache[tokens.digest(credential)] = found
         return found
+
+    def _read_role(self, found: _Credential, project_id: int) -> None:
+        assert found.roles is not None
+        with self.sessions() as session:
+            project, user = session.get(Project, project_id), session.get(User, found.user_id)
+            found.roles[project_id] = role_in(session, user, project) if project and user else None
 
     def _user_may(self, found: _Credential, project_id: int) -> bool:
         if found.user_admin:
             return True
         assert found.roles is not None
-        if project_id not in found.roles:
-            with self.sessions() as session:
-                project, user = session.get(Project, project_id), session.get(User, found.user_id)
-                found.roles[project_id] = role_in(session, user, project) if project and user else None
-        role = found.roles[project_id]
+        role = found.roles.get(project_id)
         return role is not None and role.allows(Role.viewer)
 
     # --- record
