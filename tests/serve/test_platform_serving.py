@@ -378,3 +378,64 @@ def _get(url: str) -> httpx.Response | None:
         return httpx.get(url, timeout=2)
     except httpx.TransportError:
         return None
+
+
+def test_the_command_line_deploys_changes_lists_and_removes(world):
+    from typer.testing import CliRunner
+
+    from modelworks.cli import app
+
+    project = world["project"]
+    env = {"MODELWORKS_URL": world["management"].url, "MODELWORKS_TOKEN": world["admin_token"],
+           "MODELWORKS_PROJECT": project}  # fmt: skip
+    cli = CliRunner()
+
+    def run(*args: str) -> str:
+        out = cli.invoke(app, ["remote", *args], env=env)
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    assert "cli-web  iris version 1" in run("deploy", "cli-web", "iris", "--version", "1")
+    assert "canary v2 at 30%" in run("deploy", "cli-web", "--canary-version", "2", "--canary-percent", "30")
+    assert "cli-web  iris version 1, canary v2 at 30%" in run("deployments")
+    key = run("keys", "create", "cli-customer", "--deployment", "cli-web", "--rate-limit", "100").splitlines()[-1]
+    assert key.startswith("mwk_")
+    wait_for(lambda: predict(world, key, name=f"{project}.cli-web").status_code == 200, 60, "cli-web to answer")
+    assert predict(world, key).status_code == 403  # scoped to cli-web
+    key_id = key.split("_")[1]
+    assert f"{key_id}  cli-customer" in run("keys", "list")
+    run("keys", "revoke", key_id)
+    assert "revoked" in run("keys", "list")
+    run("undeploy", "cli-web")
+    wait_for(lambda: predict(world, world["key"], name=f"{project}.cli-web").status_code == 404, 10, "undeployed")
+    bad = cli.invoke(app, ["remote", "deploy", "cli-web"], env=env)
+    assert bad.exit_code != 0 and "give MODEL" in bad.output
+
+
+def test_viewers_read_deployments_and_usage_editors_change_them(world):
+    admin, project = world["admin"], world["project"]
+    viewer = admin.create_user(f"v-{uuid.uuid4().hex[:6]}")
+    editor = admin.create_user(f"e-{uuid.uuid4().hex[:6]}")
+    admin.set_member(project, viewer["user"]["name"], "viewer")
+    admin.set_member(project, editor["user"]["name"], "editor")
+    base = f"{world['management'].url}/api/v1/projects/{project}"
+
+    def call(token: str, method: str, path: str, **kwargs) -> int:
+        return httpx.request(method, base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs).status_code
+
+    v, e = viewer["token"]["token"], editor["token"]["token"]
+    body = {"name": "by-editor", "model": "iris", "version": 1}
+    assert [call(v, "GET", "/deployments"), call(v, "GET", "/deployments/web"), call(v, "GET", "/inference-usage")] == [
+        200
+    ] * 3
+    assert call(v, "POST", "/deployments", json=body) == 403
+    assert call(v, "PATCH", "/deployments/web", json={"canary_percent": 5}) == 403
+    assert call(v, "DELETE", "/deployments/web") == 403
+    assert call(v, "POST", "/inference-keys", json={"name": "x"}) == 403
+    assert call(e, "POST", "/deployments", json=body) == 201
+    assert call(e, "POST", "/deployments", json=body) == 409
+    assert call(e, "POST", "/deployments", json={**body, "name": "both", "alias": "production"}) == 400
+    assert call(e, "POST", "/deployments", json={**body, "name": "nope", "version": 99}) == 404
+    assert call(e, "POST", "/deployments", json={**body, "name": "typo", "versoin": 1}) == 422
+    assert call(e, "DELETE", "/deployments/by-editor") == 204
+    assert call(e, "POST", "/inference-keys", json={"name": "x", "expires_at": "2020-01-01T00:00:00Z"}) == 422
