@@ -318,6 +318,27 @@ def test_kill_9_loses_at_most_the_flush_window(world, tmp_path):
     print(f"kill -9: {len(answered)} answered, {total} counted, {must_have} answered before the window")
 
 
+def test_sigterm_flushes_every_count(world, tmp_path):
+    """A clean stop loses nothing: the requests answered before SIGTERM are all in the database."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELWORKS_DATABASE_URL": world["settings"].database_url}
+    command = [sys.executable, "-m", "modelworks.serve.platform", "--port", str(port), "--data-dir", str(world["home"]),
+               "--flush-s", "60"]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    created = world["admin"].create_inference_key(world["project"], "terminated")
+    try:
+        wait_for(lambda: _answers(world, created["key"], url), 180, "the serving process")
+        for _ in range(25):
+            assert predict(world, created["key"], url=url).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has stopped
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert counted(world, created["id"]) >= 26  # 25, and the probes that found it ready
+
+
 def _answers(world: dict, key: str, url: str) -> bool:
     try:
         return predict(world, key, url=url).status_code == 200
