@@ -70,6 +70,7 @@ log = logging.getLogger("modelworks.serve.platform")
 KEY_CACHE_S = 2.0
 POLL_S = 1.0
 RETIRE_AFTER_S = 5.0
+RETRY_LOAD_S = 60.0  # a version that failed to load is tried again this much later
 
 
 @dataclass
@@ -229,7 +230,7 @@ class PlatformServing:
         self.scratch = settings.home / "serving" / self.replica
         self._loaded: dict[tuple[str, str], _Loaded] = {}
         self._routes: dict[str, dict[str, float]] = {}
-        self._failed: set[tuple[str, str]] = set()
+        self._failed: dict[tuple[str, str], float] = {}  # (name, version) -> when its load failed
         self._retiring: set[tuple[str, str]] = set()
 
     def build_app(self, limits: ServeLimits | None = None) -> FastAPI:
@@ -277,7 +278,8 @@ class PlatformServing:
         for name, target in wanted.items():
             routes = {str(v): w for v, w in target.weights.items()}
             for version in routes:
-                if (name, version) not in self._loaded and (name, version) not in self._failed:
+                failed = self._failed.get((name, version))
+                if (name, version) not in self._loaded and (failed is None or time.monotonic() - failed > RETRY_LOAD_S):
                     await self._load(target, int(version))
             routes = {v: w for v, w in routes.items() if (name, v) in self._loaded}
             if routes and routes != self._routes.get(name):
@@ -299,7 +301,7 @@ class PlatformServing:
             loaded = await anyio.to_thread.run_sync(self._load_blocking, target, version)
         except (UserError, OSError, ValueError, RuntimeError):
             log.exception("deployment %s cannot load version %s; it keeps serving what it had", name, version)
-            self._failed.add((name, str(version)))
+            self._failed[(name, str(version))] = time.monotonic()
             return
         self.models.add(loaded.deployment, route=False)
         self._loaded[(name, str(version))] = loaded
