@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from itertools import zip_longest
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,10 @@ from sqlalchemy.orm import Session
 
 from modelworks.platform.db.models import InferenceKey, InferenceUsage, Project, User
 from modelworks.platform.settings import Settings
+
+# Upper bounds (seconds) of the latency histogram's buckets; a last bucket counts the rest. The
+# serving processes' meters count into these.
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 COLUMNS = ("day", "key_id", "key_name", "user", "deployment", "requests", "rows", "errors", "mean_latency_ms", "charge")
 
@@ -42,12 +47,12 @@ def usage_rows(
         query = query.where(InferenceUsage.key_id == key_id)
     sums: dict[tuple[str, str | None, int | None, str], dict[str, Any]] = {}
     for u in session.scalars(query):
-        row = sums.setdefault(
-            (u.day, u.key_id, u.user_id, u.deployment), {"requests": 0, "rows": 0, "errors": {}, "latency_sum_s": 0.0}
-        )
+        empty = {"requests": 0, "rows": 0, "errors": {}, "latency_sum_s": 0.0, "buckets": []}
+        row = sums.setdefault((u.day, u.key_id, u.user_id, u.deployment), empty)
         row["requests"] += u.requests
         row["rows"] += u.rows
         row["latency_sum_s"] += u.latency_sum_s
+        row["buckets"] = [a + b for a, b in zip_longest(row["buckets"], u.latency_buckets, fillvalue=0)]
         for status, n in u.errors.items():
             row["errors"][status] = row["errors"].get(status, 0) + n
     keys = {k.id: k.name for k in session.scalars(select(InferenceKey).where(InferenceKey.project_id == project.id))}
@@ -67,6 +72,7 @@ def usage_rows(
                 "rows": s["rows"],
                 "errors": dict(sorted(s["errors"].items())),
                 "mean_latency_ms": round(1000 * s["latency_sum_s"] / s["requests"], 3) if s["requests"] else 0.0,
+                "latency_buckets": s["buckets"],
                 "charge": charge(settings, s["requests"] - errors, s["rows"]),
             }
         )
@@ -85,6 +91,7 @@ def usage(
     return {
         "project": project.name,
         "prices": {"per_1k_requests": settings.price_1k_requests, "per_1k_rows": settings.price_1k_rows},
+        "latency_bounds_s": list(LATENCY_BUCKETS_S),
         "rows": rows,
         "requests": sum(r["requests"] for r in rows),
         "charge": round(sum(r["charge"] for r in rows), 6),

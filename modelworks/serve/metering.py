@@ -35,12 +35,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from modelworks.platform.db.models import InferenceUsage, utcnow
+from modelworks.platform.inference_usage import LATENCY_BUCKETS_S
 
 log = logging.getLogger("modelworks.serve.metering")
 
 FLUSH_INTERVAL_S = 2.0
-# Upper bounds (seconds) of the latency histogram's buckets; a last bucket counts the rest.
-LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True)

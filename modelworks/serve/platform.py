@@ -93,6 +93,7 @@ class Gate(ServeHooks):
         self.meter = meter
         self.limiter = limiter or RateLimiter()
         self.targets: dict[str, Target] = {}  # served name -> deployment, kept by `PlatformServing`
+        self._deployment: dict[str, str] = {}  # served name -> deployment name, never forgotten (see `record`)
         self._cache: dict[str, _Credential] = {}  # by the credential's SHA-256
         self._watched: set[str] = set()  # keys with a quota whose daily total the meter keeps fresh
         self._lock = threading.Lock()
@@ -105,6 +106,7 @@ class Gate(ServeHooks):
         target = self.targets.get(model_name)
         if target is None:
             raise HTTPException(404, f"no deployment serves a model named {model_name!r}")
+        self._deployment[model_name] = target.deployment
         header = request.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
@@ -193,9 +195,11 @@ class Gate(ServeHooks):
     def record(
         self, caller: Caller | None, model_name: str, version: str, rows: int, status: int, latency_s: float
     ) -> None:
-        target = self.targets.get(model_name)
-        if caller is not None and target is not None:
-            self.meter.record(caller, target.deployment, rows, status, latency_s)
+        # By the name remembered at authorization: a request in flight when its deployment is
+        # removed is still counted.
+        deployment = self._deployment.get(model_name)
+        if caller is not None and deployment is not None:
+            self.meter.record(caller, deployment, rows, status, latency_s)
 
 
 @dataclass

@@ -87,12 +87,16 @@ class InferenceUsageRow(BaseModel):
     rows: int
     errors: dict[str, int]
     mean_latency_ms: float
+    latency_buckets: list[int] = Field(
+        description="requests per latency bucket: upper bounds latency_bounds_s, then the rest"
+    )
     charge: float
 
 
 class InferenceUsageOut(BaseModel):
     project: str
     prices: dict[str, float]
+    latency_bounds_s: list[float]
     rows: list[InferenceUsageRow]
     requests: int
     charge: float

@@ -191,6 +191,8 @@ def test_the_usage_table_charges_the_answered_requests_and_rows(db, tmp_path):
             {"503": 1},
         )
         assert keyed["charge"] == pytest.approx(1000 / 1000 * 2.0 + 3000 / 1000 * 0.5)
+        assert keyed["latency_buckets"][LATENCY_BUCKETS_S.index(0.01)] == 1001  # 10 ms: in the bucket up to 0.01 s
+        assert table["latency_bounds_s"] == list(LATENCY_BUCKETS_S)
         [by_user] = [r for r in table["rows"] if r["user"]]
         assert by_user["user"] == "admin" and table["requests"] == 1002
         csv = inference_usage.to_csv(table["rows"]).splitlines()
