@@ -47,9 +47,10 @@ def usage_rows(
         query = query.where(InferenceUsage.key_id == key_id)
     sums: dict[tuple[str, str | None, int | None, str], dict[str, Any]] = {}
     for u in session.scalars(query):
-        empty = {"requests": 0, "rows": 0, "errors": {}, "latency_sum_s": 0.0, "buckets": []}
+        empty = {"requests": 0, "answered": 0, "rows": 0, "errors": {}, "latency_sum_s": 0.0, "buckets": []}
         row = sums.setdefault((u.day, u.key_id, u.user_id, u.deployment), empty)
         row["requests"] += u.requests
+        row["answered"] += u.answered
         row["rows"] += u.rows
         row["latency_sum_s"] += u.latency_sum_s
         row["buckets"] = [a + b for a, b in zip_longest(row["buckets"], u.latency_buckets, fillvalue=0)]
@@ -60,7 +61,6 @@ def usage_rows(
     users = {u.id: u.name for u in session.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
     out = []
     for (day, kid, uid, deployment), s in sorted(sums.items(), key=lambda item: tuple(str(p) for p in item[0])):
-        errors = sum(s["errors"].values())
         out.append(
             {
                 "day": day,
@@ -73,7 +73,7 @@ def usage_rows(
                 "errors": dict(sorted(s["errors"].items())),
                 "mean_latency_ms": round(1000 * s["latency_sum_s"] / s["requests"], 3) if s["requests"] else 0.0,
                 "latency_buckets": s["buckets"],
-                "charge": charge(settings, s["requests"] - errors, s["rows"]),
+                "charge": charge(settings, s["answered"], s["rows"]),
             }
         )
     return out

@@ -13,7 +13,7 @@ counts for the next one; a clean stop flushes everything.
 
 `RateLimiter` is a token bucket per key (``rate_limit`` requests per minute, bursts up to the
 same number); it is kept per serving process, so N replicas allow up to N times the limit
-between them. A key's quota (requests per UTC day) is checked against the database's total
+between them. A key's quota (answered requests per UTC day) is checked against the database's total
 for the day as of the last flush plus what this process counted since, so across replicas it
 can be overrun by at most one flush interval's traffic.
 """
@@ -60,6 +60,7 @@ class Caller:
 @dataclass
 class Counts:
     requests: int = 0
+    answered: int = 0  # requests answered without an error status: what quotas and charges count
     rows: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latency_sum_s: float = 0.0
@@ -67,6 +68,7 @@ class Counts:
 
     def add(self, other: Counts) -> None:
         self.requests += other.requests
+        self.answered += other.answered
         self.rows += other.rows
         self.errors.update(other.errors)
         self.latency_sum_s += other.latency_sum_s
@@ -106,6 +108,7 @@ class Meter:
         with self._lock:
             counts = self._pending[slot]
             counts.requests += 1
+            counts.answered += status < 400
             counts.rows += rows if status < 400 else 0
             if status >= 400:
                 counts.errors[str(status)] += 1
@@ -113,11 +116,12 @@ class Meter:
             counts.buckets[bisect.bisect_left(LATENCY_BUCKETS_S, latency_s)] += 1
 
     def used_today(self, key_id: str) -> int:
-        """Requests the key made today: the database's total at the last flush, plus ours since."""
+        """Requests answered to the key today (refusals do not count): the database's total at the
+        last flush, plus ours since."""
         day = today()
         with self._lock:
             base = self._flushed_today.get(key_id, 0) if self._day == day else 0
-            return base + sum(c.requests for s, c in self._pending.items() if s[1] == key_id and s[4] == day)
+            return base + sum(c.answered for s, c in self._pending.items() if s[1] == key_id and s[4] == day)
 
     def watch_quota(self, key_id: str) -> None:
         """Keep the key's daily total from the database fresh (read now and at every flush)."""
@@ -144,6 +148,7 @@ class Meter:
                                 key_id=key_id,
                                 user_id=user_id,
                                 requests=c.requests,
+                                answered=c.answered,
                                 rows=c.rows,
                                 errors=dict(c.errors),
                                 latency_sum_s=c.latency_sum_s,
@@ -169,7 +174,7 @@ class Meter:
             with self.sessions() as session:
                 totals = dict(
                     session.execute(
-                        select(InferenceUsage.key_id, func.sum(InferenceUsage.requests))
+                        select(InferenceUsage.key_id, func.sum(InferenceUsage.answered))
                         .where(InferenceUsage.day == day, InferenceUsage.key_id.in_(key_ids))
                         .group_by(InferenceUsage.key_id)
                     ).all()

@@ -131,7 +131,7 @@ def test_the_meter_flushes_what_it_counted_and_keeps_it_when_the_database_fails(
         meter.record(caller, "web", 2, 200, latency)
     meter.record(caller, "web", 5, 429, 0.0)
     meter.watch_quota(caller.key_id)
-    assert meter.used_today(caller.key_id) == 4
+    assert meter.used_today(caller.key_id) == 3  # a refusal does not use the quota
 
     def broken():
         raise OperationalError("connect", {}, Exception("the database is away"))
@@ -143,9 +143,10 @@ def test_the_meter_flushes_what_it_counted_and_keeps_it_when_the_database_fails(
     assert meter.flush() == 0
     with db["sessions"]() as session:
         [row] = session.scalars(select(InferenceUsage))
-        assert (row.requests, row.rows, row.errors, row.day, row.replica) == (4, 6, {"429": 1}, today(), "r1")
+        assert (row.requests, row.answered, row.rows, row.errors) == (4, 3, 6, {"429": 1})
+        assert (row.day, row.replica) == (today(), "r1")
         assert sum(row.latency_buckets) == 4 and len(row.latency_buckets) == len(LATENCY_BUCKETS_S) + 1
-    assert meter.used_today(caller.key_id) == 4  # now from the database
+    assert meter.used_today(caller.key_id) == 3  # now from the database
 
 
 def test_two_meters_on_one_database_add_up(db):

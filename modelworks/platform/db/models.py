@@ -363,7 +363,7 @@ class InferenceKey(Base):
     prefix: Mapped[str] = mapped_column(String(32))
     deployments: Mapped[list[str] | None] = mapped_column(JSON)
     rate_limit: Mapped[int | None]  # requests per minute
-    quota: Mapped[int | None]  # requests per UTC day
+    quota: Mapped[int | None]  # answered requests per UTC day (refusals do not count)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
@@ -385,6 +385,7 @@ class InferenceUsage(Base):
     key_id: Mapped[str | None] = mapped_column(String(32), index=True)
     user_id: Mapped[int | None] = mapped_column(Integer)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    answered: Mapped[int] = mapped_column(BigInteger, default=0)  # without an error status; charged
     rows: Mapped[int] = mapped_column(BigInteger, default=0)
     errors: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # {"429": 3, ...}
     latency_sum_s: Mapped[float] = mapped_column(Float, default=0.0)

@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(length=32), nullable=True),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("answered", sa.BigInteger(), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
         sa.Column("latency_sum_s", sa.Float(), nullable=False),
