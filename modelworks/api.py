@@ -7,31 +7,58 @@
     result = modelworks.tune("exp.yaml", trials=30, parallel=2)
     small = modelworks.compress(run, "quantize-dynamic")
     onnx = modelworks.export(run, "onnx", {"quantize": "int8"})
+    checked = modelworks.api.check_job_config("tune", config)   # before a job is queued
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from modelworks.compression.compress import compress_run
 from modelworks.compression.methods import MethodOptions
 from modelworks.compression.methods import parse_options as compression_options
 from modelworks.config.base import Section
-from modelworks.errors import UserError
-from modelworks.exporting.export import ExportResult, export_run
-from modelworks.exporting.formats import parse_options as export_options
 from modelworks.config.schema import ExperimentConfig
 from modelworks.engine import run as _run
 from modelworks.engine import train as _train
 from modelworks.engine.cv import cross_validate
 from modelworks.engine.run import Run
+from modelworks.errors import UserError
+from modelworks.exporting.export import ExportResult, export_run
+from modelworks.exporting.formats import parse_options as export_options
+from modelworks.job_kinds import JOB_KINDS, CheckedJob, FindSource, SourceJob
 from modelworks.store.run import RUNS_DIR, StoredRun
-from modelworks.training.callbacks import Callback
-from modelworks.tuning import TuneResult, tune
+from modelworks.training.callbacks import Callback, TrainState
+from modelworks.tuning.results import TuneResult
+from modelworks.tuning import study as _study
+from modelworks.tuning.study import SearchInterrupted
+from modelworks.tuning.workers import TrialCallback, TrialRecord
 
-__all__ = ["Run", "StoredRun", "TuneResult", "compress", "cross_validate", "export", "load_run", "train", "tune"]
+__all__ = [
+    "Callback", "CheckedJob", "FindSource", "Run", "SearchInterrupted", "SourceJob", "StoredRun", "TrainState",
+    "TrialRecord", "TuneResult", "check_job_config", "compress", "cross_validate", "export", "load_run", "train",
+    "tune",
+]
+
+
+def check_job_config(kind: str, config: Mapping[str, Any], *, find_source: FindSource | None = None) -> CheckedJob:
+    """Check a platform job's config before it is queued: the one check of each job kind, for the
+    CLI's ``--remote``, the server and the job layer alike (`modelworks.job_kinds`).
+
+        checked = modelworks.api.check_job_config("tune", yaml.safe_load(text))
+        checked.config, checked.gpus
+
+    Returns the config to store (validated, normalized) and the GPUs the job needs. A job that
+    starts from another job's run (evaluate, compress, export) names it by id; `find_source`,
+    given by the platform, looks it up (``(job id, kinds it may be) -> SourceJob``), and the
+    checks that need it run too (a compression method that needs a float32 model, the device a
+    fine-tuning method trains on). Every problem is a `UserError` that names the key.
+    """
+    if kind not in JOB_KINDS:
+        raise UserError(f"kind must be one of {', '.join(e.name for e in JOB_KINDS)}; got {kind!r}")
+    return JOB_KINDS.get(kind).meta["check"](dict(config), find_source)
 
 
 def train(
@@ -50,7 +77,7 @@ def train(
     as a dict or object) start from `base_dir`, by default the current directory; a config
     file's own data paths start from its folder.
     """
-    base = Path.cwd() if base_dir is None else Path(base_dir)
+    base = _base(base_dir)
     return _train.train(
         config, base_dir=base, overrides=overrides, resume=resume, callbacks=callbacks, progress=progress
     )
@@ -71,7 +98,7 @@ def load_run(
     `base_dir`, by default the current directory. To read a run's files without loading its
     model (or torch), use `StoredRun(path)`.
     """
-    base = Path.cwd() if base_dir is None else Path(base_dir)
+    base = _base(base_dir)
     return _run.load_run(ref, runs_dir, device, source=source, base_dir=base)
 
 
@@ -99,7 +126,7 @@ def compress(
     (`modelworks.store.compression.read_compression`).
     """
     cfg = compression_options(method, _merged(options, option_values), overrides)
-    base = Path.cwd() if base_dir is None else Path(base_dir)
+    base = _base(base_dir)
     return compress_run(run.path if isinstance(run, Run) else run, method, cfg, progress=progress, base_dir=base)
 
 
@@ -125,7 +152,7 @@ def export(
     `modelworks.exporting`.
     """
     cfg = export_options(format, _merged(options, option_values))
-    base = Path.cwd() if base_dir is None else Path(base_dir)
+    base = _base(base_dir)
     return export_run(run, format, cfg, output=(base / output) if output is not None else None, base_dir=base)
 
 
@@ -136,3 +163,38 @@ def _merged(options: "Section | Mapping[str, Any] | None", option_values: dict[s
     if isinstance(options, Section):
         raise UserError(f"give options either as {type(options).__name__} or as keywords, not both")
     return {**(options or {}), **option_values}
+
+
+
+def tune(
+    config: ExperimentConfig | str | Path | dict | None = None,
+    *,
+    trials: int | None = None,
+    parallel: int | None = None,
+    timeout: float | None = None,
+    overrides: Sequence[str] = (),
+    study: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = False,
+    callbacks: Sequence[TrialCallback] = (),
+    base_dir: str | Path | None = None,
+) -> TuneResult:
+    """Search the experiment's ``tune.space``; returns the best params, value, run and config
+    (`modelworks.tuning.study.tune` says what each option does).
+
+        result = modelworks.tune("exp.yaml", trials=30, parallel=2, callbacks=[print])
+
+    Each of `callbacks` gets a `TrialRecord` per finished trial. Relative paths start from
+    `base_dir`, by default the current directory.
+    """
+    base = _base(base_dir)
+    return _study.tune(
+        config, trials=trials, parallel=parallel, timeout=timeout, overrides=overrides, study=study, resume=resume,
+        progress=progress, callbacks=callbacks, base_dir=base,
+    )
+
+
+def _base(base_dir: str | Path | None) -> Path:
+    """The folder relative paths start from: the caller's, or else the current directory (the one
+    place the engine consults it)."""
+    return Path.cwd() if base_dir is None else Path(base_dir)

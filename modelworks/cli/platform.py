@@ -1,5 +1,5 @@
-"""The platform's verbs: ``up`` (the server and a local worker), ``worker`` (a job worker on its own)
-and ``db upgrade``."""
+"""The platform's verbs: ``up`` (the server and a local worker), ``worker`` (a job worker on its own),
+``db upgrade`` and ``admin token`` (a way back in for an admin who lost every token)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 app = typer.Typer()
 db_app = typer.Typer(no_args_is_help=True, help="The platform's database.")
 app.add_typer(db_app, name="db")
+admin_app = typer.Typer(no_args_is_help=True, help="Run on the server's machine: recover admin access.")
+app.add_typer(admin_app, name="admin")
 
 
 @app.command()
@@ -152,3 +154,21 @@ def db_upgrade(
         engine.dispose()
     was = "" if before == after else f" (was {before or 'empty'})"
     console.print(f"database at revision {after}{was}", highlight=False, soft_wrap=True)
+
+
+@admin_app.command("token")
+@user_errors
+def admin_token(
+    name: str = typer.Argument(..., help="an admin's user name, e.g. admin"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="default ~/.modelworks (MODELWORKS_HOME)"),
+) -> None:
+    """Issue a new token for an admin, reading the database directly (no server, no token needed).
+
+    For an admin who lost or revoked every token; whoever can read the server's data can run it.
+    The token is printed once, on standard output: it is not logged or kept anywhere."""
+    from modelworks.platform.bootstrap import recovery_token
+    from modelworks.platform.settings import Settings
+
+    token = recovery_token(Settings.from_env(home=data_dir), name)
+    console.print(f"a new token for {name} (shown only this once; keep it safe):", highlight=False)
+    console.print(token, highlight=False, soft_wrap=True)

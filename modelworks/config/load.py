@@ -52,13 +52,20 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+MAX_PROBLEMS = 20  # listed with their key path (and a "did you mean"); the rest only counted
+
+
 def validate(raw: dict[str, Any], origin: str, schema: type[BaseModel] = ExperimentConfig) -> BaseModel:
-    """Validate `raw` against `schema`; every problem is listed with its key path and value."""
+    """Validate `raw` against `schema`; the first `MAX_PROBLEMS` problems are listed with their
+    key path and value (a config with 20,000 unknown keys costs 20 suggestions, not 20,000)."""
     try:
         return schema.model_validate(raw)
     except ValidationError as e:
-        lines = [_describe(err, raw) for err in e.errors()]
-        raise UserError(f"{origin}: invalid config\n  " + "\n  ".join(dict.fromkeys(lines))) from e
+        errors = e.errors(include_url=False, include_context=True, include_input=True)
+        lines = list(dict.fromkeys(_describe(err, raw) for err in errors[:MAX_PROBLEMS]))
+        if len(errors) > MAX_PROBLEMS:
+            lines.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
+        raise UserError(f"{origin}: invalid config\n  " + "\n  ".join(lines)) from e
 
 
 def load_config(path: Path, overrides: list[str] = ()) -> ExperimentConfig:

@@ -4,7 +4,7 @@ The worker talks to an executor only through `Executor`'s three calls and the `H
 so each backend fits without touching the worker. Both run ``python -m modelworks.jobs.run_job JOB
 TOKEN`` as a child process, so a crash, a leak or a kill -9 of the child never takes the worker
 down with it: `LocalExecutor` on this machine, `modelworks.jobs.ray_executor.RayExecutor` inside
-an actor on a Ray cluster. `make_executor` picks one by name (the ``executor`` setting).
+an actor on a Ray cluster. `modelworks.jobs.executors` names them (the ``executor`` setting).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
-
-from modelworks.errors import UserError
 
 TERMINATE_GRACE_S = 5.0
 
@@ -136,16 +134,3 @@ def read_lines(process: subprocess.Popen, sink: deque[str]) -> None:
     for raw in process.stdout:
         sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
-
-def make_executor(kind: str, ray_address: str | None = None) -> Executor:
-    """The executor named by the worker's settings: ``local``, or ``ray`` on the cluster at
-    ``ray_address`` (connected here, so a wrong address fails at start, not at the first job)."""
-    if kind == "local":
-        return LocalExecutor()
-    if kind == "ray":
-        try:
-            from modelworks.jobs.ray_executor import RayExecutor
-        except ImportError as e:
-            raise UserError(f"the ray executor needs the ray package ({e.msg}); install it with: pip install 'modelworks[ray]'") from None
-        return RayExecutor(ray_address)
-    raise UserError(f"unknown executor {kind!r}; use 'local' or 'ray'")

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from modelworks.errors import UserError
 from modelworks.platform import audit
-from modelworks.platform.db.models import JOB_KINDS, JOB_STATES, Job, JobLog, JobMetric, Project, User, utcnow
+from modelworks.platform.db.models import JOB_STATES, Job, JobLog, JobMetric, Project, User, utcnow
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
-from modelworks.platform.errors import Conflict, NotFound, Unprocessable
+from modelworks.platform.errors import Conflict, NotFound
 from modelworks.platform.settings import Settings
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -35,13 +35,11 @@ DEFAULT_PROJECT_LIMIT = 4  # running jobs per project, across all workers
 
 def submit(session: Session, user: User, project: Project, kind: str, config: dict[str, Any], *,
            max_attempts: int = DEFAULT_MAX_ATTEMPTS, timeout_s: int | None = None) -> Job:
-    """Validate ``config`` for ``kind`` and queue it; `Unprocessable` (422) names the bad key."""
-    from modelworks.jobs.configs import check_job_config
+    """Check ``config`` for ``kind`` (`modelworks.jobs.check`) and queue it; `Unprocessable` (422) names the bad key."""
+    from modelworks.jobs.check import check_job  # the facade imports torch: not before the first submit
 
-    if kind not in JOB_KINDS:
-        raise Unprocessable(f"kind must be one of {', '.join(JOB_KINDS)}; got {kind!r}")
-    checked, gpus = check_job_config(session, project, kind, config)
-    job = Job(project_id=project.id, kind=kind, config=checked, gpus=gpus, max_attempts=max_attempts,
+    checked = check_job(session, project, kind, config)
+    job = Job(project_id=project.id, kind=kind, config=checked.config, gpus=checked.gpus, max_attempts=max_attempts,
               timeout_s=timeout_s, created_by_id=user.id)
     session.add(job)
     session.flush()

@@ -14,7 +14,7 @@ attempt that no node has room for waits in Ray's queue; the job's timeout still 
 What a cluster needs: modelworks (this version) installed in the Python that Ray runs on every
 node, and the same database and artifacts as the worker — on more than one node that means
 PostgreSQL and shared or S3 artifacts (each attempt uploads the run it made), and resuming from
-a checkpoint needs the jobs' folders (`modelworks.jobs.run_job.job_folder`, inside
+a checkpoint needs the jobs' folders (`modelworks.jobs.attempt.job_folder`, inside
 ``Settings.work_dir``) on storage every node shares. The worker's ``MODELWORKS_*`` and ``AWS_*``
 variables (a data key among them) travel to the attempt with the actor's arguments, so run the
 cluster on a network you trust.

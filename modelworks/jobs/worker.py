@@ -19,12 +19,14 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelworks.jobs import queue
-from modelworks.jobs.executor import Executor, Handle, make_executor
+from modelworks.jobs.executor import Executor, Handle
+from modelworks.jobs.executors import make_executor
 from modelworks.platform.db import make_engine, session_factory
-from modelworks.platform.db.models import Job
+from modelworks.platform.db.models import Job, JobLog
 from modelworks.platform.settings import Settings
 
 DEFAULT_LEASE_S = 30.0
@@ -146,7 +148,8 @@ class Worker:
         elif returncode == 0:
             outcome, error, retry = "succeeded", None, False
         else:
-            outcome, error, retry = "failed", f"attempt {item.claim.attempt} exited with status {returncode}: {self._last_error(item)}", True
+            # Exit 2 is a user error (run_job.main): another attempt would fail the same way.
+            outcome, error, retry = "failed", f"attempt {item.claim.attempt} exited with status {returncode}: {self._last_error(item)}", returncode != 2
         with self.sessions() as session:
             state = queue.finish(session, item.claim, outcome, error=error, retry=retry, **usage)
             if state is not None:
@@ -155,10 +158,6 @@ class Worker:
 
     def _last_error(self, item: Running) -> str:
         with self.sessions() as session:
-            from sqlalchemy import select
-
-            from modelworks.platform.db.models import JobLog
-
             lines = session.scalars(select(JobLog.line).where(JobLog.job_id == item.claim.job_id).order_by(JobLog.seq.desc()).limit(1)).all()
         return lines[0][:500] if lines else "no output"
 

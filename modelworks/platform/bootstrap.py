@@ -1,13 +1,23 @@
 """First start: migrate the database and, when it has no users yet, create the admin and issue
-its token. The token is returned once, for the caller to show; only its digest is kept."""
+its token. The token is returned once, for the caller to show; only its digest is kept.
+
+Recovery: `recovery_token` issues a fresh token for an admin straight from the database, for
+whoever runs it on the server's machine (``modelworks admin token NAME``), when no admin has a
+working token left.
+"""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from modelworks.errors import UserError
 from modelworks.platform.db import make_engine, session_factory, upgrade
+from modelworks.platform.db.models import User
 from modelworks.platform.errors import Conflict
+from modelworks.platform.names import is_valid_name
 from modelworks.platform.settings import Settings
+from modelworks.platform.tokens import issue_token
 from modelworks.platform.users import count_users, create_user
 
 ADMIN_NAME = "admin"
@@ -35,3 +45,22 @@ def create_first_admin(session: Session) -> str | None:
     except Conflict:  # another process created it a moment ago
         return None
     return token
+
+
+def recovery_token(settings: Settings, name: str) -> str:
+    """A new token for the admin ``name``, issued directly in the database (audited as any token
+    the admin creates, named "recovery token"). Reaching the database is the authorization: only
+    someone with access to the server's data can run this."""
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        with session_factory(engine)() as session:
+            user = session.scalar(select(User).where(User.name == name)) if is_valid_name(name) else None
+            if user is None or not user.is_admin:
+                admins = session.scalars(select(User.name).where(User.is_admin.is_(True)).order_by(User.name)).all()
+                known = ", ".join(admins) or "none"
+                raise UserError(f"{name!r} is not an admin of the platform at {settings.home}; admins: {known}")
+            _, token = issue_token(session, user, "recovery token", actor=None)
+            return token
+    finally:
+        engine.dispose()

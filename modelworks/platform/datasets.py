@@ -63,7 +63,7 @@ class DataStore:
             keyring=Keyring.load(key, settings.data_key_file, settings.home),
             scratch=settings.home / "scratch",
             max_upload_bytes=max_bytes,
-            archive_limits=Limits(max_bytes=max(10 * max_bytes, 1 << 30)),
+            archive_limits=Limits(max_bytes=settings.max_extract_bytes),
         )
 
     def stage(self) -> "StagedUpload":
@@ -166,7 +166,11 @@ def add_version(session: Session, store: DataStore, access: ProjectAccess, name:
     check_name("dataset", name)
     fmt = resolve_format(filename, fmt)
     sha256 = staged.finish()
-    schema, rows, preview = inspect_file(staged.path, fmt, store.archive_limits)
+    try:
+        schema, rows, preview = inspect_file(staged.path, fmt, store.archive_limits)
+    except UserError as e:  # the engine names the staged file; the uploader knows it by its own name
+        e.args = (str(e).replace(str(staged.path), filename),)
+        raise
     dataset = _get_or_create(session, access, name)
     version = _next_version(session, dataset)
     suffix = upload_of(fmt).stored_as + ("" if public else ".enc")

@@ -34,3 +34,15 @@ class TooLarge(UserError):
 class StoredDataError(UserError):
     """Stored data failed its integrity check, or no key can decrypt it (500, with the reason:
     it is the operator's problem, and the reader must not get the data)."""
+
+
+class RequestTimeout(UserError):
+    """A request body that stalled: nothing arrived for the configured time (408)."""
+
+
+class TooManyRequests(UserError):
+    """Too many refused attempts from one client address; retry after ``retry_after`` seconds (429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

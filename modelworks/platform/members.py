@@ -1,4 +1,11 @@
-"""Project memberships: who has which role. A project always keeps at least one owner."""
+"""Project memberships: who has which role. A project always keeps at least one owner.
+
+User names are secret to non-admins. Reading or removing a member answers the same 404 ("no user
+named X is a member") whether no user has that name or the user is not in the project, so the member routes
+cannot be used to learn who has an account. Adding a member (`set_member`, owners only) must
+name an existing user and says so when there is none: that is the one place where a project
+owner learns that a name exists, the least that inviting someone by name needs.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from modelworks.platform import audit
 from modelworks.platform.db.models import Membership, Project, User
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound
+from modelworks.platform.names import is_valid_name
 from modelworks.platform.roles import Role
 from modelworks.platform.users import get_user
 
@@ -19,10 +27,11 @@ def list_members(session: Session, project: Project, limit: int = DEFAULT_LIMIT,
 
 
 def get_member(session: Session, project: Project, user_name: str) -> Membership:
-    user = get_user(session, user_name)
-    membership = session.get(Membership, (project.id, user.id))
+    """The membership of ``user_name``; `NotFound` alike for an unknown user and a non-member."""
+    user = session.scalar(select(User).where(User.name == user_name)) if is_valid_name(user_name) else None
+    membership = session.get(Membership, (project.id, user.id)) if user is not None else None
     if membership is None:
-        raise NotFound(f"{user_name!r} is not a member of project {project.name!r}")
+        raise NotFound(f"no user named {user_name!r} is a member of project {project.name!r}")
     return membership
 
 

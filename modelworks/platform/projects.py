@@ -1,4 +1,11 @@
-"""Projects: a team's shared space. The creator becomes its first owner."""
+"""Projects: a team's shared space. The creator becomes its first owner.
+
+Project names are secret to non-members: a project you are not in answers exactly as one that
+does not exist (`modelworks.platform.access`). Names are unique across the server, so creating
+a project must fail when the name is taken, whoever took it; it fails with the same 409 ("not
+available") whether the taken name is a project you can see or one you cannot, so the answer
+says nothing about the other project beyond the unavoidable: that its name is not free.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,12 @@ from modelworks.platform.storage import Storage
 MAX_DESCRIPTION = 500
 
 
+def not_available(name: str) -> Conflict:
+    """The one answer for a taken project name (see the module docstring)."""
+    return Conflict(f"the project name {name!r} is not available (a project of that name already exists, perhaps one "
+                    f"you cannot see); choose another")
+
+
 def create_project(session: Session, user: User, name: str, description: str = "") -> ProjectAccess:
     check_name("project", name)
     if len(description) > MAX_DESCRIPTION:
@@ -32,7 +45,7 @@ def create_project(session: Session, user: User, name: str, description: str = "
         session.flush()
     except IntegrityError as e:
         session.rollback()
-        raise Conflict(f"a project named {name!r} already exists") from e
+        raise not_available(name) from e
     session.add(Membership(project_id=project.id, user_id=user.id, role=Role.owner.value))
     audit.record(session, user, "project.create", f"project:{name}", project_id=project.id, detail={"description": description})
     session.commit()

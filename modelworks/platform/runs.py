@@ -14,11 +14,10 @@ checked. `fetch_run` gives a job a local folder of a recorded run (evaluate, com
 from __future__ import annotations
 
 import hashlib
-import math
 import shutil
 import tempfile
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import yaml
@@ -34,6 +33,7 @@ from modelworks.platform.errors import NotFound, StoredDataError
 from modelworks.platform.storage import Storage
 from modelworks.store import run as store
 from modelworks.store.environment import read_environment
+from modelworks.store.jsonfile import numbers
 from modelworks.store.report import read_report
 
 CHUNK = 1 << 20
@@ -152,7 +152,7 @@ def fetch_run(storage: Storage, run: Run, dest: Path) -> Path:
 
 
 def _lineage(session: Session, project_id: int, source: str) -> dict[str, Any]:
-    from modelworks.jobs.configs import DATASET_REF
+    from modelworks.job_kinds import DATASET_REF
 
     ref = DATASET_REF.match(source)
     if ref is None:
@@ -173,10 +173,6 @@ def _optional(read: Callable[[Path], T], run_dir: Path) -> T | None:
         return read(run_dir)
     except UserError:
         return None
-
-
-def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def record_run(session: Session, project_id: int, run_dir: Path, key: str, artifacts: list[dict[str, Any]], *,
@@ -205,7 +201,7 @@ def record_run(session: Session, project_id: int, run_dir: Path, key: str, artif
             "git_commit": environment.git_commit if environment else None,
             "modelworks": environment.packages.get("modelworks") if environment else None,
         },
-        metrics=_numbers(report.metrics if report else {}), artifacts=artifacts,
+        metrics=numbers(report.metrics if report else {}), artifacts=artifacts,
     )
     session.add(run)
     session.flush()

@@ -12,6 +12,13 @@ setting                    environment variable         default
 ``port``                   ``MODELWORKS_PORT``          ``8000``
 ``artifacts``              ``MODELWORKS_ARTIFACTS``     ``<home>/artifacts`` (any fsspec URL)
 ``max_upload_mb``          ``MODELWORKS_MAX_UPLOAD_MB`` ``1024``
+``max_extract_mb``         ``MODELWORKS_MAX_EXTRACT_MB`` ``4 x max_upload_mb`` (an uploaded zip, extracted)
+``max_body_mb``            ``MODELWORKS_MAX_BODY_MB``   ``1`` (any request body but an upload's)
+``max_config_kb``          ``MODELWORKS_MAX_CONFIG_KB`` ``256`` (a job's config, as JSON)
+``max_config_depth``       ``MODELWORKS_MAX_CONFIG_DEPTH`` ``32`` (nesting levels of a job's config)
+``body_timeout_s``         ``MODELWORKS_BODY_TIMEOUT_S`` ``30`` (a request body that stalls this long: 408)
+``auth_failures``          ``MODELWORKS_AUTH_FAILURES`` ``20`` (refused tokens per client address ...)
+``auth_window_s``          ``MODELWORKS_AUTH_WINDOW_S`` ``60`` (... in this many seconds; then 429)
 ``data_key``               ``MODELWORKS_DATA_KEY``      none (base64 keys, comma-separated)
 ``data_key_file``          ``MODELWORKS_DATA_KEY_FILE`` ``<home>/data.key``, made on first use
 ``price_cpu_hour``         ``MODELWORKS_PRICE_CPU_HOUR`` ``0`` (cost of one CPU hour, for usage)
@@ -42,6 +49,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_SERVING_PORT = 8080
 DEFAULT_MAX_UPLOAD_MB = 1024
+# The limits that only come from the environment (their defaults are the fields' own).
+LIMIT_NAMES = ("max_extract_mb", "max_body_mb", "max_config_kb", "max_config_depth", "body_timeout_s", "auth_failures")
+LIMITS = {name: f"MODELWORKS_{name.upper()}" for name in (*LIMIT_NAMES, "auth_window_s")}
 
 
 class Settings(BaseModel):
@@ -61,6 +71,13 @@ class Settings(BaseModel):
     serving_port: int = Field(DEFAULT_SERVING_PORT, ge=0, le=65535)
     artifacts: str = Field(min_length=1, description="a folder path or fsspec URL (s3://bucket/prefix, memory://x)")
     max_upload_mb: float = Field(gt=0)
+    max_extract_mb: float | None = Field(None, gt=0, description="an uploaded zip, extracted; none: 4 x max_upload_mb")
+    max_body_mb: float = Field(1.0, gt=0, description="any request body but a dataset upload's")
+    max_config_kb: float = Field(256.0, gt=0, description="a job's config, serialized as JSON")
+    max_config_depth: int = Field(32, ge=2, le=200, description="nesting levels of a job's config")
+    body_timeout_s: float = Field(30.0, gt=0, description="a request body that sends nothing for this long is refused")
+    auth_failures: int = Field(20, ge=1, description="refused tokens per client address within auth_window_s, then 429")
+    auth_window_s: float = Field(60.0, gt=0)
     data_key: SecretStr | None = None
     data_key_file: Path | None = None
     executor: Literal["local", "ray"] = "local"
@@ -72,6 +89,11 @@ class Settings(BaseModel):
         local, else ``<home>/work`` (what a job keeps is uploaded to the store from there)."""
         root = self.artifacts.removeprefix("file://")
         return Path(root) if "://" not in root else self.home / "work"
+
+    @property
+    def max_extract_bytes(self) -> int:
+        """How much an uploaded zip may extract to, all files together."""
+        return int((self.max_extract_mb or 4 * self.max_upload_mb) * (1 << 20))
 
     @classmethod
     def from_env(
@@ -111,6 +133,7 @@ class Settings(BaseModel):
             "executor": executor or env.get("MODELWORKS_EXECUTOR") or "local",
             "ray_address": ray_address or env.get("MODELWORKS_RAY_ADDRESS") or None,
         }
+        values |= {name: env[var] for name, var in LIMITS.items() if env.get(var)}
         try:
             return cls(**values)
         except ValidationError as e:

@@ -13,14 +13,14 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from modelworks.errors import UserError
 from modelworks.platform import audit
 from modelworks.platform.db.models import ApiToken, User, utcnow
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
-from modelworks.platform.errors import NotFound, Unauthenticated
+from modelworks.platform.errors import Conflict, NotFound, Unauthenticated
 
 TOKEN_FORMAT = re.compile(r"mw_(?P<id>[0-9a-f]{16})_[A-Za-z0-9_-]{32,128}")
 PREFIX_LENGTH = len("mw_") + 16 + 1 + 4  # the id and four characters of the secret, for display
@@ -85,13 +85,31 @@ def list_tokens(session: Session, user: User, limit: int = DEFAULT_LIMIT, offset
 
 def revoke_token(session: Session, user: User, token_id: str) -> ApiToken:
     """Revoke one of the user's own tokens (revoking twice is a no-op). Another user's token
-    is reported as not found, the same as a token that does not exist."""
+    is reported as not found, the same as a token that does not exist. The last valid token of
+    the last admin is refused (409): without it nobody could manage the server through the API
+    (the way back is ``modelworks admin token NAME`` on the server's machine)."""
     row = session.get(ApiToken, token_id) if re.fullmatch(r"[0-9a-f]{16}", token_id) else None
     if row is None or row.user_id != user.id:
         raise NotFound(f"no token with id {token_id!r}")
     if row.revoked_at is None:
+        if user.is_admin:
+            _keep_an_admin_token(session, row)
         row.revoked_at = utcnow()
         audit.record(session, user, "token.revoke", f"token:{token_id}", detail={"name": row.name, "user": user.name})
         session.commit()
     return row
 
+
+def _keep_an_admin_token(session: Session, revoking: ApiToken) -> None:
+    """Refuse to revoke ``revoking`` when no other admin token would remain valid. The admins'
+    rows are locked first (PostgreSQL), so two admins revoking at once cannot both pass."""
+    now = utcnow()
+    session.execute(select(User.id).where(User.is_admin.is_(True)).with_for_update())
+    others = session.scalar(
+        select(func.count()).select_from(ApiToken).join(User, ApiToken.user_id == User.id)
+        .where(User.is_admin.is_(True), ApiToken.id != revoking.id, ApiToken.revoked_at.is_(None),
+               or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now)))
+    if not others:
+        raise Conflict("this is the last valid token of the last admin: revoking it would lock every admin out. "
+                       "Create another token first (POST /api/v1/tokens), or recover later with "
+                       "'modelworks admin token NAME' on the server's machine")

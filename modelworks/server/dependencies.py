@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from modelworks.platform import tokens
 from modelworks.platform.access import ProjectAccess, authorize_project
 from modelworks.platform.db.models import User
-from modelworks.platform.db.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from modelworks.platform.db.paging import DEFAULT_LIMIT, MAX_LIMIT
 from modelworks.platform.errors import Forbidden, Unauthenticated
+from modelworks.platform.ids import Offset
 from modelworks.platform.roles import Role
 
 # The access declarations, by the dependency that enforces them; read by the startup guard.
@@ -52,12 +53,19 @@ DbSession = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="an API token: modelworks up prints the first; POST /api/v1/tokens makes more")
 
 
-def current_user(session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+def current_user(
+    request: Request, session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
     """The user whose token is in the Authorization header; 401 for a missing, malformed,
-    unknown, revoked or expired token."""
+    unknown, revoked or expired token, 429 once the client's address has had too many tokens
+    refused (`modelworks.server.ratelimit`)."""
     if credentials is None:
         raise Unauthenticated("missing or malformed credentials: send the header 'Authorization: Bearer <token>'")
-    return tokens.authenticate(session, credentials.credentials)
+    try:
+        return tokens.authenticate(session, credentials.credentials)
+    except Unauthenticated:
+        request.app.state.auth_failures.refused(request.client.host if request.client else "unknown")
+        raise
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -102,7 +110,7 @@ class PageParams:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"rows per page, at most {MAX_LIMIT}")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")] = 0,
+    offset: Annotated[Offset, Query(description="rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

@@ -1,9 +1,10 @@
 """One error shape for the whole API: ``{"error": {"code": ..., "message": ...}}``.
 
-User errors map to their status (401, 403, 404, 409, 413, 422, 500 for stored data that fails
-its integrity check, else 400); request validation errors to
+User errors map to their status (401, 403, 404, 408, 409, 413, 422, 429 with Retry-After, 500 for
+stored data that fails its integrity check, else 400); request validation errors to
 422 with each field's path in the message; anything unexpected to a 500 that says nothing of
-the internals (the traceback goes to the server log).
+the internals (the traceback goes to the server log). No message names a place on the server's
+disk: the data folder in a message is replaced by ``$MODELWORKS_HOME`` (`modelworks.server.redact`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,24 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 from modelworks.errors import UserError
-from modelworks.platform.errors import Conflict, Forbidden, NotFound, StoredDataError, TooLarge, Unauthenticated, Unprocessable
+from modelworks.platform.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RequestTimeout,
+    StoredDataError,
+    TooLarge,
+    TooManyRequests,
+    Unauthenticated,
+    Unprocessable,
+)
+from modelworks.server.redact import redact
 
 log = logging.getLogger("modelworks.server")
 
-STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413, Unprocessable: 422, StoredDataError: 500}
+MAX_PROBLEMS = 20  # validation problems listed in one answer; the rest are counted
+STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, RequestTimeout: 408, Conflict: 409, TooLarge: 413,
+          Unprocessable: 422, TooManyRequests: 429, StoredDataError: 500}
 
 
 def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -34,7 +48,8 @@ def error_response(status: int, message: str, code: str | None = None, headers: 
 
 async def user_error(request: Request, exc: UserError) -> JSONResponse:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-    return error_response(status, str(exc))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    return error_response(status, redact(str(exc), request.app.state.settings), headers=headers)
 
 
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -42,10 +57,13 @@ async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
+    for err in errors[:MAX_PROBLEMS]:
         where = ".".join(str(part) for part in err.get("loc", ()))
         problems.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid"))
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return error_response(422, "invalid request: " + "; ".join(problems), code="validation_error")
 
 

@@ -13,8 +13,11 @@ from modelworks.platform.datasets import DataStore
 from modelworks.platform.db import make_engine, session_factory, upgrade
 from modelworks.platform.settings import Settings
 from modelworks.server.dependencies import current_user
-from modelworks.server.errors import install_error_handlers
+from modelworks.server.docs import install_docs
+from modelworks.server.errors import error_response, install_error_handlers
 from modelworks.server.guard import check_routes
+from modelworks.server.middleware import BodyLimits, SecurityHeaders
+from modelworks.server.ratelimit import AuthFailures
 from modelworks.server.routers import audit, datasets, health, jobs, members, projects, registry, serving, tokens, users
 
 API_PREFIX = "/api/v1"
@@ -30,11 +33,14 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="modelworks", version=__version__, lifespan=lifespan)
+    # FastAPI's /docs and /redoc load scripts from a CDN: modelworks.server.docs serves /docs locally.
+    app = FastAPI(title="modelworks", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
     app.state.datastore = DataStore.from_settings(settings)
+    app.state.auth_failures = AuthFailures(settings.auth_failures, settings.auth_window_s)
     install_error_handlers(app)
+    install_docs(app)
 
     app.include_router(health.router)
     # Every API route authenticates: the dependency is attached once, here, to the whole tree.
@@ -46,4 +52,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api)
 
     check_routes(app)  # and each declares its authorization, or the app is not built
+    # Outermost last: the security headers also go on the body limits' refusals.
+    app.add_middleware(
+        BodyLimits,
+        max_body=int(settings.max_body_mb * (1 << 20)),
+        max_stream=app.state.datastore.max_upload_bytes,
+        idle_timeout_s=settings.body_timeout_s,
+        refuse=error_response,
+        streamed=[API_PREFIX + datasets.UPLOAD_PATH],
+    )
+    app.add_middleware(SecurityHeaders, api_prefix=API_PREFIX + "/")
     return app

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Callable, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from modelworks.job_kinds import JOB_KINDS, KIND_NAMES
+from modelworks.platform.ids import DbId
 from modelworks.platform.names import NAME_PATTERN
 from modelworks.platform.roles import Role
 
@@ -177,12 +179,9 @@ class RotateKeyOut(BaseModel):
 
 
 class JobCreate(RequestBody):
-    kind: Literal["train", "evaluate", "tune", "compress", "export"]
-    config: dict[str, Any] = Field(description=(
-        "train: an experiment config (data.source builtin:NAME or dataset:NAME@VERSION); "
-        "tune: the same with a tune: section (tune.parallel 1: trials run one after another); "
-        "evaluate: {job, split}; compress: {job, method, options}; export: {job, format, opset, quantize}, "
-        "where job is a succeeded job of the project (train, tune or compress; evaluate also takes export)"))
+    kind: Literal[KIND_NAMES] = Field(description="the job's kind (`modelworks.job_kinds`)")  # type: ignore[valid-type]
+    config: dict[str, Any] = Field(description="; ".join(f"{e.name}: {e.meta['summary']}" for e in JOB_KINDS),
+                                   examples=[e.meta["example"] for e in JOB_KINDS])
     max_attempts: int = Field(3, ge=1, le=10, description="attempts before the job fails (crashes are retried)")
     timeout_s: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="per attempt; none: no limit")
 
@@ -277,11 +276,11 @@ class RunDetail(RunOut):
 
 
 class VersionCreate(RequestBody):
-    run_id: int = Field(ge=1, le=2**31 - 1)
+    run_id: DbId
 
 
 class AliasSet(RequestBody):
-    version: int = Field(ge=1, le=2**31 - 1)
+    version: DbId
 
 
 class ModelVersionOut(BaseModel):

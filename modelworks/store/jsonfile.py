@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,16 @@ def json_safe(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool): a value a metric series can hold."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The finite scalar metrics of `metrics`, as floats (curves, tables and undefined ones left out)."""
+    return {str(k): float(v) for k, v in metrics.items() if is_number(v)}
 
 
 def dumps(obj: Any, indent: int | None = 2) -> str:

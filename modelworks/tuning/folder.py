@@ -29,10 +29,12 @@ import optuna
 from modelworks.config.load import read_yaml, validate
 from modelworks.config.schema import TuneConfig
 from modelworks.errors import UserError
+from modelworks.store.files import STUDY_EXPERIMENT
+from modelworks.tuning.declarations import PRUNERS, SAMPLERS
 from modelworks.tuning.space import Space
 
 STUDY_NAME = "modelworks"
-EXPERIMENT = "experiment.yaml"
+EXPERIMENT = STUDY_EXPERIMENT
 JOURNAL = "study.log"
 TRIALS = "trials"
 
@@ -81,21 +83,12 @@ class Search:
         return JournalStorage(JournalFileBackend(str(self.study_dir / JOURNAL)))
 
     def sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        if self.tune.sampler == "grid":
-            return optuna.samplers.GridSampler(self.space.grid(), seed=seed)
-        if self.tune.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(seed=seed)
+        return SAMPLERS.get(self.tune.sampler, where="tune.sampler").impl(self, seed)
 
     def pruner(self) -> optuna.pruners.BasePruner:
-        p = self.tune.pruner
-        if p.type == "none" or self.tune.cv_folds:
-            return optuna.pruners.NopPruner()
-        if p.type == "median":  # steps are epochs, from 1: a trial can be pruned after warmup_epochs
-            return optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=p.warmup_epochs + 1)
-        if p.type == "hyperband":
-            return optuna.pruners.HyperbandPruner(min_resource=p.min_epochs, max_resource=self.epochs, reduction_factor=p.reduction_factor)
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_epochs, reduction_factor=p.reduction_factor)
+        """The configured pruner; none with ``cv_folds`` (a cross-validated trial reports no epochs)."""
+        name = "none" if self.tune.cv_folds else self.tune.pruner.type
+        return PRUNERS.get(name, where="tune.pruner.type").impl(self)
 
     def trial_experiment(self, number: int, params: dict[str, Any]) -> dict[str, Any]:
         """The experiment a trial trains: params applied, its own name, runs in trials/, no checkpoints."""

@@ -29,6 +29,7 @@ from modelworks.evaluate.report import (
     table_html,
 )
 from modelworks.store.atomic import atomic_write_text
+from modelworks.store.files import TUNE_HTML, TUNE_JSON
 
 STATE_COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:red", "FAIL": "black", "RUNNING": "tab:gray"}
 
@@ -39,7 +40,7 @@ def write_tune_report(study_dir: Path, summary: dict[str, Any], trials: pd.DataF
     """Write ``tune.json`` and ``tune.html`` into `study_dir`; return their paths."""
     records = json.loads(trials.to_json(orient="records"))
     report = {**summary, "trials": records}
-    json_path, html_path = Path(study_dir) / "tune.json", Path(study_dir) / "tune.html"
+    json_path, html_path = Path(study_dir) / TUNE_JSON, Path(study_dir) / TUNE_HTML
     atomic_write_text(json_path, json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
     atomic_write_text(html_path, _html(report, trials, curves))
     return json_path, html_path

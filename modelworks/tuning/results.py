@@ -18,8 +18,10 @@ import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
+from modelworks.engine.train import train
 from modelworks.store import run as store
 from modelworks.store.atomic import atomic_write_text
+from modelworks.store.files import BEST_YAML, TRIALS_CSV
 from modelworks.tuning.folder import STUDY_NAME, Search
 from modelworks.tuning.report import write_tune_report
 
@@ -55,7 +57,7 @@ def finish(study_dir: str | Path) -> TuneResult:
     best_params = search.space.decode_params(best.params) if best else {}
     best_run, best_config = None, None
     if best is not None:
-        best_config = Path(study_dir) / "best.yaml"
+        best_config = Path(study_dir) / BEST_YAML
         header = f"# best of {len(trials)} trials in {study_dir}: trial {best.number}, {search.metric} = {best.value:.6g}\n"
         atomic_write_text(best_config, header + yaml.safe_dump(search.best_experiment(best_params), sort_keys=False, allow_unicode=True))
         best_run = _best_run(search, study, best, best_params, notes)
@@ -65,7 +67,7 @@ def finish(study_dir: str | Path) -> TuneResult:
             notes.append("tune.keep is best: only the best run keeps its weights; the other trial runs keep "
                          "their config, metrics and report")
     frame = trials_frame(search, trials)
-    atomic_write_text(Path(study_dir) / "trials.csv", frame.to_csv(index=False))
+    atomic_write_text(Path(study_dir) / TRIALS_CSV, frame.to_csv(index=False))
     importance = _importance(study, complete, notes)
     summary = {
         "title": f"{search.name}: hyperparameter search",
@@ -119,10 +121,8 @@ def _best_run(search: Search, study: optuna.Study, best: optuna.trial.FrozenTria
     done = study.user_attrs.get("best_run")
     if done and done["trial"] == best.number and (search.study_dir / done["run"]).exists():
         return search.study_dir / done["run"]
-    from modelworks import pipeline
-
     raw = {**search.best_experiment(params), "name": f"{search.name}-best", "runs_dir": str(search.trials_dir.resolve())}
-    run = pipeline.train(raw, progress=False)
+    run = train(raw, base_dir=search.study_dir, progress=False)
     study.set_user_attr("best_run", {"trial": best.number, "run": str(run.path.relative_to(search.study_dir.resolve()))})
     notes.append(f"the best run was trained once on the experiment's own split with trial {best.number}'s params")
     return run.path

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from modelworks.config.load import validate
 from modelworks.config.schema import ChoiceParam, ExperimentConfig, IntParam, LogUniformParam, TuneConfig, UniformParam
@@ -250,7 +250,7 @@ def _is_default(cls: type[BaseModel], section: dict, key: str) -> bool:
     try:
         given = cls.model_validate(section).model_dump(mode="json")[key]
         default = cls.model_validate({"type": section["type"]}).model_dump(mode="json")[key]
-    except Exception:  # an invalid section: not ours to judge here
+    except (ValidationError, KeyError):  # an invalid section: not ours to judge here (validation reports it)
         return False
     return given == default
 

@@ -1,5 +1,11 @@
 """Running a session's trials: in this process, or in ``tune.parallel`` spawned worker processes.
 
+Callbacks: each finished trial of the study is handed once, as a `TrialRecord`, to the
+callbacks given to `tune`, in the process that called it. A resumed study first hands over the
+trials its earlier sessions finished (``resumed=True``), then each trial as it finishes: in this
+process from Optuna's own callback, or, with parallel workers, as this process sees them in the
+study's storage. An exception from a callback stops the search and propagates.
+
 Counting: the search runs until ``tune.trials`` trials have finished COMPLETE or PRUNED, those of
 earlier sessions included. A FAILED trial (a NaN metric, or one cut off by an interruption) does
 not count. Each session hands out exactly the trials still missing, one at a time, to its
@@ -16,6 +22,8 @@ import os
 import queue
 import time
 import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,59 @@ from modelworks.tuning.folder import STUDY_NAME, Search
 from modelworks.tuning.trial import Objective
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A finished trial, as `tune`'s callbacks receive it.
+
+    ``state`` is COMPLETE, PRUNED or FAIL (only the first two count towards ``tune.trials``);
+    ``value`` is the tuned ``metric`` of a COMPLETE trial, else None; ``params`` are config values
+    (list choices decoded); ``epochs`` is the last epoch reported; ``run`` the trial's run folder."""
+
+    number: int
+    state: str
+    metric: str
+    value: float | None
+    params: dict[str, Any]
+    epochs: int | None
+    run: Path | None
+    resumed: bool = False  # finished in an earlier session of a resumed study
+
+    @property
+    def counted(self) -> bool:
+        return self.state in (s.name for s in COUNTED)
+
+
+TrialCallback = Callable[[TrialRecord], None]
+
+
+class Reporter:
+    """Hands each finished trial of the study to the callbacks, once."""
+
+    def __init__(self, search: Search, callbacks: Sequence[TrialCallback]) -> None:
+        self.search = search
+        self.callbacks = list(callbacks)
+        self.seen: set[int] = set()
+
+    def report(self, study: optuna.Study, resumed: bool = False) -> None:
+        if not self.callbacks:
+            return
+        for t in study.get_trials(deepcopy=False, states=FINISHED):
+            if t.number in self.seen:
+                continue
+            self.seen.add(t.number)
+            record = self.record(t, resumed)
+            for callback in self.callbacks:
+                callback(record)
+
+    def record(self, t: optuna.trial.FrozenTrial, resumed: bool) -> TrialRecord:
+        run = t.user_attrs.get("run")
+        return TrialRecord(number=t.number, state=t.state.name, metric=self.search.metric,
+                           value=t.value if t.state == TrialState.COMPLETE else None,
+                           params=self.search.space.decode_params(t.params), epochs=t.last_step,
+                           run=self.search.study_dir / run if run else None, resumed=resumed)
 
 
 class Tickets:
@@ -43,11 +104,13 @@ class Tickets:
             return True
 
 
-def run_trials(search: Search, progress: bool) -> None:
+def run_trials(search: Search, progress: bool, callbacks: Sequence[TrialCallback] = ()) -> None:
     """Start the trials still missing: in this process, or in `parallel` spawned worker processes."""
     study = optuna.load_study(study_name=STUDY_NAME, storage=search.storage())
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         study.tell(t.number, state=TrialState.FAIL)  # left behind by an interrupted session
+    reporter = Reporter(search, callbacks)
+    reporter.report(study, resumed=True)
     missing = search.tune.trials - len(study.get_trials(deepcopy=False, states=COUNTED))
     if missing <= 0:
         return
@@ -57,7 +120,7 @@ def run_trials(search: Search, progress: bool) -> None:
     context = multiprocessing.get_context("spawn")
     tickets = Tickets(context, missing)
     if workers == 1:
-        work(str(search.study_dir), tickets, deadline, seed, None, progress)
+        work(str(search.study_dir), tickets, deadline, seed, None, progress, reporter)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     errors = context.Queue()
@@ -69,7 +132,8 @@ def run_trials(search: Search, progress: bool) -> None:
     for p in procs:
         p.start()
     try:
-        _wait(procs, errors)
+        _wait(procs, errors, lambda: reporter.report(study))
+        reporter.report(study)
     finally:
         for p in procs:
             if p.is_alive():
@@ -77,12 +141,14 @@ def run_trials(search: Search, progress: bool) -> None:
             p.join()
 
 
-def _wait(procs: list, errors: Any) -> None:
-    """Wait for every worker; the first that fails stops the others and its error is raised here."""
+def _wait(procs: list, errors: Any, meanwhile: Callable[[], None]) -> None:
+    """Wait for every worker, calling `meanwhile` every poll; the first worker that fails stops
+    the others and its error is raised here."""
     while any(p.is_alive() for p in procs):
         failed = [p for p in procs if p.exitcode not in (None, 0)]
         if failed:
             break
+        meanwhile()
         time.sleep(0.2)
     failed = [p for p in procs if p.exitcode not in (None, 0)]
     if not failed:
@@ -105,13 +171,15 @@ def _worker(study_dir: str, tickets: Tickets, deadline: float | None, seed: int,
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except BaseException:
+    except Exception:  # anything else: its traceback goes to the parent, which raises it there
         errors.put(("error", traceback.format_exc()))
         raise SystemExit(1) from None
 
 
-def work(study_dir: str, tickets: Tickets, deadline: float | None, seed: int, threads: int | None, progress: bool) -> None:
-    """Run trials on the study in `study_dir` while tickets last and the deadline allows."""
+def work(study_dir: str, tickets: Tickets, deadline: float | None, seed: int, threads: int | None, progress: bool,
+         reporter: Reporter | None = None) -> None:
+    """Run trials on the study in `study_dir` while tickets last and the deadline allows; the
+    `reporter` (in the process that called `tune` only) hands each finished trial to its callbacks."""
     if threads:
         import torch
 
@@ -122,6 +190,8 @@ def work(study_dir: str, tickets: Tickets, deadline: float | None, seed: int, th
     def next_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if progress:
             _announce(search, trial)
+        if reporter is not None:
+            reporter.report(study)
         if not tickets.take():
             study.stop()
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from modelworks.errors import UserError
 from modelworks.exporting.export import export_run
-from modelworks.pipeline import Run
+from modelworks.engine.run import Run
 
 
 class Digamma(nn.Module):

@@ -228,20 +228,44 @@ class Platform:
             client.close()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """A migrated database with its first admin, served for the whole test module."""
-    home = tmp_path_factory.mktemp(f"platform-{request.param}")
-    with _new_database(request, request.param, home) as db:
-        settings = Settings.from_env({}, home=home, database_url=db.url, port=0)
+@contextmanager
+def _serve(request: pytest.FixtureRequest, backend: str, home: Path, environ: dict[str, str]) -> Iterator[Platform]:
+    with _new_database(request, backend, home) as db:
+        settings = Settings.from_env(environ, home=home, database_url=db.url, port=0)
         token = prepare(settings)
         assert token is not None
         with LiveServer(settings) as server:
-            p = Platform(server=server, settings=settings, backend=request.param, admin_token=token)
+            p = Platform(server=server, settings=settings, backend=backend, admin_token=token)
             try:
                 yield p
             finally:
                 p.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A migrated database with its first admin, served for the whole test module."""
+    # Every test client is 127.0.0.1, and the auth tests send refused tokens by the hundred: the
+    # per-address limit on refused tokens (tested with `strict_platform`) is lifted here.
+    environ = {"MODELWORKS_AUTH_FAILURES": "1000000"}
+    with _serve(request, request.param, tmp_path_factory.mktemp(f"platform-{request.param}"), environ) as p:
+        yield p
+
+
+STRICT_LIMITS = {
+    "MODELWORKS_AUTH_FAILURES": "5",
+    "MODELWORKS_BODY_TIMEOUT_S": "1",
+    "MODELWORKS_MAX_CONFIG_KB": "64",
+    "MODELWORKS_MAX_CONFIG_DEPTH": "16",
+}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def strict_platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A platform with tight limits (`STRICT_LIMITS`: few refused tokens, a short body timeout,
+    small configs), for tests/server/test_hardening.py."""
+    with _serve(request, request.param, tmp_path_factory.mktemp(f"strict-{request.param}"), STRICT_LIMITS) as p:
+        yield p
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from modelworks.client import ApiError
 
-from .test_jobs import TINY, Workers, _job_pid, finished, jp, project, wait_for  # noqa: F401 (fixtures)
+from .job_fixtures import TINY, Workers, finished, job_pid, jp, project, wait_for  # noqa: F401 (fixtures)
 
 TUNE = {
     **TINY,
@@ -58,7 +58,7 @@ def test_tune_job_streams_each_trial_resumes_after_a_crash_and_records_its_best_
     assert job["gpus"] == 0
     # kill -9 the job's process once its first trial is streamed: the next attempt resumes the study
     wait_for(lambda: client.job_metrics(name, job["id"])["total"] > 0, 60, "the first trial")
-    os.kill(_job_pid(jp, job["id"]), signal.SIGKILL)
+    os.kill(job_pid(jp, job["id"]), signal.SIGKILL)
     done = finished(client, name, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert done["attempts"] == 2

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
-import uuid
-from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 from sqlalchemy import select
@@ -24,89 +18,9 @@ from modelworks.platform.db.models import Job, Project, User
 from modelworks.platform.settings import Settings
 
 from .conftest import LiveServer, Platform
-
-TINY = {
-    "data": {"source": "builtin:iris", "split": {"validation": 0.2, "test": 0.2, "seed": 1}},
-    "model": {"type": "mlp", "hidden": [16]},
-    "train": {"epochs": 3, "batch_size": 8, "device": "cpu", "checkpoint": {"every_steps": 5, "every_epochs": 1}},
-}
-# Long enough to be interrupted: a few thousand steps on digits, checkpointed every 25.
-LONGER = {
-    "data": {"source": "builtin:digits", "split": {"validation": 0.1, "test": 0.1, "seed": 1}},
-    "model": {"type": "mlp", "hidden": [256, 256]},
-    "train": {"epochs": 4, "batch_size": 4, "device": "cpu", "checkpoint": {"every_steps": 25, "every_epochs": 1}},
-}
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def jp(tmp_path_factory) -> Platform:
-    """A platform with prices set, on SQLite (the worker tests are about processes, not SQL)."""
-    home = tmp_path_factory.mktemp("jobs")
-    env = {"MODELWORKS_PRICE_CPU_HOUR": "3.6", "MODELWORKS_PRICE_GPU_HOUR": "36"}
-    settings = Settings.from_env(env, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0)
-    token = prepare(settings)
-    with LiveServer(settings) as server:
-        p = Platform(server=server, settings=settings, backend="sqlite", admin_token=token)
-        yield p
-        p.close()
-
-
-class Workers:
-    """``modelworks worker`` processes against a platform; all stopped at the end."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, *args: str, lease: float = 2.0) -> subprocess.Popen:
-        env = dict(os.environ, MODELWORKS_DATABASE_URL=self.settings.database_url, MODELWORKS_HOME=str(self.settings.home),
-                   MODELWORKS_ARTIFACTS=self.settings.artifacts)
-        proc = subprocess.Popen([sys.executable, "-m", "modelworks.cli", "worker", "--lease", str(lease), "--poll", "0.1", *args],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@pytest.fixture
-def workers(jp):
-    w = Workers(jp.settings)
-    yield w
-    w.stop_all()
-
-
-@pytest.fixture
-def project(jp) -> dict[str, Any]:
-    name = f"p-{uuid.uuid4().hex[:6]}"
-    jp.client().create_project(name)
-    editor, editor_token = jp.new_user("editor")
-    viewer, viewer_token = jp.new_user("viewer")
-    jp.client().set_member(name, editor, "editor")
-    jp.client().set_member(name, viewer, "viewer")
-    return {"name": name, "editor": jp.client(editor_token), "viewer": jp.client(viewer_token)}
-
-
-def finished(client, project: str, job_id: int, timeout: float = 90) -> dict[str, Any]:
-    return wait_for(lambda: (j := client.job(project, job_id))["state"] in ("succeeded", "failed", "cancelled") and j, timeout, f"job {job_id} to finish")
+from .job_fixtures import (  # noqa: F401 (fixtures; the other names for the modules that import them from here)
+    LONGER, TINY, Workers, finished, job_pid, jp, project, wait_for, workers,
+)
 
 
 def test_train_job_streams_metrics_and_logs_and_records_usage(jp, project, workers):
@@ -117,7 +31,7 @@ def test_train_job_streams_metrics_and_logs_and_records_usage(jp, project, worke
     done = finished(editor, name, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert done["attempts"] == 1 and done["result"]["epochs"] == 3
-    run = Path(done["run_dir"])
+    run = jp.settings.work_dir / done["run_dir"]  # run_dir is relative to the jobs' work folder
     assert (run / "model.safetensors").exists() and (run / "config.yaml").exists()
     metrics = project["viewer"].job_metrics(name, job["id"])["items"]
     epochs = [m for m in metrics if m["name"] == "train_loss"]
@@ -188,16 +102,18 @@ def test_cancel_a_running_job_and_time_out_another(jp, project, workers):
     assert done["state"] == "failed" and "timed out after 4 s" in done["error"] and done["attempts"] == 1
 
 
-def test_a_crashing_job_is_retried_then_fails(jp, project, workers):
+def test_a_job_failing_on_a_user_error_is_not_retried(jp, project, workers):
+    # Issue 9, finding 8: a user error (exit 2) fails the same way on every attempt. A crash is
+    # still retried: test_kill_9_mid_training_resumes_with_the_same_steps.
     editor, name = project["editor"], project["name"]
     # Valid to the schema, wrong at runtime: iris has no such column.
     job = editor.submit_job(name, "train", {**TINY, "data": {**TINY["data"], "target": "no_such_column"}}, max_attempts=2)
     workers.start()
     done = finished(editor, name, job["id"])
-    assert done["state"] == "failed" and done["attempts"] == 2
-    assert "exited with status" in done["error"]
+    assert done["state"] == "failed" and done["attempts"] == 1
+    assert "exited with status 2" in done["error"]
     logs = "\n".join(line["line"] for line in editor.job_logs(name, job["id"]))
-    assert "no_such_column" in logs and "requeued for another attempt" in logs
+    assert "no_such_column" in logs and "requeued for another attempt" not in logs
 
 
 def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
@@ -205,8 +121,8 @@ def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
     reference = editor.submit_job(name, "train", LONGER)
     interrupted = editor.submit_job(name, "train", LONGER)
     first = workers.start("--cpu-slots", "2", lease=2.0)
-    wait_for(lambda: (run := editor.job(name, interrupted["id"])["run_dir"]) and (Path(run) / "checkpoint.safetensors").exists(), 60, "a checkpoint")
-    pid = editor.job(name, interrupted["id"])["result"] is None and _job_pid(jp, interrupted["id"])
+    wait_for(lambda: (run := editor.job(name, interrupted["id"])["run_dir"]) and (jp.settings.work_dir / run / "checkpoint.safetensors").exists(), 60, "a checkpoint")
+    pid = editor.job(name, interrupted["id"])["result"] is None and job_pid(jp, interrupted["id"])
     # kill -9 the worker and its training child: nobody is left to report anything
     os.kill(first.pid, signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
@@ -226,15 +142,6 @@ def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
     assert points(a["id"]) == points(b["id"])  # every step's point once: nothing lost, nothing twice
     losses = {m["epoch"]: m["value"] for m in editor.job_metrics(name, b["id"], name="val_loss")["items"]}
     assert losses == pytest.approx({m["epoch"]: m["value"] for m in editor.job_metrics(name, a["id"], name="val_loss")["items"]}, rel=1e-4)
-
-
-def _job_pid(jp, job_id: int) -> int:
-    engine = make_engine(jp.settings.database_url)
-    with session_factory(engine)() as session:
-        pid = session.scalar(select(Job.pid).where(Job.id == job_id))
-    engine.dispose()
-    assert pid
-    return pid
 
 
 def test_server_restart_keeps_the_queue(tmp_path):

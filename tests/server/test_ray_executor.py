@@ -22,7 +22,8 @@ ray = pytest.importorskip("ray")
 from sqlalchemy import select  # noqa: E402
 
 from modelworks.errors import UserError  # noqa: E402
-from modelworks.jobs.executor import LocalExecutor, make_executor  # noqa: E402
+from modelworks.jobs.executor import LocalExecutor  # noqa: E402
+from modelworks.jobs.executors import make_executor  # noqa: E402
 from modelworks.jobs.ray_executor import RayExecutor  # noqa: E402
 from modelworks.jobs.worker import Worker  # noqa: E402
 from modelworks.platform.bootstrap import prepare  # noqa: E402
@@ -31,7 +32,7 @@ from modelworks.platform.db.models import Job  # noqa: E402
 from modelworks.platform.settings import Settings  # noqa: E402
 
 from .conftest import LiveServer, Platform, free_port  # noqa: E402
-from .test_jobs import LONGER, TINY, finished, wait_for  # noqa: E402
+from .job_fixtures import LONGER, TINY, finished, wait_for  # noqa: E402
 
 
 def _session_pids(sid: int) -> list[int]:
@@ -159,7 +160,7 @@ def test_train_job_runs_in_a_ray_actor(rp: Platform, ray_worker: Worker, project
     done = finished(client, project, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert done["attempts"] == 1 and done["result"]["epochs"] == 3
-    assert (Path(done["run_dir"]) / "model.safetensors").exists()
+    assert (rp.settings.work_dir / done["run_dir"] / "model.safetensors").exists()
     epochs = [m["epoch"] for m in client.job_metrics(project, job["id"], name="train_loss")["items"]]
     assert epochs == [1, 2, 3]
     logs = "\n".join(line["line"] for line in client.job_logs(project, job["id"]))

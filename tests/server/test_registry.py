@@ -77,7 +77,7 @@ def reg(tmp_path_factory) -> dict[str, Any]:
 def copy_run(reg: dict[str, Any], change=None) -> int:
     """Record a copy of the job's run folder (after ``change(folder)``) the way a job does: the copy
     is made where the (local) artifact store keeps it, then published and recorded."""
-    source = Path(reg["job"]["run_dir"])
+    source = reg["p"].settings.work_dir / reg["job"]["run_dir"]
     with reg["sessions"]() as session:
         project = session.scalar(select(Project).where(Project.name == reg["project"]))
         key = f"{project.id}/copies/{uuid.uuid4().hex[:8]}"
@@ -105,7 +105,7 @@ def sha(path: Path) -> str:
 def test_a_succeeded_train_job_records_its_run(reg):
     viewer, project, run_id = reg["viewer"], reg["project"], reg["run"]["id"]
     run = viewer.run(project, run_id)
-    folder = Path(reg["job"]["run_dir"])
+    folder = reg["p"].settings.work_dir / reg["job"]["run_dir"]
     assert run["job_id"] == reg["job"]["id"]
     assert run["config"]["model"]["type"] == "mlp" and run["config"]["train"]["epochs"] == 2  # resolved params
     assert run["lineage"]["source"] == "builtin:iris"
@@ -149,7 +149,7 @@ def test_runs_are_paginated_and_filtered_by_job(reg):
 
 def test_artifact_download_is_verified(reg, tmp_path):
     got = reg["viewer"].download_run_artifact(reg["project"], reg["run"]["id"], "model.safetensors", tmp_path / "w.safetensors")
-    assert got.read_bytes() == (Path(reg["job"]["run_dir"]) / "model.safetensors").read_bytes()
+    assert got.read_bytes() == (reg["p"].settings.work_dir / reg["job"]["run_dir"] / "model.safetensors").read_bytes()
 
 
 def test_a_changed_artifact_is_never_served(reg):

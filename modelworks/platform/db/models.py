@@ -1,7 +1,10 @@
 """The platform's tables as typed SQLAlchemy models.
 
 Changing a model needs a new Alembic revision in ``migrations/versions`` (a test compares the
-migrated schema with these models). Times are stored in UTC and always read back timezone-aware.
+migrated schema with these models). The job kinds come from `modelworks.job_kinds`; after the
+revisions, the migrations bring the ``jobs.kind`` check constraint in step with them (a repeatable
+step, `sync_job_kinds` in ``migrations/env.py``), so a new kind needs no revision. Times are
+stored in UTC and always read back timezone-aware.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from modelworks.job_kinds import KIND_NAMES
 
 # Deterministic constraint names, the same on SQLite and PostgreSQL, so migrations can name them.
 NAMING_CONVENTION = {
@@ -125,8 +130,13 @@ class AuditLog(Base):
 
 # --- jobs (revision 0003_jobs) ---
 
-JOB_KINDS = ("train", "evaluate", "tune", "compress", "export")
+JOB_KINDS = KIND_NAMES  # declared in modelworks.job_kinds, one entry per kind
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def job_kind_check() -> str:
+    """The ``jobs.kind`` check: one of the declared kinds (kept in step by the migrations' `sync_job_kinds`)."""
+    return "kind IN (" + ", ".join(f"'{k}'" for k in JOB_KINDS) + ")"
 
 
 class Job(Base):
@@ -136,7 +146,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint("kind IN ('train', 'evaluate', 'tune', 'compress', 'export')", name="kind"),
+        CheckConstraint(job_kind_check(), name="kind"),
         CheckConstraint("state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="state"),
         {"sqlite_autoincrement": True},
     )

@@ -9,12 +9,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from modelworks.errors import UserError
+from modelworks.platform.ids import MAX_OFFSET
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_OFFSET = 1_000_000_000
 
 
 @dataclass(frozen=True)

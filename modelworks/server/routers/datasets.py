@@ -14,6 +14,7 @@ from modelworks.platform import datasets
 from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.models import Dataset, DatasetVersion
 from modelworks.platform.errors import TooLarge
+from modelworks.platform.ids import DbId
 from modelworks.platform.names import check_name
 from modelworks.platform.uploads import UPLOADS
 from modelworks.server.dependencies import Admin, DbSession, Editor, Owner, Paging, Viewer
@@ -21,8 +22,9 @@ from modelworks.server.schemas import BuiltinRegister, DatasetDetail, DatasetOut
 
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
 admin_router = APIRouter(prefix="/datasets", tags=["datasets"])
+UPLOAD_PATH = router.prefix + "/{name}/versions"  # its body is streamed to disk, bounded by the upload limit
 
-Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="1, 2, ...")]
+Version = Annotated[DbId, Path(description="1, 2, ...")]
 Format = Literal[tuple(UPLOADS)]  # type: ignore[valid-type]  # the engine's uploadable data formats
 
 

@@ -8,7 +8,10 @@ from fastapi import APIRouter, Query, Request
 
 from modelworks.jobs import queue
 from modelworks.platform.db.models import JOB_STATES, Job
+from modelworks.platform.ids import DbId, Offset, SeqNo
+from modelworks.platform.limits import check_config
 from modelworks.server.dependencies import DbSession, Editor, Paging, Viewer
+from modelworks.server.redact import redact
 from modelworks.server.schemas import JobCreate, JobLogOut, JobMetricOut, JobOut, Page, UsageOut
 
 router = APIRouter(prefix="/projects/{project}", tags=["jobs"])
@@ -16,16 +19,17 @@ router = APIRouter(prefix="/projects/{project}", tags=["jobs"])
 
 def job_out(job: Job, request: Request) -> JobOut:
     settings = request.app.state.settings
-    return JobOut.model_validate({
+    return JobOut.model_validate(redact({
         **{k: getattr(job, k) for k in JobOut.model_fields if k not in ("created_by", "cost")},
         "created_by": job.created_by.name if job.created_by else None,
         "cost": queue.cost(settings, job.cpu_seconds, job.gpu_seconds),
-    })
+    }, settings))
 
 
 @router.post("/jobs", status_code=201)
 def submit_job(body: JobCreate, access: Editor, session: DbSession, request: Request) -> JobOut:
     """Queue a job; its config is validated first (422 naming the bad key)."""
+    check_config(body.config, request.app.state.settings)
     job = queue.submit(session, access.user, access.project, body.kind, body.config, max_attempts=body.max_attempts, timeout_s=body.timeout_s)
     return job_out(job, request)
 
@@ -39,30 +43,32 @@ def list_jobs(access: Viewer, session: DbSession, paging: Paging, request: Reque
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, access: Viewer, session: DbSession, request: Request) -> JobOut:
+def get_job(job_id: DbId, access: Viewer, session: DbSession, request: Request) -> JobOut:
     return job_out(queue.get_job(session, access.project, job_id), request)
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_job(job_id: int, access: Editor, session: DbSession, request: Request) -> JobOut:
+def cancel_job(job_id: DbId, access: Editor, session: DbSession, request: Request) -> JobOut:
     """Cancel a queued job now, or ask the worker of a running one to stop it."""
     job = queue.cancel(session, access.user, queue.get_job(session, access.project, job_id))
     return job_out(job, request)
 
 
 @router.get("/jobs/{job_id}/logs")
-def job_logs(job_id: int, access: Viewer, session: DbSession,
-             since: Annotated[int, Query(ge=0, description="only lines after this seq")] = 0,
+def job_logs(job_id: DbId, access: Viewer, session: DbSession, request: Request,
+             since: Annotated[SeqNo, Query(description="only lines after this seq")] = 0,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[JobLogOut]:
     job = queue.get_job(session, access.project, job_id)
-    return [JobLogOut.model_validate(line) for line in queue.read_logs(session, job, since, limit)]
+    settings = request.app.state.settings
+    rows = queue.read_logs(session, job, since, limit)
+    return [JobLogOut(seq=row.seq, at=row.at, line=redact(row.line, settings)) for row in rows]
 
 
 @router.get("/jobs/{job_id}/metrics")
-def job_metrics(job_id: int, access: Viewer, session: DbSession,
+def job_metrics(job_id: DbId, access: Viewer, session: DbSession,
                 name: Annotated[str | None, Query(max_length=100)] = None,
                 limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-                offset: Annotated[int, Query(ge=0)] = 0) -> Page[JobMetricOut]:
+                offset: Annotated[Offset, Query()] = 0) -> Page[JobMetricOut]:
     job = queue.get_job(session, access.project, job_id)
     return Page[JobMetricOut].of(queue.read_metrics(session, job, name, limit, offset), JobMetricOut.model_validate)
 

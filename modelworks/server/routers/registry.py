@@ -11,13 +11,15 @@ from fastapi.responses import StreamingResponse
 
 from modelworks.platform import registry, runs
 from modelworks.platform.db.models import ModelAlias, ModelVersion, RegisteredModel, Run
+from modelworks.platform.ids import DbId
 from modelworks.platform.storage import Storage
 from modelworks.server.dependencies import DbSession, Editor, Paging, Viewer
+from modelworks.server.redact import redact
 from modelworks.server.schemas import AliasOut, AliasSet, ModelDetail, ModelOut, ModelVersionOut, Page, RunDetail, RunOut, VersionCreate
 
 router = APIRouter(prefix="/projects/{project}", tags=["runs and models"])
 
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Id = Annotated[DbId, Path()]
 ArtifactPath = Annotated[str, Path(description="a file's path inside the run folder, e.g. model.safetensors")]
 
 
@@ -61,20 +63,21 @@ def send(entry: dict[str, Any], spool: IO[bytes]) -> StreamingResponse:
 
 @router.get("/runs")
 def list_runs(access: Viewer, session: DbSession, paging: Paging,
-              job: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="only the run of this job")] = None) -> Page[RunOut]:
+              job: Annotated[DbId | None, Query(description="only the run of this job")] = None) -> Page[RunOut]:
     """The project's recorded runs, newest first."""
     return Page[RunOut].of(runs.list_runs(session, access.project, job, paging.limit, paging.offset), run_out)
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: Id, access: Viewer, session: DbSession,
+def get_run(run_id: Id, access: Viewer, session: DbSession, request: Request,
             points: Annotated[int, Query(ge=2, le=10_000, description="at most this many points per metric in history (evenly thinned, the last always kept)")] = runs.HISTORY_POINTS) -> RunDetail:
     """A run's parameters, metrics over time, artifacts and lineage. Every point of a long
     history is at ``/jobs/{job_id}/metrics``, paged."""
     run = runs.get_run(session, access.project, run_id)
     history, totals = runs.metric_history(session, run, points)
-    return RunDetail.model_validate({**run_out(run).model_dump(), "config": run.config, "artifacts": run.artifacts,
-                                     "history": history, "history_points": totals})
+    detail = {**run_out(run).model_dump(), "config": run.config, "artifacts": run.artifacts, "history": history,
+              "history_points": totals}
+    return RunDetail.model_validate(redact(detail, request.app.state.settings))  # the resolved config names folders
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}")

@@ -6,12 +6,14 @@ engine and URL come from the platform settings, not from an alembic.ini.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection
+from alembic.operations import Operations
+from sqlalchemy import Connection, inspect
 
-from modelworks.platform.db.models import Base, UTCDateTime
+from modelworks.platform.db.models import JOB_KINDS, Base, UTCDateTime, job_kind_check
 
 
 def render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
@@ -31,6 +33,29 @@ def run_migrations(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        migration = context.get_context()
+        if migration.get_current_revision() == context.get_head_revision():
+            sync_job_kinds(connection, Operations(migration))
+
+
+def sync_job_kinds(connection: Connection, operations: Operations) -> None:
+    """A repeatable step after the revisions: the ``jobs.kind`` check constraint lists exactly the
+    kinds declared in `modelworks.job_kinds`, so that adding a job kind needs no revision. A no-op
+    while they agree; otherwise the constraint is recreated (on SQLite by copying the table, in
+    this same transaction, keeping its AUTOINCREMENT counter)."""
+    checks = {c["name"]: c["sqltext"] for c in inspect(connection).get_check_constraints("jobs")}
+    if set(re.findall(r"'([^']*)'", checks.get("ck_jobs_kind", ""))) == set(JOB_KINDS):
+        return
+    sqlite = connection.dialect.name == "sqlite"
+    counter = None
+    if sqlite:
+        counter = connection.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").scalar()
+    with operations.batch_alter_table("jobs", table_kwargs={"sqlite_autoincrement": True}) as batch:
+        if "ck_jobs_kind" in checks:
+            batch.drop_constraint(operations.f("ck_jobs_kind"), type_="check")
+        batch.create_check_constraint(operations.f("ck_jobs_kind"), job_kind_check())
+    if counter is not None:
+        connection.exec_driver_sql(f"UPDATE sqlite_sequence SET seq = {int(counter)} WHERE name = 'jobs'")
 
 
 # Any constant works, as long as every migrator uses the same one.

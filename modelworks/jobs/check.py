@@ -1,0 +1,54 @@
+"""A job's config, checked before the job is queued: the engine-side checks of its kind through
+the facade (`modelworks.api.check_job_config`, the same the CLI's ``--remote`` can make), and the
+platform-side ones here, which need the database: the job a config starts from exists in the
+project, succeeded, and is of a kind it may start from; the device its lineage trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from modelworks.api import CheckedJob, SourceJob, check_job_config
+from modelworks.errors import UserError
+from modelworks.platform.db.models import Job, Project
+from modelworks.platform.errors import Unprocessable
+
+
+def check_job(session: Session, project: Project, kind: str, config: dict[str, Any]) -> CheckedJob:
+    """The checked config to store and the GPUs the job needs; `Unprocessable` (422) naming the key otherwise."""
+
+    def find_source(job_id: int, kinds: tuple[str, ...]) -> SourceJob:
+        source = _source_job(session, project, job_id, kinds)
+        device = _trained_on(session, source)
+        return SourceJob(id=source.id, kind=source.kind, config=dict(source.config), device=device)
+
+    try:
+        return check_job_config(kind, config, find_source=find_source)
+    except Unprocessable:
+        raise
+    except UserError as e:
+        raise Unprocessable(str(e)) from e
+
+
+def _source_job(session: Session, project: Project, job_id: int, kinds: tuple[str, ...]) -> Job:
+    """The succeeded job ``job_id`` of ``project``, of one of ``kinds``, that a job starts from."""
+    source = session.get(Job, job_id)
+    if source is None or source.project_id != project.id or source.kind not in kinds:
+        named = f"{', '.join(kinds[:-1])} or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+        raise Unprocessable(f"config: job: no {named} job {job_id} in project {project.name!r}")
+    if source.state != "succeeded":
+        raise Unprocessable(f"config: job: {source.kind} job {job_id} is {source.state}, not succeeded")
+    return source
+
+
+def _trained_on(session: Session, source: Job) -> str:
+    """The ``train.device`` of the train or tune job at the root of ``source``'s compress chain."""
+    seen: set[int] = set()
+    while source is not None and source.kind == "compress" and source.id not in seen:
+        seen.add(source.id)
+        source = session.get(Job, source.config["job"])
+    if source is None or source.kind not in ("train", "tune"):
+        return "cpu"
+    return str((source.config.get("train") or {}).get("device", "auto"))
