@@ -330,16 +330,13 @@ class ModelAlias(Base):
 
 
 class Deployment(Base):
-    """A registered model served under a name: it follows an alias (``production``) or stays on
-    one version; ``canary_version`` (optional) answers ``canary_percent`` of the requests."""
+    """A registered model served under a name: following an alias or one version, with an optional canary."""
 
     __tablename__ = "deployments"
-    __table_args__ = (
-        UniqueConstraint("project_id", "name"),
-        CheckConstraint("(alias IS NULL) <> (version IS NULL)", name="target"),
-        CheckConstraint("canary_percent >= 0 AND canary_percent <= 100", name="canary_percent"),
-        {"sqlite_autoincrement": True},
-    )
+    __table_args__ = (UniqueConstraint("project_id", "name"),
+                      CheckConstraint("(alias IS NULL) <> (version IS NULL)", name="target"),
+                      CheckConstraint("canary_percent >= 0 AND canary_percent <= 100", name="canary_percent"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -361,8 +358,7 @@ class Deployment(Base):
 
 
 class InferenceKey(Base):
-    """A key a project issues to its own customers for inference: ``mwk_<id>_<secret>``, stored
-    only as a SHA-256 digest. ``deployments`` (None: all of the project's) limits where it works."""
+    """An inference key of a project, ``mwk_<id>_<secret>``, kept only as a SHA-256 digest."""
 
     __tablename__ = "inference_keys"
 
@@ -371,9 +367,9 @@ class InferenceKey(Base):
     name: Mapped[str] = mapped_column(String(100))
     secret_sha256: Mapped[str] = mapped_column(String(64))
     prefix: Mapped[str] = mapped_column(String(32))
-    deployments: Mapped[list[str] | None] = mapped_column(JSON)
+    deployments: Mapped[list[str] | None] = mapped_column(JSON)  # the only ones it may call; None: all
     rate_limit: Mapped[int | None]  # requests per minute
-    quota: Mapped[int | None]  # answered requests per UTC day (refusals do not count)
+    quota: Mapped[int | None]  # answered requests per UTC day
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
@@ -381,10 +377,9 @@ class InferenceKey(Base):
 
 
 class InferenceUsage(Base):
-    """Counts of one caller's requests to one deployment on one UTC day, as one serving process
-    flushed them: rows are only ever inserted (replicas never contend), readers sum them. The
-    caller is a key (``key_id``) or a user's token (``user_id``); neither is a foreign key, so
-    usage outlives what it describes."""
+    """One flush of a serving process's counts for a caller (``key_id``, or a user's token:
+    ``user_id``; not foreign keys: usage outlives them), deployment and UTC day. Rows are only
+    ever inserted, so replicas never contend; readers sum them."""
 
     __tablename__ = "inference_usage"
 
