@@ -219,6 +219,63 @@ class Client:
     def delete_alias(self, project: str, name: str, alias: str) -> None:
         self._call("DELETE", f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}")
 
+    # --- serving: deployments, inference keys, inference usage ---
+
+    def deploy(self, project: str, name: str, model: str, *, alias: str | None = None, version: int | None = None,
+               canary_version: int | None = None, canary_percent: float = 0.0, runtime: str = "torch",
+               max_batch: int = 32, max_delay_ms: float = 5.0) -> dict[str, Any]:
+        """Serve ``model``'s ``alias`` (followed as it moves) or ``version`` as deployment ``name``."""
+        body = {"name": name, "model": model, "alias": alias, "version": version, "canary_version": canary_version,
+                "canary_percent": canary_percent, "runtime": runtime, "max_batch": max_batch,
+                "max_delay_ms": max_delay_ms}
+        return self._call("POST", f"/projects/{_seg(project)}/deployments", json=body)
+
+    def deployments(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/deployments", params={"limit": limit, "offset": offset})
+
+    def deployment(self, project: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/deployments/{_seg(name)}")
+
+    def update_deployment(self, project: str, name: str, **changes: Any) -> dict[str, Any]:
+        """Change ``canary_version``, ``canary_percent``, ``alias`` or ``version``; only those given."""
+        return self._call("PATCH", f"/projects/{_seg(project)}/deployments/{_seg(name)}", json=changes)
+
+    def undeploy(self, project: str, name: str) -> None:
+        self._call("DELETE", f"/projects/{_seg(project)}/deployments/{_seg(name)}")
+
+    def create_inference_key(self, project: str, name: str, *, deployments: list[str] | None = None,
+                             expires_at: datetime | None = None, rate_limit: int | None = None,
+                             quota: int | None = None) -> dict[str, Any]:
+        """A key for the project's customers; ``result["key"]`` is shown this once."""
+        body = {"name": name, "deployments": deployments, "expires_at": expires_at.isoformat() if expires_at else None,
+                "rate_limit": rate_limit, "quota": quota}
+        return self._call("POST", f"/projects/{_seg(project)}/inference-keys", json=body)
+
+    def inference_keys(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{_seg(project)}/inference-keys", params={"limit": limit, "offset": offset})
+
+    def revoke_inference_key(self, project: str, key_id: str) -> None:
+        self._call("DELETE", f"/projects/{_seg(project)}/inference-keys/{_seg(key_id)}")
+
+    def inference_usage(self, project: str, *, since: str | None = None, until: str | None = None,
+                        key: str | None = None) -> dict[str, Any]:
+        """Requests per caller, deployment and UTC day with their charge, beside the compute cost."""
+        params = {k: v for k, v in {"since": since, "until": until, "key": key}.items() if v is not None}
+        return self._call("GET", f"/projects/{_seg(project)}/inference-usage", params=params)
+
+    def inference_usage_csv(self, project: str, *, since: str | None = None, until: str | None = None,
+                            key: str | None = None) -> str:
+        """The same rows as `inference_usage`, as CSV text."""
+        given = {"since": since, "until": until, "key": key, "format": "csv"}
+        params = {k: v for k, v in given.items() if v is not None}
+        try:
+            response = self._http.get(f"/projects/{_seg(project)}/inference-usage", params=params)
+        except httpx.TransportError as e:
+            raise UserError(f"cannot reach the modelworks server at {self.url}: {e}") from e
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.text
+
     # ---
 
     def _download(self, path: str, dest: str | Path, what: str) -> Path:

@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from modelworks.cli.output import console, user_errors
+
+if TYPE_CHECKING:
+    from modelworks.platform.settings import Settings
 
 app = typer.Typer()
 db_app = typer.Typer(no_args_is_help=True, help="The platform's database.")
@@ -30,8 +37,11 @@ def up(
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="Ray cluster HOST:PORT, auto or local (MODELWORKS_RAY_ADDRESS)"
     ),
+    serving: bool = typer.Option(
+        True, "--serving/--no-serving", help="start the serving process for deployments (MODELWORKS_SERVING_PORT)"
+    ),
 ) -> None:
-    """Start the platform server (and a local job worker); the first start prints the admin token."""
+    """Start the platform server, a local job worker and the serving process; the first start prints the admin token."""
     import threading
 
     import uvicorn
@@ -56,6 +66,11 @@ def up(
         f"modelworks serving on http://{settings.host}:{settings.port} (data: {settings.home})", highlight=False
     )
     app = create_app(settings)
+    # Inference runs in a process of its own, never in this server's request threads.
+    serving_process = start_serving(settings) if serving else None
+    if serving_process is not None:
+        where = f"http://{settings.serving_host}:{settings.serving_port}/v2"
+        console.print(f"deployments answer on {where}", highlight=False)
     # Everything loaded so far lives as long as the server: keep it out of the garbage collector's
     # full passes, which otherwise stall a request now and then (p99 of a large run: 200 -> 60 ms).
     gc.collect()
@@ -63,9 +78,30 @@ def up(
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
+        if serving_process is not None:
+            stop_serving(serving_process)
         stop.set()
         for t in threads:
             t.join(timeout=30)
+
+
+def start_serving(settings: Settings) -> subprocess.Popen:
+    """The serving process (`modelworks.serve.platform`) for ``settings``, as a process of its own."""
+    env = {**os.environ, "MODELWORKS_HOME": str(settings.home), "MODELWORKS_DATABASE_URL": settings.database_url,
+           "MODELWORKS_ARTIFACTS": settings.artifacts}  # fmt: skip
+    command = [sys.executable, "-m", "modelworks.serve.platform", "--host", settings.serving_host,
+               "--port", str(settings.serving_port)]  # fmt: skip
+    return subprocess.Popen(command, env=env)
+
+
+def stop_serving(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGTERM: it stops accepting, answers what it has, flushes its counts and exits."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @app.command()

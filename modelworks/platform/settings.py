@@ -47,6 +47,7 @@ from modelworks.errors import UserError
 DEFAULT_HOME = Path("~/.modelworks")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+DEFAULT_SERVING_PORT = 8080
 DEFAULT_MAX_UPLOAD_MB = 1024
 # The limits that only come from the environment (their defaults are the fields' own).
 LIMIT_NAMES = ("max_extract_mb", "max_body_mb", "max_config_kb", "max_config_depth", "body_timeout_s", "auth_failures")
@@ -64,6 +65,10 @@ class Settings(BaseModel):
     port: int = Field(ge=0, le=65535)
     price_cpu_hour: float = Field(0.0, ge=0.0, description="cost of one CPU hour, for usage estimates")
     price_gpu_hour: float = Field(0.0, ge=0.0, description="cost of one GPU hour, for usage estimates")
+    price_1k_requests: float = Field(0.0, ge=0.0, description="charge per 1,000 inference requests, for usage estimates")
+    price_1k_rows: float = Field(0.0, ge=0.0, description="charge per 1,000 rows inferred, for usage estimates")
+    serving_host: str = Field(DEFAULT_HOST, min_length=1, description="where the serving process listens")
+    serving_port: int = Field(DEFAULT_SERVING_PORT, ge=0, le=65535)
     artifacts: str = Field(min_length=1, description="a folder path or fsspec URL (s3://bucket/prefix, memory://x)")
     max_upload_mb: float = Field(gt=0)
     max_extract_mb: float | None = Field(None, gt=0, description="an uploaded zip, extracted; none: 4 x max_upload_mb")
@@ -117,6 +122,10 @@ class Settings(BaseModel):
             "port": port if port is not None else env.get("MODELWORKS_PORT") or DEFAULT_PORT,
             "price_cpu_hour": env.get("MODELWORKS_PRICE_CPU_HOUR") or 0.0,
             "price_gpu_hour": env.get("MODELWORKS_PRICE_GPU_HOUR") or 0.0,
+            "price_1k_requests": env.get("MODELWORKS_PRICE_1K_REQUESTS") or 0.0,
+            "price_1k_rows": env.get("MODELWORKS_PRICE_1K_ROWS") or 0.0,
+            "serving_host": env.get("MODELWORKS_SERVING_HOST") or DEFAULT_HOST,
+            "serving_port": env.get("MODELWORKS_SERVING_PORT") or DEFAULT_SERVING_PORT,
             "artifacts": artifacts or env.get("MODELWORKS_ARTIFACTS") or str(home_path / "artifacts"),
             "max_upload_mb": max_upload_mb if max_upload_mb is not None else env.get("MODELWORKS_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB,
             "data_key": data_key or env.get("MODELWORKS_DATA_KEY") or None,

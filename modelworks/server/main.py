@@ -18,7 +18,7 @@ from modelworks.server.errors import error_response, install_error_handlers
 from modelworks.server.guard import check_routes
 from modelworks.server.middleware import BodyLimits, SecurityHeaders
 from modelworks.server.ratelimit import AuthFailures
-from modelworks.server.routers import audit, datasets, health, jobs, members, projects, registry, tokens, users
+from modelworks.server.routers import audit, datasets, health, jobs, members, projects, registry, serving, tokens, users
 
 API_PREFIX = "/api/v1"
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     # Every API route authenticates: the dependency is attached once, here, to the whole tree.
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
-    for module in (users, tokens, projects, members, audit, jobs, registry):
+    for module in (users, tokens, projects, members, audit, jobs, registry, serving):
         api.include_router(module.router)
     api.include_router(datasets.router)
     api.include_router(datasets.admin_router)

@@ -47,10 +47,13 @@ EXPECTED = {
     "delete alias": {"owner": 204, "editor": 204, "viewer": 403, "outsider": 404, "admin": 204},
     "submit job": {"owner": 201, "editor": 201, "viewer": 403, "outsider": 404, "admin": 201},
     "cancel job": {"owner": 200, "editor": 200, "viewer": 403, "outsider": 404, "admin": 200},
+    "list deployments": {"owner": 200, "editor": 200, "viewer": 200, "outsider": 404, "admin": 200},
+    "list inference keys": {"owner": 200, "editor": 200, "viewer": 403, "outsider": 404, "admin": 200},
+    "read inference usage": {"owner": 200, "editor": 200, "viewer": 200, "outsider": 404, "admin": 200},
 }
 READS = ["read project", "list projects", "list members", "read member", "read audit", "list datasets", "read dataset", "download dataset",
          "list runs", "read run", "download run artifact", "list models", "read model version", "download model artifact",
-         "list jobs", "read job logs", "read usage"]
+         "list jobs", "read job logs", "read usage", "list deployments", "list inference keys", "read inference usage"]
 CHANGES = ["add member", "change role", "remove member", "delete project", "upload dataset", "delete dataset",
            "register version", "set alias", "delete alias", "submit job", "cancel job"]
 JOB = {"data": {"source": "builtin:iris"}, "model": {"type": "mlp", "hidden": [4]}, "train": {"epochs": 1, "device": "cpu"}}
@@ -161,6 +164,9 @@ def act(http, action: str, project: str, team: dict, run: int, job: int):
         "delete alias": lambda: http.delete(f"{base}/models/m/aliases/live"),
         "submit job": lambda: http.post(f"{base}/jobs", json={"kind": "train", "config": JOB}),
         "cancel job": lambda: http.post(f"{base}/jobs/{job}/cancel"),
+        "list deployments": lambda: http.get(f"{base}/deployments"),
+        "list inference keys": lambda: http.get(f"{base}/inference-keys"),
+        "read inference usage": lambda: http.get(f"{base}/inference-usage"),
     }[action]()
 
 

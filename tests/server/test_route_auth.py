@@ -52,7 +52,7 @@ def world(platform):
     engine.dispose()
     valid = platform.admin_token
     return {
-        "fill": {"project": project, "user": member, "token_id": admin.tokens()["items"][0]["id"], "job_id": "1", "name": "data", "version": "1", "run_id": "1", "alias": "staging", "path": "model.safetensors"},
+        "fill": {"project": project, "user": member, "token_id": admin.tokens()["items"][0]["id"], "job_id": "1", "name": "data", "version": "1", "run_id": "1", "alias": "staging", "path": "model.safetensors", "key_id": "0123456789abcdef"},
         "outsider": outsider_token,
         "bad_headers": {
             "no header": None,

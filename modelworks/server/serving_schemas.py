@@ -1,0 +1,103 @@
+"""Request and response bodies of the serving routes: deployments, inference keys, inference usage."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from modelworks.server.schemas import Name, RequestBody, ResponseBody, Text, UsageOut
+
+
+class DeploymentCreate(RequestBody):
+    name: Name
+    model: Name
+    alias: Name | None = Field(None, description="follow this alias of the model (moving it rolls the deployment)")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="or stay on this version")
+    canary_version: int | None = Field(None, ge=1, le=2**31 - 1, description="a second version for a share of requests")
+    canary_percent: float = Field(0.0, ge=0.0, le=100.0, description="the canary's share of requests, in percent")
+    runtime: Literal["torch", "onnx"] = "torch"
+    max_batch: int = Field(32, ge=1, le=4096)
+    max_delay_ms: float = Field(5.0, ge=0.0, le=1000.0)
+
+
+class DeploymentUpdate(RequestBody):
+    alias: Name | None = None
+    version: int | None = Field(None, ge=1, le=2**31 - 1)
+    canary_version: int | None = Field(None, ge=1, le=2**31 - 1)
+    canary_percent: float | None = Field(None, ge=0.0, le=100.0)
+
+
+class DeploymentOut(BaseModel):
+    name: str
+    model: str
+    served_name: str = Field(description="the model name on the serving endpoint: /v2/models/<served_name>/...")
+    alias: str | None
+    version: int | None
+    current_version: int | None = Field(description="the version the deployment follows now")
+    canary_version: int | None
+    canary_percent: float
+    runtime: str
+    max_batch: int
+    max_delay_ms: float
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InferenceKeyCreate(RequestBody):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    deployments: list[Name] | None = Field(None, max_length=100, description="only these deployments; none: all")
+    expires_at: AwareDatetime | None = Field(None, description="when the key stops working (ISO 8601 with a zone)")
+    rate_limit: int | None = Field(None, ge=1, le=10**9, description="requests per minute")
+    quota: int | None = Field(None, ge=1, le=10**12, description="requests per UTC day")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(timezone.utc):
+            raise ValueError("must be in the future")
+        return value
+
+
+class InferenceKeyOut(ResponseBody):
+    id: str
+    name: str
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    deployments: list[str] | None
+    rate_limit: int | None
+    quota: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InferenceKeyCreated(InferenceKeyOut):
+    key: str = Field(description="the key itself: shown this once, never stored")
+
+
+class InferenceUsageRow(BaseModel):
+    day: str
+    key_id: str | None
+    key_name: str | None
+    user: str | None
+    deployment: str
+    requests: int
+    rows: int
+    errors: dict[str, int]
+    mean_latency_ms: float
+    latency_buckets: list[int] = Field(
+        description="requests per latency bucket: upper bounds latency_bounds_s, then the rest"
+    )
+    charge: float
+
+
+class InferenceUsageOut(BaseModel):
+    project: str
+    prices: dict[str, float]
+    latency_bounds_s: list[float]
+    rows: list[InferenceUsageRow]
+    requests: int
+    charge: float
+    compute: UsageOut = Field(description="the project's training compute and its cost, as GET /usage")
