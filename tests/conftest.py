@@ -1,4 +1,6 @@
-"""Shared fixtures: small real data sets written to disk, and a quiet training config."""
+"""Shared fixtures: small real data sets written to disk, and a quiet training config; the platform
+fixtures (real databases, a live server, job workers) live in tests/fixtures/ and are registered
+here for every test folder."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+pytest_plugins = ("tests.fixtures.platform", "tests.fixtures.jobs")
 
 
 @pytest.fixture

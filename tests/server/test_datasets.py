@@ -25,7 +25,7 @@ from modelworks.platform.db.models import Project
 from modelworks.platform.settings import Settings
 
 from ..data.helpers import SAMPLES
-from .conftest import BACKENDS, LiveServer, Platform, _new_database
+from ..fixtures.platform import BACKENDS, LiveServer, Platform, _new_database
 
 KEY = new_key()
 CHUNK = 4096  # small chunks, so small files have several

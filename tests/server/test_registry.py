@@ -24,8 +24,8 @@ from modelworks.platform.settings import Settings
 from modelworks.platform.storage import Storage
 from modelworks.server.guard import served_routes
 
-from .conftest import LiveServer, Platform
-from .test_jobs import Workers, wait_for
+from ..fixtures.jobs import Workers, wait_for
+from ..fixtures.platform import LiveServer, Platform
 
 TINY = {
     "data": {"source": "builtin:iris", "split": {"validation": 0.2, "test": 0.2, "seed": 1}},

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from modelworks.cli import app
 
-from .test_jobs import TINY, Workers, jp  # noqa: F401  (jp: the module's platform)
+from ..fixtures.jobs import TINY, Workers
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from modelworks.client import ApiError
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.settings import Settings
 
-from .conftest import LiveServer, Platform
-from .test_jobs import Workers, wait_for
+from ..fixtures.jobs import Workers, wait_for
+from ..fixtures.platform import LiveServer, Platform
 
 s3fs = pytest.importorskip("s3fs", reason="the S3 store needs s3fs (pip install 'modelworks[s3]')")
 moto_server = pytest.importorskip("moto.server", reason="the S3 test server is moto's (pip install 'moto[server]')")

@@ -17,10 +17,8 @@ from modelworks.platform.db import make_engine, session_factory, upgrade
 from modelworks.platform.db.models import Job, Project, User
 from modelworks.platform.settings import Settings
 
-from .conftest import LiveServer, Platform
-from .job_fixtures import (  # noqa: F401 (fixtures; the other names for the modules that import them from here)
-    LONGER, TINY, Workers, finished, job_pid, jp, project, wait_for, workers,
-)
+from ..fixtures.jobs import LONGER, TINY, finished, job_pid, wait_for
+from ..fixtures.platform import LiveServer, Platform
 
 
 def test_train_job_streams_metrics_and_logs_and_records_usage(jp, project, workers):

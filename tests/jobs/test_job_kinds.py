@@ -13,7 +13,7 @@ import pytest
 
 from modelworks.client import ApiError
 
-from .job_fixtures import TINY, Workers, finished, job_pid, jp, project, wait_for  # noqa: F401 (fixtures)
+from ..fixtures.jobs import TINY, Workers, finished, job_pid, wait_for
 
 TUNE = {
     **TINY,

@@ -31,8 +31,8 @@ from modelworks.platform.db import make_engine, session_factory  # noqa: E402
 from modelworks.platform.db.models import Job  # noqa: E402
 from modelworks.platform.settings import Settings  # noqa: E402
 
-from .conftest import LiveServer, Platform, free_port  # noqa: E402
-from .job_fixtures import LONGER, TINY, finished, wait_for  # noqa: E402
+from ..fixtures.jobs import LONGER, TINY, finished, wait_for  # noqa: E402
+from ..fixtures.platform import LiveServer, Platform, free_port  # noqa: E402
 
 
 def _session_pids(sid: int) -> list[int]:
