@@ -26,7 +26,8 @@ def job_out(job: Job, request: Request) -> JobOut:
 @router.post("/jobs", status_code=201)
 def submit_job(body: JobCreate, access: Editor, session: DbSession, request: Request) -> JobOut:
     """Queue a job; its config is validated first (422 naming the bad key)."""
-    job = queue.submit(session, access.user, access.project, body.kind, body.config, max_attempts=body.max_attempts, timeout_s=body.timeout_s)
+    job = queue.submit(session, access.user, access.project, body.kind, body.config, max_attempts=body.max_attempts,
+                       timeout_s=body.timeout_s, pretrained=request.app.state.settings.pretrained)
     return job_out(job, request)
 
 
