@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.errors import UserError
 from modelworks.job_kinds import JOB_KINDS, leaves_run
-from modelworks.jobs.attempt import Attempt, LeaseLost, job_folder, job_key
+from modelworks.jobs.attempt import Attempt, LeaseLost, clear_working_data, job_folder, job_key
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Job, Project
 from modelworks.platform.runs import job_run, publish_run, record_run
@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     attempt = Attempt(settings, session_factory(engine), job_id, token)
+    folder = None
     try:
         with attempt.sessions() as session:
             job = session.scalar(select(Job).where(Job.id == job_id, Job.claim_token == token))
@@ -61,6 +62,7 @@ def main(argv: list[str]) -> int:
             project = session.get(Project, job.project_id)
         folder = job_folder(settings, project.id, job_id)
         folder.mkdir(parents=True, exist_ok=True)
+        clear_working_data(folder)  # what an earlier attempt left when it was killed
         print(f"job {job_id} ({job.kind}), attempt {job.attempts} of {job.max_attempts}", flush=True)
         result = JOB_KINDS.get(job.kind).impl(attempt, job, project, folder)
         with attempt.sessions() as session:
@@ -78,6 +80,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     finally:
+        if folder is not None:
+            clear_working_data(folder)  # decrypted copies live no longer than the attempt
         engine.dispose()
 
 
