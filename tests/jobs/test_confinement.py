@@ -224,7 +224,14 @@ def test_finding4a_no_plaintext_left_after_success_or_failure(cp, editor, worker
     workers.start()
     assert finished(client, project, good["id"], timeout=300)["state"] == "succeeded"
     assert finished(client, project, bad["id"], timeout=300)["state"] == "failed"
-    for job in (good, bad):
+    # jobs that start from its run decrypt the data into their own folder, confined there, and remove it
+    evaluate = client.submit_job(project, "evaluate", {"job": good["id"], "split": "test"}, max_attempts=1)
+    pruned = client.submit_job(project, "compress", {"job": good["id"], "method": "prune",
+                                                     "options": {"amount": 0.5, "finetune_epochs": 1}}, max_attempts=1)
+    for job in (evaluate, pruned):
+        done = finished(client, project, job["id"], timeout=300)
+        assert done["state"] == "succeeded", done["error"]
+    for job in (good, bad, evaluate, pruned):
         folder = _working(cp, project, job["id"]).parent
         assert not _working(cp, project, job["id"]).exists()
         assert folder.exists() and not _holds_marker(folder)
