@@ -12,6 +12,8 @@ compress   ``runs/``: a copy of the source job's run and, beside it, the compres
 export     ``runs/run/``: a copy of the source job's run with the export in ``export/<format>/``
 =========  =========================================================================================
 
+A job's datasets are decrypted into ``data/`` (mode 0700), the only place its data paths may lead
+(``data.root``); that folder lives only as long as the attempt (`modelworks.jobs.attempt.working_data`).
 A kind that leaves a run has it published to the artifact store and recorded with the result.
 Every database write names the attempt's claim token: an attempt whose job was reclaimed by
 another worker stops.
