@@ -29,6 +29,7 @@ from modelworks.errors import UserError
 from modelworks.exporting.export import ExportResult, export_run
 from modelworks.exporting.formats import parse_options as export_options
 from modelworks.job_kinds import JOB_KINDS, CheckedJob, FindSource, SourceJob
+from modelworks.models.pretrained_config import check_offered_in
 from modelworks.store.run import RUNS_DIR, StoredRun
 from modelworks.training.callbacks import Callback, TrainState
 from modelworks.tuning.results import TuneResult
@@ -43,7 +44,10 @@ __all__ = [
 ]
 
 
-def check_job_config(kind: str, config: Mapping[str, Any], *, find_source: FindSource | None = None) -> CheckedJob:
+def check_job_config(
+    kind: str, config: Mapping[str, Any], *, find_source: FindSource | None = None,
+    pretrained: Sequence[str] | None = None,
+) -> CheckedJob:
     """Check a platform job's config before it is queued: the one check of each job kind, for the
     CLI's ``--remote``, the server and the job layer alike (`modelworks.job_kinds`).
 
@@ -55,9 +59,13 @@ def check_job_config(kind: str, config: Mapping[str, Any], *, find_source: FindS
     given by the platform, looks it up (``(job id, kinds it may be) -> SourceJob``), and the
     checks that need it run too (a compression method that needs a float32 model, the device a
     fine-tuning method trains on). Every problem is a `UserError` that names the key.
+    `pretrained`, given by the platform (its ``pretrained`` setting), lists the only pretrained
+    models a job may name (as ``model.path``, a student's ``path`` or a searched ``model.path``).
     """
     if kind not in JOB_KINDS:
         raise UserError(f"kind must be one of {', '.join(e.name for e in JOB_KINDS)}; got {kind!r}")
+    if pretrained is not None:
+        check_offered_in(dict(config), pretrained)
     return JOB_KINDS.get(kind).meta["check"](dict(config), find_source)
 
 
@@ -90,16 +98,19 @@ def load_run(
     *,
     source: str | None = None,
     base_dir: str | Path | None = None,
+    data_root: str | Path | None = None,
 ) -> Run:
     """Open a run folder (a path, or a name under `runs_dir`) with its model, to evaluate and predict.
 
     `source` reads the run's data from there instead of the file its config names (a run moved
-    to another machine). Relative paths, and data files given to the run later, start from
+    to another machine); its data paths must then stay inside `data_root` when given (``data.root``,
+    as the platform's jobs confine them), whatever root the run was trained with. Relative paths,
+    and data files given to the run later, start from
     `base_dir`, by default the current directory. To read a run's files without loading its
     model (or torch), use `StoredRun(path)`.
     """
     base = _base(base_dir)
-    return _run.load_run(ref, runs_dir, device, source=source, base_dir=base)
+    return _run.load_run(ref, runs_dir, device, source=source, base_dir=base, data_root=data_root)
 
 
 def compress(

@@ -73,6 +73,9 @@ class DataConfig(Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     csv_delimiter: str = ","
     limit: int | None = Field(None, ge=1, description="use only the first N rows (quick trials)")
+    root: str | None = Field(
+        None, description="a folder every data file and image path must resolve inside (the platform sets it for jobs)"
+    )
 
 
 # --------------------------------------------------------------------------------------- model

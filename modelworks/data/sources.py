@@ -43,6 +43,8 @@ def read_source(
     else:
         path = Path(source).expanduser()
         path = (path if path.is_absolute() else Path(base_dir) / path).resolve()
+        if cfg.root is not None and (not inside(path, cfg.root) or not path.exists()):
+            raise UserError(f"data source {source!r} not found in this job's data")  # the same answer either way
         if not path.exists():
             raise UserError(f"data source {source!r} not found (looked for {path})")
         location, fmt = str(path), cfg.format if cfg.format != "auto" else infer_format(path)
@@ -69,14 +71,31 @@ def _head(frame: pd.DataFrame, limit: int, split_column: str | None) -> pd.DataF
     return frame[frame.groupby(split_column).cumcount() < frame[split_column].map(keep)]
 
 
+def inside(path: Path, root: str) -> bool:
+    """Whether `path`, symlinks resolved, lies inside the folder `root` (also resolved)."""
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
 def table_data(frame: pd.DataFrame, path: Path, cfg: DataConfig) -> LoadedData:
-    """A table read from a file; string columns of image file names become absolute paths."""
+    """A table read from a file; string columns of image file names (and columns declared as
+    images) become paths relative to the file's folder, made absolute. With ``data.root`` set,
+    each must resolve inside it: one outside is a `UserError` naming its column and row, and is
+    never opened."""
+    declared = {f.name for f in cfg.features or [] if f.type == "image"}
     kinds = {}
     for column in frame.columns:
         values = frame[column].dropna()
         if not len(values) or not isinstance(values.iloc[0], str):
             continue
-        if values.astype(str).str.lower().str.endswith(IMAGE_EXTENSIONS).all():
+        if column in declared or values.astype(str).str.lower().str.endswith(IMAGE_EXTENSIONS).all():
             frame[column] = frame[column].map(lambda v: str(path.parent / v) if isinstance(v, str) else v)
             kinds[column] = "image"
+            if cfg.root is not None:
+                _confine_column(frame[column], cfg.root)
     return LoadedData(frame, cfg.target or "", str(path), kinds, None)
+
+
+def _confine_column(column: pd.Series, root: str) -> None:
+    for row, value in column.items():
+        if isinstance(value, str) and not inside(Path(value), root):
+            raise UserError(f"image column {column.name!r}, row {row}: the path must stay inside the dataset's folder")

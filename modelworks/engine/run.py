@@ -162,13 +162,14 @@ class Run(store.StoredRun):
 
 def load_run(
     ref: str | Path, runs_dir: str | Path = store.RUNS_DIR, device: str | None = None, *,
-    source: str | None = None, base_dir: Path,
+    source: str | None = None, base_dir: Path, data_root: str | Path | None = None,
 ) -> Run:  # fmt: skip
     """Open a run folder (a path, or a run name under `runs_dir`) for evaluation and prediction.
 
     Relative paths (`ref`, `runs_dir`, `source`, and data files given to the run later) start
     from `base_dir`. `source` reads the run's data (for its splits) from there instead of the
-    file its config names: a run moved to another machine, whose data lies elsewhere.
+    file its config names: a run moved to another machine, whose data lies elsewhere; its paths
+    then stay inside `data_root` (``data.root``) when given, else anywhere.
     """
     base_dir = Path(base_dir)
     stored = store.StoredRun(store.find_run(ref, Path(runs_dir), base_dir=base_dir))
@@ -176,7 +177,8 @@ def load_run(
     if source is not None:
         if not source.startswith("builtin:"):
             source = str((base_dir / Path(source).expanduser()).resolve())
-        config = config.model_copy(update={"data": config.data.model_copy(update={"source": source})})
+        root = str(data_root) if data_root is not None else None
+        config = config.model_copy(update={"data": config.data.model_copy(update={"source": source, "root": root})})
     if isinstance(config.model, PretrainedConfig):
         config = config.model_copy(update={"model": config.model.model_copy(update={"load_weights": False})})
     pre = Preprocessor.from_state(config.data.features, config.data.target, config.data.task, stored.preprocess.state)

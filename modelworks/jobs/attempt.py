@@ -7,6 +7,7 @@ finds it through `source_run` (or a fresh copy through `copy_source_run`).
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelworks.errors import UserError
 from modelworks.job_kinds import DATASET_REF
+from modelworks.models.pretrained_config import offer_only
 from modelworks.platform.datasets import DataStore, engine_source
 from modelworks.platform.db.models import Job, JobMetric, Project
 from modelworks.platform.runs import fetch_run, job_run
@@ -26,6 +28,7 @@ from modelworks.store.atomic import atomic_write_text
 from modelworks.store.files import CONFIG
 
 RUN_NAME = "run"
+WORKING_DATA = "data"  # in a job's folder: its datasets, decrypted, for one attempt's lifetime
 
 
 class LeaseLost(Exception):
@@ -41,6 +44,18 @@ def job_folder(settings: Settings, project_id: int, job_id: int) -> Path:
     """Where a job works on this machine: its key inside ``settings.work_dir`` (the artifact
     folder itself when that is local, so publishing its run there copies nothing)."""
     return settings.work_dir / job_key(project_id, job_id)
+
+
+def working_data(folder: Path) -> Path:
+    """Where an attempt's datasets lie decrypted: a 0700 folder in the job's folder, the one place
+    its data paths may lead (``data.root``), removed by `clear_working_data` when the attempt ends."""
+    return folder / WORKING_DATA
+
+
+def clear_working_data(folder: Path) -> None:
+    """Remove an attempt's decrypted working copies: at its end however it ends (the attempt
+    itself, or its worker after a kill) and, for leftovers of a killed one, at the next start."""
+    shutil.rmtree(working_data(folder), ignore_errors=True)
 
 
 class Attempt:
@@ -84,15 +99,22 @@ def resolve_source(attempt: Attempt, project: Project, source: str, folder: Path
     ref = DATASET_REF.match(source)
     if ref is None:
         return source
+    target = working_data(folder)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.chmod(0o700)  # whatever made it before, and whatever the umask
     with attempt.sessions() as session:
         store = DataStore.from_settings(attempt.settings)
-        return engine_source(session, project, ref["name"], int(ref["version"]), folder / "data", store=store)
+        return engine_source(session, project, ref["name"], int(ref["version"]), target, store=store)
 
 
 def platform_experiment(attempt: Attempt, project: Project, config: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """A train or tune job's experiment as the engine runs it: its data made available here, no progress bars."""
+    """A train or tune job's experiment as the engine runs it: its data made available here, every
+    data path confined to it (``data.root``), pretrained models to those offered, no progress bars."""
     config = dict(config)
-    config["data"] = dict(config["data"], source=resolve_source(attempt, project, config["data"]["source"], folder))
+    source = resolve_source(attempt, project, config["data"]["source"], folder)
+    config["data"] = dict(config["data"], source=source, root=str(working_data(folder)))
+    config["model"] = copy.deepcopy(config["model"])
+    offer_only(config["model"], attempt.settings.pretrained)  # a pretrained model: only one the platform offers
     config["train"] = dict(config.get("train") or {}, progress=False)
     return config
 
@@ -125,7 +147,7 @@ def copy_source_run(attempt: Attempt, project: Project, job_id: int, folder: Pat
     runs.mkdir(parents=True)
     copy = Path(shutil.copytree(source, runs / (name or source.name)))
     config = yaml.safe_load((copy / CONFIG).read_text(encoding="utf-8"))
-    config["data"] = dict(config["data"], source=data)
+    config["data"] = dict(config["data"], source=data, root=str(working_data(folder)))
     atomic_write_text(copy / CONFIG, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     return copy
 

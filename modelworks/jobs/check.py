@@ -6,6 +6,7 @@ project, succeeded, and is of a kind it may start from; the device its lineage t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,8 +17,10 @@ from modelworks.platform.db.models import Job, Project
 from modelworks.platform.errors import Unprocessable
 
 
-def check_job(session: Session, project: Project, kind: str, config: dict[str, Any]) -> CheckedJob:
-    """The checked config to store and the GPUs the job needs; `Unprocessable` (422) naming the key otherwise."""
+def check_job(session: Session, project: Project, kind: str, config: dict[str, Any], *,
+              pretrained: Sequence[str] = ()) -> CheckedJob:
+    """The checked config to store and the GPUs the job needs; `Unprocessable` (422) naming the key otherwise.
+    `pretrained`: the only pretrained models the job may name (the ``pretrained`` setting)."""
 
     def find_source(job_id: int, kinds: tuple[str, ...]) -> SourceJob:
         source = _source_job(session, project, job_id, kinds)
@@ -25,7 +28,7 @@ def check_job(session: Session, project: Project, kind: str, config: dict[str, A
         return SourceJob(id=source.id, kind=source.kind, config=dict(source.config), device=device)
 
     try:
-        return check_job_config(kind, config, find_source=find_source)
+        return check_job_config(kind, config, find_source=find_source, pretrained=pretrained)
     except Unprocessable:
         raise
     except UserError as e:

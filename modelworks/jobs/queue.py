@@ -11,6 +11,7 @@ that lost its lease can never overwrite the work of the one that reclaimed the j
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,11 +35,13 @@ DEFAULT_PROJECT_LIMIT = 4  # running jobs per project, across all workers
 
 
 def submit(session: Session, user: User, project: Project, kind: str, config: dict[str, Any], *,
-           max_attempts: int = DEFAULT_MAX_ATTEMPTS, timeout_s: int | None = None) -> Job:
-    """Check ``config`` for ``kind`` (`modelworks.jobs.check`) and queue it; `Unprocessable` (422) names the bad key."""
+           max_attempts: int = DEFAULT_MAX_ATTEMPTS, timeout_s: int | None = None,
+           pretrained: Sequence[str] = ()) -> Job:
+    """Check ``config`` for ``kind`` (`modelworks.jobs.check`) and queue it; `Unprocessable` (422) names the bad key.
+    `pretrained`: the only pretrained models the job may name (the ``pretrained`` setting)."""
     from modelworks.jobs.check import check_job  # the facade imports torch: not before the first submit
 
-    checked = check_job(session, project, kind, config)
+    checked = check_job(session, project, kind, config, pretrained=pretrained)
     job = Job(project_id=project.id, kind=kind, config=checked.config, gpus=checked.gpus, max_attempts=max_attempts,
               timeout_s=timeout_s, created_by_id=user.id)
     session.add(job)

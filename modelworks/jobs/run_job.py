@@ -12,6 +12,8 @@ compress   ``runs/``: a copy of the source job's run and, beside it, the compres
 export     ``runs/run/``: a copy of the source job's run with the export in ``export/<format>/``
 =========  =========================================================================================
 
+A job's datasets are decrypted into ``data/`` (mode 0700), the only place its data paths may lead
+(``data.root``); that folder lives only as long as the attempt (`modelworks.jobs.attempt.working_data`).
 A kind that leaves a run has it published to the artifact store and recorded with the result.
 Every database write names the attempt's claim token: an attempt whose job was reclaimed by
 another worker stops.
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.errors import UserError
 from modelworks.job_kinds import JOB_KINDS, leaves_run
-from modelworks.jobs.attempt import Attempt, LeaseLost, job_folder, job_key
+from modelworks.jobs.attempt import Attempt, LeaseLost, clear_working_data, job_folder, job_key
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Job, Project
 from modelworks.platform.runs import job_run, publish_run, record_run
@@ -53,6 +55,7 @@ def main(argv: list[str]) -> int:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     attempt = Attempt(settings, session_factory(engine), job_id, token)
+    folder = None
     try:
         with attempt.sessions() as session:
             job = session.scalar(select(Job).where(Job.id == job_id, Job.claim_token == token))
@@ -61,6 +64,7 @@ def main(argv: list[str]) -> int:
             project = session.get(Project, job.project_id)
         folder = job_folder(settings, project.id, job_id)
         folder.mkdir(parents=True, exist_ok=True)
+        clear_working_data(folder)  # what an earlier attempt left when it was killed
         print(f"job {job_id} ({job.kind}), attempt {job.attempts} of {job.max_attempts}", flush=True)
         result = JOB_KINDS.get(job.kind).impl(attempt, job, project, folder)
         with attempt.sessions() as session:
@@ -78,6 +82,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     finally:
+        if folder is not None:
+            clear_working_data(folder)  # decrypted copies live no longer than the attempt
         engine.dispose()
 
 

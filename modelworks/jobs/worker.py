@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelworks.jobs import queue
 from modelworks.jobs.executor import Executor, Handle
+from modelworks.jobs.attempt import clear_working_data, job_folder
 from modelworks.jobs.executors import make_executor
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Job, JobLog
@@ -74,6 +75,9 @@ class Worker:
         with self.sessions() as session:
             for job_id in queue.reclaim_expired(session, self.lease_s):
                 queue.append_logs(session, job_id, [f"[worker {self.id}] requeued: its worker stopped heartbeating"])
+                job = session.get(Job, job_id)
+                if job.state != "queued":  # ended: no next attempt will clear what the lost one left here
+                    clear_working_data(job_folder(self.settings, job.project_id, job_id))
         for item in list(self.running.values()):
             self._supervise(item)
         self._claim_while_free()
@@ -151,6 +155,9 @@ class Worker:
             # Exit 2 is a user error (run_job.main): another attempt would fail the same way.
             outcome, error, retry = "failed", f"attempt {item.claim.attempt} exited with status {returncode}: {self._last_error(item)}", returncode != 2
         with self.sessions() as session:
+            # The attempt removes its decrypted data itself unless it was killed: then it is done here.
+            project_id = session.scalar(select(Job.project_id).where(Job.id == item.claim.job_id))
+            clear_working_data(job_folder(self.settings, project_id, item.claim.job_id))
             state = queue.finish(session, item.claim, outcome, error=error, retry=retry, **usage)
             if state is not None:
                 note = "requeued for another attempt" if state == "queued" else state

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,9 @@ class PretrainedConfig(Section):
     hf_config: dict[str, Any] | None = Field(
         None, description="the encoder's config.json, recorded by the resolve step; rebuilds it without the folder"
     )
+    allowed: list[str] | None = Field(
+        None, description="when set (the platform sets it for its jobs), path must be one of these; none else is opened"
+    )
     load_weights: bool = Field(
         True,
         description="read the folder's weights; loading a saved run sets false (architecture from hf_config, "
@@ -60,8 +64,52 @@ class PretrainedConfig(Section):
 # ------------------------------------------------------------------------------------ resolve
 
 
+def check_offered(path: str, offered: Sequence[str]) -> None:
+    """A `UserError` unless ``model.path`` is one of the `offered` pretrained models (the platform's
+    ``pretrained`` setting). Nothing is imported or looked up for a path that is not, and the
+    message is the same whatever it names: it tells nothing about the machine."""
+    if path not in offered:
+        listed = ", ".join(offered) or "none (the platform's pretrained setting is empty)"
+        raise UserError(f"model.path {path!r} is not a pretrained model offered here; offered: {listed}")
+
+
+def pretrained_sections(config: Any) -> Iterator[dict[str, Any]]:
+    """Every pretrained model's mapping in a plain job config, wherever it is (a model, a
+    distillation's student): each mapping whose type is "pretrained"."""
+    if isinstance(config, dict):
+        if config.get("type") == "pretrained":
+            yield config
+        for value in config.values():
+            yield from pretrained_sections(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from pretrained_sections(value)
+
+
+def searched_paths(config: dict[str, Any]) -> list[str]:
+    """The ``model.path`` values a tune section's space may choose."""
+    searched = ((config.get("tune") or {}).get("space") or {}).get("model.path")
+    values = searched.get("choice", []) if isinstance(searched, dict) else []
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def check_offered_in(config: dict[str, Any], offered: Sequence[str]) -> None:
+    """`check_offered` for every pretrained model a plain job config names or its search may choose."""
+    for path in [str(s.get("path")) for s in pretrained_sections(config)] + searched_paths(config):
+        check_offered(path, offered)
+
+
+def offer_only(config: Any, offered: Sequence[str]) -> None:
+    """Confine every pretrained model of a plain job config to `offered` (``allowed``), in place,
+    so that the engine checks it again where it opens the folder."""
+    for section in pretrained_sections(config):
+        section["allowed"] = list(offered)
+
+
 def pretrained_folder(config: PretrainedConfig) -> Path:
     """The absolute encoder folder named by ``model.path``; a UserError says what is missing."""
+    if config.allowed is not None:
+        check_offered(config.path, config.allowed)
     path = config.path
     if path.startswith(PACKAGE_PREFIX):
         module_name = path[len(PACKAGE_PREFIX) :]

@@ -1,5 +1,6 @@
-"""First start: migrate the database and, when it has no users yet, create the admin and issue
-its token. The token is returned once, for the caller to show; only its digest is kept.
+"""Every start: make the home folder private, migrate the database, seal what earlier versions
+left in plaintext; on the first start (no users yet) create the admin and issue its token. The
+token is returned once, for the caller to show; only its digest is kept.
 
 Recovery: `recovery_token` issues a fresh token for an admin straight from the database, for
 whoever runs it on the server's machine (``modelworks admin token NAME``), when no admin has a
@@ -8,14 +9,19 @@ working token left.
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelworks.errors import UserError
+from modelworks.platform.crypto import Keyring
 from modelworks.platform.db import make_engine, session_factory, upgrade
 from modelworks.platform.db.models import User
 from modelworks.platform.errors import Conflict
 from modelworks.platform.names import is_valid_name
+from modelworks.platform.previews import seal_plain_previews
 from modelworks.platform.settings import Settings
 from modelworks.platform.tokens import issue_token
 from modelworks.platform.users import count_users, create_user
@@ -26,14 +32,28 @@ ADMIN_NAME = "admin"
 def prepare(settings: Settings) -> str | None:
     """Create the data folder, apply migrations, and return the first admin token on the very
     first start (None on every later start)."""
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure_home(settings.home)
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
         with session_factory(engine)() as session:
+            keyring = partial(Keyring.load, settings.data_key.get_secret_value() if settings.data_key else None,
+                              settings.data_key_file, settings.home)
+            seal_plain_previews(session, keyring)  # of encrypted versions stored before previews were sealed
             return create_first_admin(session)
     finally:
         engine.dispose()
+
+
+def secure_home(home: Path) -> None:
+    """Make the home folder (keys, database, working copies of data) 0700, whether or not
+    modelworks created it; a `UserError` saying so when it cannot."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        home.chmod(0o700)
+    except OSError as e:
+        raise UserError(f"the home folder {home} (MODELWORKS_HOME) must be private to the server's user (mode 0700), "
+                        f"and cannot be made so: {e.strerror}; use a folder this user owns") from e
 
 
 def create_first_admin(session: Session) -> str | None:

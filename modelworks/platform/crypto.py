@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -192,3 +193,17 @@ def decrypt_chunks(src: BinaryIO, keyring: Keyring) -> Iterator[bytes]:
         if final:
             return
         current, index = following, index + 1
+
+
+def seal(plaintext: bytes, keyring: Keyring) -> bytes:
+    """`plaintext` in the encrypted format, in memory (for small values such as a preview)."""
+    out = io.BytesIO()
+    writer = EncryptingWriter(out, keyring)
+    writer.write(plaintext)
+    writer.close()
+    return out.getvalue()
+
+
+def unseal(sealed: bytes, keyring: Keyring) -> bytes:
+    """The plaintext of `seal`'s output; `TamperedData` when it was changed."""
+    return b"".join(decrypt_chunks(io.BytesIO(sealed), keyring))

@@ -2,7 +2,8 @@
 
 An upload is staged to a local scratch file as it streams in (size limit enforced chunk by
 chunk, SHA-256 computed on the way), described with the engine's own readers (schema, row
-count, a 20-row preview; see `modelworks.platform.uploads`, which also says what formats an
+count, a 20-row preview, sealed when the data is: `modelworks.platform.previews`; see
+`modelworks.platform.uploads`, which also says what formats an
 upload may have), then written to the artifact store at
 ``<project-id>/datasets/<dataset-id>/<version>/<random>-data.<ext>[.enc]`` — encrypted with the
 keyring's current key unless the data set is public — and recorded with its audit entry in one
@@ -36,6 +37,7 @@ from modelworks.platform.db.models import Dataset, DatasetVersion, Project, User
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound, StoredDataError, TooLarge
 from modelworks.platform.names import check_name
+from modelworks.platform.previews import reseal_preview, seal_preview
 from modelworks.platform.settings import Settings
 from modelworks.platform.storage import Storage
 from modelworks.platform.uploads import UPLOADS, describe, inspect_file, resolve_format, upload_of
@@ -183,7 +185,8 @@ def add_version(session: Session, store: DataStore, access: ProjectAccess, name:
         raise
     row = DatasetVersion(
         dataset=dataset, version=version, sha256=sha256, size=staged.size, format=fmt, source=filename,
-        schema=schema, rows=rows, preview=preview, encrypted=not public,
+        schema=schema, rows=rows, encrypted=not public,
+        preview=preview if public else seal_preview(preview, store.keyring),
         key_id=store.keyring.current if not public else None, storage_path=key, created_by=access.user,
     )
     return _commit_version(session, store, row, key, "dataset.upload", {"version": version, "sha256": sha256, "size": staged.size, "format": fmt})
@@ -346,6 +349,7 @@ def rotate_key(session: Session, store: DataStore, actor: User | None) -> int:
         try:
             _write(store, new_key, _raw_chunks(store, row), encrypt=True)
             row.storage_path, row.key_id = new_key, store.keyring.current
+            reseal_preview(row, store.keyring)
             verify(store, row)
         except BaseException:
             session.rollback()

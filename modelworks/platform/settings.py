@@ -25,6 +25,7 @@ setting                    environment variable         default
 ``price_gpu_hour``         ``MODELWORKS_PRICE_GPU_HOUR`` ``0`` (cost of one GPU hour, for usage)
 ``executor``               ``MODELWORKS_EXECUTOR``      ``local`` (or ``ray``: where workers run jobs)
 ``ray_address``            ``MODELWORKS_RAY_ADDRESS``   none (HOST:PORT, ``auto`` or ``local``)
+``pretrained``             ``MODELWORKS_PRETRAINED``    none (comma-separated ``model.path`` values jobs may use)
 =========================  ===========================  =====================================
 
 Dataset keys: the first key is the current one (new data is encrypted with it); the others
@@ -82,6 +83,7 @@ class Settings(BaseModel):
     data_key_file: Path | None = None
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = Field(None, min_length=1, description="HOST:PORT of a Ray cluster, 'auto' or 'local'")
+    pretrained: tuple[str, ...] = Field((), description="the model.path values jobs may use (folders, package:NAME)")
 
     @property
     def work_dir(self) -> Path:
@@ -132,6 +134,7 @@ class Settings(BaseModel):
             "data_key_file": data_key_file or env.get("MODELWORKS_DATA_KEY_FILE") or None,
             "executor": executor or env.get("MODELWORKS_EXECUTOR") or "local",
             "ray_address": ray_address or env.get("MODELWORKS_RAY_ADDRESS") or None,
+            "pretrained": tuple(p.strip() for p in env.get("MODELWORKS_PRETRAINED", "").split(",") if p.strip()),
         }
         values |= {name: env[var] for name, var in LIMITS.items() if env.get(var)}
         try:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelworks.config.schema import EarlyStoppingConfig
+from modelworks.config.schema import CheckpointConfig, EarlyStoppingConfig
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import direction
 from modelworks.store.tensorio import load_state, save_state
@@ -72,6 +72,35 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class CheckpointSchedule:
+    """When the loop writes its checkpoint: after every `every_steps` optimizer steps and at the
+    end of every `every_epochs` epochs.
+
+    A step checkpoint due on an epoch's last step is written once, after that epoch ends (with its
+    validation and history), so that resuming from it does not repeat the epoch's end.
+    """
+
+    def __init__(self, cfg: CheckpointConfig) -> None:
+        self.every_steps = cfg.every_steps
+        self.every_epochs = cfg.every_epochs
+        self.written_step: int | None = None  # the step of the last checkpoint written after a step
+
+    def after_step(self, step: int, epoch_ends: bool) -> bool:
+        """True when a checkpoint is due now, after optimizer step `step` (`epoch_ends`: its epoch's last)."""
+        due = self._step_due(step) and not epoch_ends
+        if due:
+            self.written_step = step
+        return due
+
+    def after_epoch(self, epoch: int, step: int) -> bool:
+        """True when a checkpoint is due at the end of `epoch` (1-based), whose last step was `step`."""
+        epoch_due = bool(self.every_epochs) and epoch % self.every_epochs == 0
+        return epoch_due or (self._step_due(step) and self.written_step != step)
+
+    def _step_due(self, step: int) -> bool:
+        return bool(self.every_steps) and step > 0 and step % self.every_steps == 0
 
 
 class Checkpointer:

@@ -26,7 +26,7 @@ from modelworks.evaluate.metrics import compute_metrics, summarize
 from modelworks.store import files
 from modelworks.store.run import MetricsLog
 from modelworks.training.callbacks import Callback, TrainState
-from modelworks.training.checkpoint import Checkpointer, EarlyStopper
+from modelworks.training.checkpoint import Checkpointer, CheckpointSchedule, EarlyStopper
 from modelworks.training.distributed import World, all_mean
 from modelworks.training.losses import TaskLoss, outputs_to_predictions, resolve_loss
 from modelworks.training.optim import build_optimizer, build_scheduler, schedule_per_epoch
@@ -84,6 +84,7 @@ def fit(
     stopper = EarlyStopper(cfg.early_stopping)
     aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (world.rank + 1))
     checkpointer = Checkpointer(run_dir / files.CHECKPOINT)
+    schedule = CheckpointSchedule(cfg.checkpoint)
     log = MetricsLog(run_dir / files.METRICS, enabled=world.is_main)
     state = TrainState(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     if resume and checkpointer.exists():
@@ -128,7 +129,7 @@ def fit(
                 log.append(logs)
             for cb in callbacks:
                 cb.on_step_end(state, logs)
-            if cfg.checkpoint.every_steps and state.step % cfg.checkpoint.every_steps == 0 and state.batch_in_epoch < batches_per_epoch:
+            if schedule.after_step(state.step, epoch_ends=state.batch_in_epoch == batches_per_epoch):
                 state.epoch_loss_sum = loss_sum.item()
                 save_checkpoint()
             if state.stop_training:
@@ -152,7 +153,7 @@ def fit(
         log.append(logs)
         for cb in callbacks:
             cb.on_epoch_end(state, logs)
-        if cfg.checkpoint.every_epochs and state.epoch % cfg.checkpoint.every_epochs == 0:
+        if schedule.after_epoch(state.epoch, state.step):
             save_checkpoint()
     # ---- finish: the best weights, when asked for
     for cb in callbacks:

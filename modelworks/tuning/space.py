@@ -33,6 +33,8 @@ from modelworks.errors import UserError
 # Top-level keys that a search cannot vary: tune writes them itself, or they are not for users.
 NOT_SEARCHABLE = {"tune": "the search's own settings", "runs_dir": "set by tune (trials go to the study folder)",
                   "name": "set by tune (one name per trial)", "compression": "written by modelworks compress"}
+# Paths whose value confines what a run may open (the platform sets them for its jobs): never varied.
+CONFINING = {"data.root": "where data paths may lead", "model.allowed": "the pretrained models offered"}
 _PLAIN = (type(None), bool, int, float, str)  # what Optuna stores as a categorical value
 _INTERIOR = 0.381966  # a point inside a float range that is not a round number
 
@@ -158,6 +160,8 @@ def _walk(path: str, config: ExperimentConfig) -> dict[str, type[BaseModel]] | N
     parts = path.split(".")
     if parts[0] in NOT_SEARCHABLE:
         raise UserError(f"tune.space: {path} cannot be searched ({NOT_SEARCHABLE[parts[0]]})")
+    if ".".join(parts[:2]) in CONFINING:
+        raise UserError(f"tune.space: {path} cannot be searched ({CONFINING['.'.join(parts[:2])]})")
     space = config.tune.space
     value: Any = config
     classes: list[type[BaseModel]] = [type(config)]  # the section(s) the next part must be a key of

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 from modelworks.api import compress
 from modelworks.jobs.attempt import Attempt, copy_source_run
+from modelworks.models.pretrained_config import offer_only
 from modelworks.platform.db.models import Job, Project
 from modelworks.store.compression import read_compression
 from modelworks.store.jsonfile import json_safe, numbers
@@ -18,7 +20,9 @@ def run_compress(attempt: Attempt, job: Job, project: Project, folder: Path) -> 
     parent = copy_source_run(attempt, project, job.config["job"], folder)
     attempt.clear_metrics()
     print(f"compressing the run of job {job.config['job']} ({parent.name}) with {job.config['method']}", flush=True)
-    child = compress(parent, job.config["method"], job.config["options"], base_dir=folder)
+    options = copy.deepcopy(job.config["options"])
+    offer_only(options, attempt.settings.pretrained)  # a distillation's pretrained student: only one offered
+    child = compress(parent, job.config["method"], options, base_dir=folder)
     stats = read_compression(child.path)
     metrics = numbers(stats.compressed.metrics)
     attempt.add_final_metrics(metrics)

@@ -16,6 +16,7 @@ from modelworks.platform.db.models import Dataset, DatasetVersion
 from modelworks.platform.errors import TooLarge
 from modelworks.platform.ids import DbId
 from modelworks.platform.names import check_name
+from modelworks.platform.previews import preview_of
 from modelworks.platform.uploads import UPLOADS
 from modelworks.server.dependencies import Admin, DbSession, Editor, Owner, Paging, Viewer
 from modelworks.server.schemas import BuiltinRegister, DatasetDetail, DatasetOut, DatasetVersionOut, Page, RotateKeyOut
@@ -32,11 +33,13 @@ def store_of(request: Request) -> DataStore:
     return request.app.state.datastore
 
 
-def version_out(v: DatasetVersion, *, preview: bool = False) -> DatasetVersionOut:
+def version_out(v: DatasetVersion, *, opened_by: DataStore | None = None) -> DatasetVersionOut:
+    """A version's answer; with its preview (opened with the store's keyring) when `opened_by` is given."""
     return DatasetVersionOut(
         dataset=v.dataset.name, version=v.version, sha256=v.sha256, size=v.size, format=v.format, source=v.source,
         schema=v.schema, rows=v.rows, encrypted=v.encrypted, key_id=v.key_id,
-        created_by=v.created_by.name if v.created_by else None, created_at=v.created_at, preview=v.preview if preview else None,
+        created_by=v.created_by.name if v.created_by else None, created_at=v.created_at,
+        preview=preview_of(v, opened_by.keyring) if opened_by is not None else None,
     )
 
 
@@ -65,13 +68,14 @@ async def upload_version(
         async for chunk in request.stream():
             staged.write(chunk)
         row = await anyio.to_thread.run_sync(lambda: datasets.add_version(session, store, access, name, staged, filename, format, public=public))
-    return version_out(row, preview=True)
+    return version_out(row, opened_by=store)
 
 
 @router.post("/{name}/builtin", status_code=201)
 def register_builtin(name: str, body: BuiltinRegister, request: Request, access: Editor, session: DbSession) -> DatasetVersionOut:
     """Register a built-in data set as the next version of ``name`` (no upload, not encrypted)."""
-    return version_out(datasets.register_builtin(session, store_of(request), access, name, body.builtin), preview=True)
+    store = store_of(request)
+    return version_out(datasets.register_builtin(session, store, access, name, body.builtin), opened_by=store)
 
 
 @router.get("")
@@ -88,8 +92,8 @@ def get_dataset(name: str, access: Viewer, session: DbSession) -> DatasetDetail:
 
 
 @router.get("/{name}/versions/{version}")
-def get_version(name: str, version: Version, access: Viewer, session: DbSession) -> DatasetVersionOut:
-    return version_out(datasets.get_version(session, access.project, name, version), preview=True)
+def get_version(name: str, version: Version, request: Request, access: Viewer, session: DbSession) -> DatasetVersionOut:
+    return version_out(datasets.get_version(session, access.project, name, version), opened_by=store_of(request))
 
 
 @router.get("/{name}/versions/{version}/download")

@@ -30,7 +30,8 @@ def job_out(job: Job, request: Request) -> JobOut:
 def submit_job(body: JobCreate, access: Editor, session: DbSession, request: Request) -> JobOut:
     """Queue a job; its config is validated first (422 naming the bad key)."""
     check_config(body.config, request.app.state.settings)
-    job = queue.submit(session, access.user, access.project, body.kind, body.config, max_attempts=body.max_attempts, timeout_s=body.timeout_s)
+    job = queue.submit(session, access.user, access.project, body.kind, body.config, max_attempts=body.max_attempts,
+                       timeout_s=body.timeout_s, pretrained=request.app.state.settings.pretrained)
     return job_out(job, request)
 
 
