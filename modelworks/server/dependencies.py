@@ -122,7 +122,7 @@ AnyUser = Annotated[User, Depends(any_user)]
 Admin = Annotated[User, Depends(admin_user)]
 
 
-# A user, dataset, model or alias name in a path: one that breaks the naming rule is a 422 (it cannot exist).
+# A dataset, model or alias name in a path: one that breaks the naming rule is a 422 (it cannot exist).
 PathName = Annotated[str, Path(pattern=NAME_PATTERN, description=NAME_RULE)]
 
 

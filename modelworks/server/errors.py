@@ -38,14 +38,12 @@ log = logging.getLogger("modelworks.server")
 MAX_PROBLEMS = 20  # validation problems listed in one answer; the rest are counted
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, RequestTimeout: 408, Conflict: 409, TooLarge: 413,
           Unprocessable: 422, TooManyRequests: 429, StoredDataError: 500}
-_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
-                                 "schema": {"type": "integer", "minimum": 1}}}
 # The headers an error answer carries, by status, as OpenAPI header objects (`modelworks.server.openapi`).
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"description": "the scheme to authenticate with",
                                "schema": {"type": "string", "const": "Bearer"}}},
-    429: _RETRY_AFTER,
-    503: _RETRY_AFTER,
+    429: {"Retry-After": {"description": "seconds to wait before retrying",
+                          "schema": {"type": "integer", "minimum": 1}}},
 }
 
 

@@ -11,7 +11,8 @@ once, from that machinery, for every route (those added later included):
   sent (400: a body that is not JSON, a value the database refuses, a file the engine cannot read);
 * its body: `BodyLimits`' 413 (too large) and 408 (stalled);
 * its method: a change that conflicts with the current state (409, `errors.integrity_error`);
-* a download (`Download` as its response class): its media type and headers.
+* a download (`Download` as its response class): its media type and headers, and the 500 of a
+  stored file that fails its integrity check (`StoredDataError`).
 
 Every error answer has the API's one error body (`ErrorBody`), with the headers that
 `modelworks.server.errors` sets on it (``WWW-Authenticate``, ``Retry-After``).
@@ -63,6 +64,8 @@ def tell_the_truth(doc: dict[str, Any], routes: list[RouteInfo]) -> dict[str, An
             if route.response_class is not None and issubclass(route.response_class, Download):
                 responses["200"]["content"] = {Download.media_type: {"schema": {"type": "string", "format": "binary"}}}
                 responses["200"]["headers"] = Download.HEADERS
+                responses["500"] = _error_response(500, "the stored file failed its integrity check, or no key "
+                                                        "decrypts it: nothing of it is sent")
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, which the API never sends
         schemas.pop(unused, None)

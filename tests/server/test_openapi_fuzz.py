@@ -21,10 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
-from schemathesis.checks import CHECKS, load_all_checks
-from schemathesis.config import SchemathesisConfig
-from schemathesis.engine import Status, events, from_schema
 from sqlalchemy import select
 
 from modelworks.data.builtins import BUILTINS
@@ -33,6 +29,11 @@ from modelworks.platform.db.models import Project
 from modelworks.platform.runs import publish_run, record_run
 from modelworks.platform.storage import Storage
 from modelworks.store import files
+
+schemathesis = pytest.importorskip("schemathesis", minversion="4", reason="the dev extra installs schemathesis")
+from schemathesis.checks import CHECKS, load_all_checks  # noqa: E402
+from schemathesis.config import SchemathesisConfig  # noqa: E402
+from schemathesis.engine import Status, events, from_schema  # noqa: E402
 
 SEED = 9
 MAX_EXAMPLES = 5  # per operation and pass, in the fuzzing phase; the coverage phase adds its own boundary cases

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from modelworks.platform import members
 from modelworks.platform.db.models import Membership
-from modelworks.server.dependencies import DbSession, Owner, Paging, PathName, Viewer
+from modelworks.server.dependencies import DbSession, Owner, Paging, Viewer
 from modelworks.server.schemas import MemberOut, MemberSet, Page
 
 router = APIRouter(prefix="/projects/{project}/members", tags=["members"])
@@ -23,17 +23,17 @@ def list_members(access: Viewer, session: DbSession, paging: Paging) -> Page[Mem
 
 
 @router.get("/{user}")
-def get_member(user: PathName, access: Viewer, session: DbSession) -> MemberOut:
+def get_member(user: str, access: Viewer, session: DbSession) -> MemberOut:
     return member_out(members.get_member(session, access.project, user))
 
 
 @router.put("/{user}")
-def set_member(user: PathName, body: MemberSet, access: Owner, session: DbSession) -> MemberOut:
+def set_member(user: str, body: MemberSet, access: Owner, session: DbSession) -> MemberOut:
     """Add a user to the project with a role, or change their role."""
     return member_out(members.set_member(session, access.user, access.project, user, body.role))
 
 
 @router.delete("/{user}", status_code=204)
-def remove_member(user: PathName, access: Owner, session: DbSession) -> Response:
+def remove_member(user: str, access: Owner, session: DbSession) -> Response:
     members.remove_member(session, access.user, access.project, user)
     return Response(status_code=204)
