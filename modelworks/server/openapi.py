@@ -60,12 +60,12 @@ def tell_the_truth(doc: dict[str, Any], routes: list[RouteInfo]) -> dict[str, An
             responses = operation.get("responses", {})
             for status, why in error_answers(route, method, operation).items():
                 responses[str(status)] = _error_response(status, why)
-            operation["responses"] = dict(sorted(responses.items()))
             if route.response_class is not None and issubclass(route.response_class, Download):
                 responses["200"]["content"] = {Download.media_type: {"schema": {"type": "string", "format": "binary"}}}
                 responses["200"]["headers"] = Download.HEADERS
                 responses["500"] = _error_response(500, "the stored file failed its integrity check, or no key "
                                                         "decrypts it: nothing of it is sent")
+            operation["responses"] = dict(sorted(responses.items()))
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, which the API never sends
         schemas.pop(unused, None)

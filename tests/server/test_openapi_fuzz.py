@@ -233,6 +233,7 @@ def test_f9_downloads_are_declared_as_bytes_with_their_headers(platform):
         ok = ops[label]["responses"]["200"]
         assert ok["content"] == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, label
         assert {"Content-Length", "Content-Disposition", "X-Content-SHA256"} <= set(ok["headers"]), label
+        assert "500" in ops[label]["responses"], label  # a stored file that fails its integrity check
     upload = ops["POST /api/v1/projects/{project}/datasets/{name}/versions"]
     assert set(upload["requestBody"]["content"]) == {"application/octet-stream"}
 
