@@ -7,6 +7,8 @@ module                 holds
 ``dependencies``       database session, authentication, the access declarations
 ``guard``              the startup check that every route declares its access
 ``errors``             one JSON error shape for every 4xx/5xx
+``openapi``            the OpenAPI document: each route's error answers, declared once
+``downloads``          `Download`: a file as application/octet-stream, with its headers
 ``schemas``            request and response bodies
 ``routers/``           one module per resource
 =====================  ===========================================================

@@ -8,7 +8,8 @@ Every route under /api/v1 names exactly how it is authorized by depending on one
 
 Each of these depends on `current_user`, which turns the ``Authorization: Bearer <token>``
 header into a `User` or answers 401. `modelworks.server.guard` refuses to start an app with a
-route that declares none of them.
+route that declares none of them. Each also declares the refusals it answers (`ANSWERS`), which
+`modelworks.server.openapi` writes into every operation that depends on it.
 """
 
 from __future__ import annotations
@@ -26,18 +27,32 @@ from modelworks.platform.db.models import User
 from modelworks.platform.db.paging import DEFAULT_LIMIT, MAX_LIMIT
 from modelworks.platform.errors import Forbidden, Unauthenticated
 from modelworks.platform.ids import Offset
+from modelworks.platform.names import NAME_PATTERN, NAME_RULE
 from modelworks.platform.roles import Role
 
 # The access declarations, by the dependency that enforces them; read by the startup guard.
 ACCESS_RULES: dict[Callable[..., object], str] = {}
+# What a dependency answers when it refuses, by status; read by `modelworks.server.openapi`.
+ANSWERS: dict[Callable[..., object], dict[int, str]] = {}
 
 
-def access_rule(description: str) -> Callable[[Callable], Callable]:
-    """Mark a dependency as an access declaration (see the module docstring)."""
+def answers(refusals: dict[int, str]) -> Callable[[Callable], Callable]:
+    """Declare the statuses a dependency answers when it refuses a request, and why."""
+
+    def mark(dependency: Callable) -> Callable:
+        ANSWERS[dependency] = refusals
+        return dependency
+
+    return mark
+
+
+def access_rule(description: str, refusals: dict[int, str] | None = None) -> Callable[[Callable], Callable]:
+    """Mark a dependency as an access declaration (see the module docstring), with the
+    statuses it answers when it refuses (besides `current_user`'s)."""
 
     def mark(dependency: Callable) -> Callable:
         ACCESS_RULES[dependency] = description
-        return dependency
+        return answers(refusals or {})(dependency)
 
     return mark
 
@@ -53,6 +68,8 @@ DbSession = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="an API token: modelworks up prints the first; POST /api/v1/tokens makes more")
 
 
+@answers({401: "missing, malformed, unknown, revoked or expired token",
+          429: "too many refused tokens from this address; retry after Retry-After seconds"})
 def current_user(
     request: Request, session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User:
@@ -76,7 +93,7 @@ def any_user(user: CurrentUser) -> User:
     return user
 
 
-@access_rule("admin")
+@access_rule("admin", {403: "only an admin can do this"})
 def admin_user(user: CurrentUser) -> User:
     if not user.is_admin:
         raise Forbidden("only an admin can do this")
@@ -92,7 +109,10 @@ def require_role(minimum: Role | str) -> Callable[..., ProjectAccess]:
         return authorize_project(session, user, project, minimum)
 
     project_access.__name__ = f"require_{minimum.value}"
-    return access_rule(f"project role >= {minimum.value}")(project_access)
+    refusals = {404: "no such project, or you are not a member of it"}
+    if not all(role.allows(minimum) for role in Role):  # some member's role falls short
+        refusals[403] = f"you are a member with a role below {minimum.value}"
+    return access_rule(f"project role >= {minimum.value}", refusals)(project_access)
 
 
 Viewer = Annotated[ProjectAccess, Depends(require_role(Role.viewer))]
@@ -100,6 +120,10 @@ Editor = Annotated[ProjectAccess, Depends(require_role(Role.editor))]
 Owner = Annotated[ProjectAccess, Depends(require_role(Role.owner))]
 AnyUser = Annotated[User, Depends(any_user)]
 Admin = Annotated[User, Depends(admin_user)]
+
+
+# A dataset, model or alias name in a path: one that breaks the naming rule is a 422 (it cannot exist).
+PathName = Annotated[str, Path(pattern=NAME_PATTERN, description=NAME_RULE)]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from modelworks.platform.errors import (
     Unauthenticated,
     Unprocessable,
 )
+from modelworks.server.guard import allowed_methods
 from modelworks.server.redact import redact
 
 log = logging.getLogger("modelworks.server")
@@ -37,6 +38,13 @@ log = logging.getLogger("modelworks.server")
 MAX_PROBLEMS = 20  # validation problems listed in one answer; the rest are counted
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, RequestTimeout: 408, Conflict: 409, TooLarge: 413,
           Unprocessable: 422, TooManyRequests: 429, StoredDataError: 500}
+# The headers an error answer carries, by status, as OpenAPI header objects (`modelworks.server.openapi`).
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "the scheme to authenticate with",
+                               "schema": {"type": "string", "const": "Bearer"}}},
+    429: {"Retry-After": {"description": "seconds to wait before retrying",
+                          "schema": {"type": "integer", "minimum": 1}}},
+}
 
 
 def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -53,7 +61,10 @@ async def user_error(request: Request, exc: UserError) -> JSONResponse:
 
 
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:  # Starlette's Allow names one route's methods; a path may have several routes
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.scope["path"]))}
+    return error_response(exc.status_code, str(exc.detail), headers=headers)
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

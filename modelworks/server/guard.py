@@ -15,6 +15,7 @@ from typing import Iterator
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from modelworks.server.dependencies import ACCESS_RULES, current_user
 
@@ -31,6 +32,7 @@ class RouteInfo:
     methods: frozenset[str]
     kind: str
     dependant: Dependant | None
+    response_class: type | None = None
 
 
 def served_routes(app: FastAPI) -> list[RouteInfo]:
@@ -44,23 +46,34 @@ def served_routes(app: FastAPI) -> list[RouteInfo]:
 
 def _info(original: object, served: object) -> RouteInfo:
     dependant = getattr(served, "dependant", None) if isinstance(original, APIRoute) else None
+    response_class = getattr(served, "response_class", None)
     return RouteInfo(
         path=str(getattr(served, "path", None) or repr(original)),
         methods=frozenset(getattr(served, "methods", None) or ()),
         kind=type(original).__name__,
         dependant=dependant,
+        response_class=getattr(response_class, "value", response_class),  # unwrap FastAPI's DefaultPlaceholder
     )
 
 
-def _calls(dependant: Dependant) -> Iterator[object]:
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of ``app`` serves at ``path`` (what a 405's ``Allow`` lists)."""
+    methods = {m for route in served_routes(app) if compile_path(route.path)[0].match(path) for m in route.methods}
+    return sorted(methods)
+
+
+def dependency_calls(dependant: Dependant) -> Iterator[object]:
+    """Every dependency a route runs, depth first (a dependency used twice is named twice)."""
     for sub in dependant.dependencies:
         yield sub.call
-        yield from _calls(sub)
+        yield from dependency_calls(sub)
 
 
 def declared_access(route: RouteInfo) -> list[str]:
     """The access declarations a route depends on, directly or through other dependencies."""
-    return [ACCESS_RULES[call] for call in _calls(route.dependant) if call in ACCESS_RULES] if route.dependant else []
+    if route.dependant is None:
+        return []
+    return [ACCESS_RULES[call] for call in dependency_calls(route.dependant) if call in ACCESS_RULES]
 
 
 def route_problem(route: RouteInfo) -> str | None:
@@ -72,7 +85,7 @@ def route_problem(route: RouteInfo) -> str | None:
         return f"{route.path}: a {route.kind} outside the public allow-list; only API routes with an access declaration are served"
     label = f"{','.join(sorted(route.methods))} {route.path}"
     rules = declared_access(route)
-    if current_user not in set(_calls(route.dependant)) or not rules:
+    if current_user not in set(dependency_calls(route.dependant)) or not rules:
         return f"{label}: declares no access; depend on any_user, admin_user or require_role(...)"
     if "{project}" in route.path and not any(rule.startswith("project role") for rule in rules):
         return f"{label}: a project route must depend on require_role(...)"

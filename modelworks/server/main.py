@@ -17,6 +17,7 @@ from modelworks.server.docs import install_docs
 from modelworks.server.errors import error_response, install_error_handlers
 from modelworks.server.guard import check_routes
 from modelworks.server.middleware import BodyLimits, SecurityHeaders
+from modelworks.server.openapi import install_openapi
 from modelworks.server.ratelimit import AuthFailures
 from modelworks.server.routers import audit, datasets, health, jobs, members, projects, registry, serving, tokens, users
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api)
 
     check_routes(app)  # and each declares its authorization, or the app is not built
+    install_openapi(app)  # the document declares what each route really answers
     # Outermost last: the security headers also go on the body limits' refusals.
     app.add_middleware(
         BodyLimits,

@@ -136,8 +136,18 @@ class AuditEntryOut(ResponseBody):
 # --- datasets ---
 
 
+def _builtin_names(schema: dict[str, Any]) -> None:
+    """Name the built-in data sets in the document, which is written on first request: importing
+    them loads scikit-learn, kept off the server's start-up (a lazy import for that reason). The
+    service checks the name (400, with the choices)."""
+    from modelworks.data.builtins import BUILTINS
+
+    schema["enum"] = BUILTINS.names()
+
+
 class BuiltinRegister(RequestBody):
-    builtin: Name = Field(description="a built-in data set, e.g. iris (the engine's builtin:NAME)")
+    builtin: Name = Field(description="a built-in data set, e.g. iris (the engine's builtin:NAME)",
+                          json_schema_extra=_builtin_names)
 
 
 class DatasetVersionOut(BaseModel):

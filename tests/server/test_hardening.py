@@ -3,7 +3,8 @@
 Each test's name starts with the finding it guards (``f1`` ... ``f8``), so the matrix reads
 off ``pytest --collect-only``. Findings guarded elsewhere: f8 "jobs that fail on a user error
 are not retried" (tests/server/test_jobs.py::test_a_job_failing_on_a_user_error_is_not_retried),
-f7's recovery command and f8's extraction cap (tests/platform/test_hardening.py).
+f7's recovery command and f8's extraction cap (tests/platform/test_hardening.py), f9 "the OpenAPI
+document tells the truth" (tests/server/test_openapi_fuzz.py: schemathesis with every check).
 Everything here runs against the real server on 127.0.0.1; ``strict_platform`` is one with tight
 limits (tests/server/conftest.py: STRICT_LIMITS).
 """

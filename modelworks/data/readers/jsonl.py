@@ -15,8 +15,12 @@ from modelworks.errors import UserError
 def read_jsonl(location: str, cfg: DataConfig) -> LoadedData:
     path = Path(location)
     rows = []
-    with path.open(encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"{path} is not UTF-8 text (line {number}: {e.reason}); save it as UTF-8") from e
             if not line.strip():
                 continue
             try:

@@ -4,11 +4,9 @@ delete; admins rotate the data key."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from modelworks.platform import datasets
 from modelworks.platform.datasets import DataStore
@@ -18,7 +16,8 @@ from modelworks.platform.ids import DbId
 from modelworks.platform.names import check_name
 from modelworks.platform.previews import preview_of
 from modelworks.platform.uploads import UPLOADS
-from modelworks.server.dependencies import Admin, DbSession, Editor, Owner, Paging, Viewer
+from modelworks.server.dependencies import Admin, DbSession, Editor, Owner, Paging, PathName, Viewer
+from modelworks.server.downloads import Download
 from modelworks.server.schemas import BuiltinRegister, DatasetDetail, DatasetOut, DatasetVersionOut, Page, RotateKeyOut
 
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
@@ -47,9 +46,14 @@ def dataset_out(d: Dataset, versions: int, latest: int | None) -> DatasetOut:
     return DatasetOut(name=d.name, created_by=d.created_by.name if d.created_by else None, created_at=d.created_at, versions=versions, latest=latest)
 
 
-@router.post("/{name}/versions", status_code=201)
+# The route reads the raw body itself, so FastAPI cannot see it: declared here.
+RAW_BODY = {"requestBody": {"required": True, "description": "the file's bytes",
+                            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/{name}/versions", status_code=201, openapi_extra=RAW_BODY)
 async def upload_version(
-    name: str,
+    name: PathName,
     request: Request,
     access: Editor,
     session: DbSession,
@@ -72,7 +76,8 @@ async def upload_version(
 
 
 @router.post("/{name}/builtin", status_code=201)
-def register_builtin(name: str, body: BuiltinRegister, request: Request, access: Editor, session: DbSession) -> DatasetVersionOut:
+def register_builtin(name: PathName, body: BuiltinRegister, request: Request, access: Editor,
+                     session: DbSession) -> DatasetVersionOut:
     """Register a built-in data set as the next version of ``name`` (no upload, not encrypted)."""
     store = store_of(request)
     return version_out(datasets.register_builtin(session, store, access, name, body.builtin), opened_by=store)
@@ -85,32 +90,27 @@ def list_datasets(access: Viewer, session: DbSession, paging: Paging) -> Page[Da
 
 
 @router.get("/{name}")
-def get_dataset(name: str, access: Viewer, session: DbSession) -> DatasetDetail:
+def get_dataset(name: PathName, access: Viewer, session: DbSession) -> DatasetDetail:
     dataset, versions = datasets.get_dataset(session, access.project, name)
     summary = dataset_out(dataset, len(versions), versions[-1].version if versions else None)
     return DatasetDetail(**summary.model_dump(), items=[version_out(v) for v in versions])
 
 
 @router.get("/{name}/versions/{version}")
-def get_version(name: str, version: Version, request: Request, access: Viewer, session: DbSession) -> DatasetVersionOut:
+def get_version(name: PathName, version: Version, request: Request, access: Viewer, session: DbSession) -> DatasetVersionOut:
     return version_out(datasets.get_version(session, access.project, name, version), opened_by=store_of(request))
 
 
-@router.get("/{name}/versions/{version}/download")
-def download_version(name: str, version: Version, request: Request, access: Viewer, session: DbSession) -> StreamingResponse:
+@router.get("/{name}/versions/{version}/download", response_class=Download)
+def download_version(name: PathName, version: Version, request: Request, access: Viewer,
+                     session: DbSession) -> Download:
     """The version's plaintext, checked against its tags and SHA-256 before it is sent."""
     row = datasets.get_version(session, access.project, name, version)
-    chunks = datasets.read_chunks(store_of(request), row)
-    headers = {
-        "Content-Length": str(row.size),
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.source, safe='')}",
-        "X-Content-SHA256": row.sha256,
-    }
-    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+    return Download(datasets.read_chunks(store_of(request), row), size=row.size, sha256=row.sha256, filename=row.source)
 
 
 @router.delete("/{name}", status_code=204)
-def delete_dataset(name: str, request: Request, access: Owner, session: DbSession) -> Response:
+def delete_dataset(name: PathName, request: Request, access: Owner, session: DbSession) -> Response:
     """Delete the dataset, every version and their files."""
     datasets.delete_dataset(session, store_of(request), access, name)
     return Response(status_code=204)

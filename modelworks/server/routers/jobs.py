@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
@@ -15,6 +15,7 @@ from modelworks.server.redact import redact
 from modelworks.server.schemas import JobCreate, JobLogOut, JobMetricOut, JobOut, Page, UsageOut
 
 router = APIRouter(prefix="/projects/{project}", tags=["jobs"])
+JobState = Literal[JOB_STATES]  # type: ignore[valid-type]
 
 
 def job_out(job: Job, request: Request) -> JobOut:
@@ -37,7 +38,7 @@ def submit_job(body: JobCreate, access: Editor, session: DbSession, request: Req
 
 @router.get("/jobs")
 def list_jobs(access: Viewer, session: DbSession, paging: Paging, request: Request,
-              state: Annotated[str | None, Query(description=f"only jobs in this state: {', '.join(JOB_STATES)}")] = None) -> Page[JobOut]:
+              state: Annotated[JobState | None, Query(description="only jobs in this state")] = None) -> Page[JobOut]:
     """The project's jobs, newest first."""
     page = queue.list_jobs(session, access.project, state, paging.limit, paging.offset)
     return Page[JobOut].of(page, lambda job: job_out(job, request))

@@ -4,16 +4,15 @@ aliases. Versions have no update route: once registered they never change."""
 from __future__ import annotations
 
 from typing import IO, Annotated, Any, Iterator
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from modelworks.platform import registry, runs
 from modelworks.platform.db.models import ModelAlias, ModelVersion, RegisteredModel, Run
 from modelworks.platform.ids import DbId
 from modelworks.platform.storage import Storage
-from modelworks.server.dependencies import DbSession, Editor, Paging, Viewer
+from modelworks.server.dependencies import DbSession, Editor, Paging, PathName, Viewer
+from modelworks.server.downloads import Download
 from modelworks.server.redact import redact
 from modelworks.server.schemas import AliasOut, AliasSet, ModelDetail, ModelOut, ModelVersionOut, Page, RunDetail, RunOut, VersionCreate
 
@@ -44,7 +43,7 @@ def model_out(m: RegisteredModel) -> ModelOut:
     return ModelOut(name=m.name, created_by=m.created_by.name if m.created_by else None, created_at=m.created_at)
 
 
-def send(entry: dict[str, Any], spool: IO[bytes]) -> StreamingResponse:
+def send(entry: dict[str, Any], spool: IO[bytes]) -> Download:
     """A verified spool as a download, with its SHA-256 for the client to check again."""
 
     def chunks() -> Iterator[bytes]:
@@ -52,10 +51,7 @@ def send(entry: dict[str, Any], spool: IO[bytes]) -> StreamingResponse:
             while chunk := spool.read(runs.CHUNK):
                 yield chunk
 
-    name = entry["path"].rsplit("/", 1)[-1]
-    headers = {"Content-Length": str(entry["size"]), "X-Content-SHA256": entry["sha256"],
-               "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"}
-    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+    return Download(chunks(), size=entry["size"], sha256=entry["sha256"], filename=entry["path"].rsplit("/", 1)[-1])
 
 
 # --- runs
@@ -80,8 +76,8 @@ def get_run(run_id: Id, access: Viewer, session: DbSession, request: Request,
     return RunDetail.model_validate(redact(detail, request.app.state.settings))  # the resolved config names folders
 
 
-@router.get("/runs/{run_id}/artifacts/{path:path}")
-def download_run_artifact(run_id: Id, path: ArtifactPath, access: Viewer, session: DbSession, request: Request) -> StreamingResponse:
+@router.get("/runs/{run_id}/artifacts/{path:path}", response_class=Download)
+def download_run_artifact(run_id: Id, path: ArtifactPath, access: Viewer, session: DbSession, request: Request) -> Download:
     """A file of the run, sent only if it still matches the SHA-256 recorded with the run."""
     return send(*runs.open_artifact(storage_of(request), runs.get_run(session, access.project, run_id), path))
 
@@ -95,25 +91,27 @@ def list_models(access: Viewer, session: DbSession, paging: Paging) -> Page[Mode
 
 
 @router.get("/models/{name}")
-def get_model(name: str, access: Viewer, session: DbSession) -> ModelDetail:
+def get_model(name: PathName, access: Viewer, session: DbSession) -> ModelDetail:
     model, versions, aliases = registry.get_model(session, access.project, name)
     return ModelDetail(**model_out(model).model_dump(), versions=[version_out(v) for v in versions], aliases=[alias_out(a, name) for a in aliases])
 
 
 @router.post("/models/{name}/versions", status_code=201)
-def register_version(name: str, body: VersionCreate, access: Editor, session: DbSession, request: Request) -> ModelVersionOut:
+def register_version(name: PathName, body: VersionCreate, access: Editor, session: DbSession,
+                     request: Request) -> ModelVersionOut:
     """Freeze a run as the next version of ``name`` (the model is created on first use)."""
     run = runs.get_run(session, access.project, body.run_id)
     return version_out(registry.register_version(session, storage_of(request), access, name, run), artifacts=True)
 
 
 @router.get("/models/{name}/versions/{version}")
-def get_version(name: str, version: Id, access: Viewer, session: DbSession) -> ModelVersionOut:
+def get_version(name: PathName, version: Id, access: Viewer, session: DbSession) -> ModelVersionOut:
     return version_out(registry.get_version(session, access.project, name, version), artifacts=True)
 
 
-@router.get("/models/{name}/versions/{version}/artifacts/{path:path}")
-def download_version_artifact(name: str, version: Id, path: ArtifactPath, access: Viewer, session: DbSession, request: Request) -> StreamingResponse:
+@router.get("/models/{name}/versions/{version}/artifacts/{path:path}", response_class=Download)
+def download_version_artifact(name: PathName, version: Id, path: ArtifactPath, access: Viewer, session: DbSession,
+                              request: Request) -> Download:
     """A registered file, checked against its frozen SHA-256 (and, for weights, the safetensors format)."""
     return send(*registry.open_version_artifact(storage_of(request), registry.get_version(session, access.project, name, version), path))
 
@@ -122,18 +120,18 @@ def download_version_artifact(name: str, version: Id, path: ArtifactPath, access
 
 
 @router.get("/models/{name}/aliases/{alias}")
-def get_alias(name: str, alias: str, access: Viewer, session: DbSession) -> AliasOut:
+def get_alias(name: PathName, alias: PathName, access: Viewer, session: DbSession) -> AliasOut:
     """The version an alias points at."""
     return alias_out(registry.get_alias(session, access.project, name, alias), name)
 
 
 @router.put("/models/{name}/aliases/{alias}")
-def set_alias(name: str, alias: str, body: AliasSet, access: Editor, session: DbSession) -> AliasOut:
+def set_alias(name: PathName, alias: PathName, body: AliasSet, access: Editor, session: DbSession) -> AliasOut:
     """Point an alias at a version, creating it or moving it."""
     return alias_out(registry.set_alias(session, access, name, alias, body.version), name)
 
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=204)
-def delete_alias(name: str, alias: str, access: Editor, session: DbSession) -> Response:
+def delete_alias(name: PathName, alias: PathName, access: Editor, session: DbSession) -> Response:
     registry.delete_alias(session, access, name, alias)
     return Response(status_code=204)
