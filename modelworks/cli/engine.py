@@ -18,7 +18,7 @@ import typer
 
 from modelworks.cli.output import HEADLINE, Json, console, err, headline, print_json, say, user_errors
 from modelworks.cli.remote import remote_verb
-from modelworks.cli.summaries import export_summary, tune_summary
+from modelworks.cli.summaries import baseline_line, export_summary, tune_summary
 from modelworks.errors import UserError
 from modelworks.store.files import CV_JSON, REPORT_HTML
 
@@ -90,6 +90,7 @@ def train(
                 "evaluated_on": split,
                 "main_metric": report.main_metric,
                 "summary": report.summary,
+                "baselines": report.baselines,
             }
         )
         return
@@ -100,6 +101,8 @@ def train(
     ]
     say(f"run {run.path}" + (f" ({', '.join(f for f in facts if f)})" if any(facts) else ""))
     say(f"{split} split: {headline(report.summary)}")
+    if report.baselines is not None:
+        say(baseline_line(report.baselines))
     say(f"report: {run.path / REPORT_HTML}")
 
 

@@ -116,6 +116,11 @@ class EvaluateConfig(Section):
     split: Split = "test"
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binary decision threshold")
     batch_size: int = Field(256, ge=1, description="rows per forward pass when predicting and evaluating")
+    baselines: list[Literal["dummy", "linear"]] = Field(
+        default_factory=lambda: ["dummy", "linear"],
+        description="classical baselines fitted on the same training split and reported beside the model: "
+        "dummy (majority class or mean), linear (TF-IDF / columns / pixels + a linear model); [] for none",
+    )
 
 
 # ------------------------------------------------------------------------------------- tune

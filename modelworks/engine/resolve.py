@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from modelworks.config.load import apply_overrides, load_config, validate
@@ -28,6 +29,7 @@ class Prepared:
     config: ExperimentConfig
     preprocessor: Preprocessor
     splits: dict[str, TensorBatches] = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # the same rows, raw (for baselines)
 
 
 def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> tuple[ExperimentConfig, LoadedData]:
@@ -79,7 +81,8 @@ def prepare(config: ExperimentConfig, base_dir: Path, device: torch.device, stat
     else:
         preprocessor = Preprocessor(features, target, task).fit(frames["train"])
     splits = {name: TensorBatches(preprocessor.transform(frame)) for name, frame in frames.items()}
-    return Prepared(config, preprocessor, splits)
+    kept = {name: frame[~preprocessor.drop_mask(frame)] for name, frame in frames.items()}
+    return Prepared(config, preprocessor, splits, kept)
 
 
 def as_config(

@@ -68,7 +68,7 @@ def train(
             return None
         save_weights(run_dir / store.WEIGHTS, model.state_dict())
         run = Run(run_dir, cfg, pre, model, device, base_dir=base_dir)
-        run.save_report(splits, extra=_training_facts(result, cfg))
+        run.save_report(splits, extra=_training_facts(result, cfg), frames=prepared.frames)
         return run
     finally:
         shutdown(world)

@@ -73,6 +73,52 @@ class ReportExtra(Stored):
         return {k: getattr(self, k) for k in ("best_epoch", "stopped_early") if k in self}
 
 
+class BaselineResult(Stored):
+    """One classical baseline fitted on the run's training split and scored on its evaluation rows."""
+
+    name: str = Field(description="dummy (majority class or mean) or linear")
+    method: str = Field("", description="what was fitted, e.g. TF-IDF character 1-3-grams + logistic regression")
+    summary: dict[str, float | None] = Field(default_factory=dict, description="its scalar metrics")
+    seconds: float | None = None
+    train_rows: int | None = Field(None, description="training rows it saw (capped to keep it cheap)")
+    skipped: str | None = Field(None, description="why it did not run; a baseline never fails a run")
+
+
+class Baselines(Stored):
+    """The run's baselines and the model's margin over the best of them on the headline metric.
+
+    `margin` is signed so that a positive number means the model is better, whichever way the
+    metric improves; None when no baseline produced the metric.
+    """
+
+    metric: str
+    results: list[BaselineResult] = Field(default_factory=list)
+    best: str | None = None
+    best_value: float | None = None
+    model_value: float | None = None
+    margin: float | None = None
+
+    @property
+    def beaten(self) -> bool | None:
+        return None if self.margin is None else self.margin > 0
+
+    def verdict(self) -> str:
+        """One plain sentence: does the model beat its best baseline, and by how much."""
+        if self.margin is None:
+            reasons = "; ".join(f"{r.name}: {r.skipped}" for r in self.results if r.skipped)
+            return "no baseline to compare with" + (f" ({reasons})" if reasons else "")
+        best = next(r for r in self.results if r.name == self.best)
+        versus = f"{self.metric} {_fmt(self.model_value)} vs {_fmt(self.best_value)} for the {best.name} baseline"
+        versus += f" ({best.method})" if best.method else ""
+        if self.margin > 0:
+            return f"the model beats its best baseline by {_fmt(self.margin)}: {versus}"
+        return f"the model does NOT beat its best baseline (margin {_fmt(self.margin)}): {versus}"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 class Report(Stored):
     """``report.json``: the metrics of a run on one split, with its headline metric and summary."""
 
@@ -83,6 +129,7 @@ class Report(Stored):
     summary: dict[str, float | None] = Field(default_factory=dict, description="the scalar metrics")
     metrics: dict[str, Any] = Field(default_factory=dict, description="everything compute_metrics returned")
     extra: ReportExtra = Field(default_factory=ReportExtra)
+    baselines: Baselines | None = Field(None, description="classical baselines on the same rows (evaluate.baselines)")
 
 
 def report_path(run_dir: Path) -> Path:
