@@ -17,6 +17,7 @@ from modelworks.data.infer import infer_features, infer_task
 from modelworks.data.preprocess import Preprocessor
 from modelworks.data.sources import LoadedData, read_source
 from modelworks.data.split import split_frame
+from modelworks.engine.settings import check_settings
 from modelworks.models.pretrained import PretrainedConfig, pretrained_folder, resolve_pretrained
 from modelworks.training.losses import resolve_loss
 from modelworks.training.runtime import check_precision
@@ -30,6 +31,7 @@ class Prepared:
     preprocessor: Preprocessor
     splits: dict[str, TensorBatches] = field(default_factory=dict)
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # the same rows, raw (for baselines)
+    notes: list[str] = field(default_factory=list)  # warnings about the run's settings and its data
 
 
 def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> tuple[ExperimentConfig, LoadedData]:
@@ -67,8 +69,11 @@ def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> t
     return validate(resolved.model_dump(mode="json"), "resolved config"), loaded
 
 
-def prepare(config: ExperimentConfig, base_dir: Path, device: torch.device, state: dict | None = None) -> Prepared:
-    """Resolve the config, split the data and fit preprocessing on the training split.
+def prepare(
+    config: ExperimentConfig, base_dir: Path, device: torch.device, state: dict | None = None, world_size: int = 1
+) -> Prepared:
+    """Resolve the config, split the data, fit preprocessing on the training split, and check the
+    settings that count steps or epochs against the run's size (`check_settings`).
 
     With `state` (a stored run's preprocessing), reuse it instead of fitting again.
     """
@@ -82,7 +87,8 @@ def prepare(config: ExperimentConfig, base_dir: Path, device: torch.device, stat
         preprocessor = Preprocessor(features, target, task).fit(frames["train"])
     splits = {name: TensorBatches(preprocessor.transform(frame)) for name, frame in frames.items()}
     kept = {name: frame[~preprocessor.drop_mask(frame)] for name, frame in frames.items()}
-    return Prepared(config, preprocessor, splits, kept)
+    config, notes = check_settings(config, len(splits["train"]), world_size)
+    return Prepared(config, preprocessor, splits, kept, notes)
 
 
 def as_config(

@@ -29,7 +29,7 @@ class ReportExtra(Stored):
     """Facts about the run shown beside the metrics; any further key is kept and shown as is.
 
     The engine writes `run`, `model` (the model type), `parameters`, `evaluated_on`, the
-    ``<split>_rows`` counts, `best_epoch` and `stopped_early`.
+    ``<split>_rows`` counts, `best_epoch`, `stopped_early`, `warnings` and `dropped_rows`.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -40,6 +40,8 @@ class ReportExtra(Stored):
     evaluated_on: str | None = None
     best_epoch: int | None = None
     stopped_early: bool | None = None
+    warnings: list[str] | None = None  # settings that could not take effect (`engine.settings`)
+    dropped_rows: dict[str, int] | None = None  # rows left out before splitting, by reason (a missing target)
 
     @model_serializer(mode="wrap")
     def _facts_present(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -69,8 +71,10 @@ class ReportExtra(Stored):
         return next((extras[k] for k in ("params", "num_params") if extras.get(k) is not None), None)
 
     def kept_on_refresh(self) -> dict[str, Any]:
-        """What training alone knows and a recomputed report keeps: the best epoch, early stopping."""
-        return {k: getattr(self, k) for k in ("best_epoch", "stopped_early") if k in self}
+        """What training alone knows and a recomputed report keeps: the best epoch, early stopping,
+        the warnings about its settings and the rows dropped from its data."""
+        kept = ("best_epoch", "stopped_early", "warnings", "dropped_rows")
+        return {k: getattr(self, k) for k in kept if getattr(self, k) is not None}
 
 
 class BaselineResult(Stored):
