@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
 from modelworks.config.base import Section
 from modelworks.data.feature_types import (  # noqa: F401  (re-exported: the schema's feature sections)
@@ -25,6 +25,7 @@ from modelworks.data.feature_types import (  # noqa: F401  (re-exported: the sch
     NumericFeature,
     TextFeature,
 )
+from modelworks.data.encoding import check_delimiter, check_encoding
 from modelworks.data.formats import DataFormat
 from modelworks.models import MODELS
 from modelworks.training.loss_config import LossConfig
@@ -63,7 +64,17 @@ class DataConfig(Section):
     )
     exclude: list[str] = Field(default_factory=list)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    csv_delimiter: str = ","
+    csv_delimiter: Annotated[str, AfterValidator(check_delimiter)] = Field(
+        "auto", description="one character, \\t (or tab) for a tab, or auto: tab for .tsv, else sniffed (comma when unsure)"
+    )
+    encoding: Annotated[str, AfterValidator(check_encoding)] = Field(
+        "utf-8",
+        description="of CSV/TSV/JSONL files: utf-8 (a byte order mark is fine), gb18030, gbk, big5, cp1252, ... "
+        "or auto (detected; the resolved config records the encoding found)",
+    )
+    missing_target: Literal["drop", "error"] = Field(
+        "drop", description="rows without a target value: dropped (and counted in the report) or an error"
+    )
     limit: int | None = Field(None, ge=1, description="use only the first N rows (quick trials)")
 
 

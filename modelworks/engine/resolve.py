@@ -31,7 +31,8 @@ class Prepared:
     preprocessor: Preprocessor
     splits: dict[str, TensorBatches] = field(default_factory=dict)
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # the same rows, raw (for baselines)
-    notes: list[str] = field(default_factory=list)  # warnings about the run's settings and its data
+    notes: list[str] = field(default_factory=list)  # warnings about the run's settings
+    dropped: dict[str, int] = field(default_factory=dict)  # rows left out before splitting, by reason
 
 
 def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> tuple[ExperimentConfig, LoadedData]:
@@ -59,7 +60,10 @@ def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> t
         update={
             "model": model,
             "data": data.model_copy(
-                update={"source": source, "split": split, "target": loaded.target, "task": task, "features": features}
+                update={
+                    "source": source, "split": split, "target": loaded.target, "task": task, "features": features,
+                    "encoding": loaded.encoding if data.encoding == "auto" and loaded.encoding else data.encoding,
+                }  # fmt: skip
             ),
             "train": config.train.model_copy(
                 update={"loss": resolve_loss(config.train.loss, task), "device": device.type}
@@ -88,7 +92,7 @@ def prepare(
     splits = {name: TensorBatches(preprocessor.transform(frame)) for name, frame in frames.items()}
     kept = {name: frame[~preprocessor.drop_mask(frame)] for name, frame in frames.items()}
     config, notes = check_settings(config, len(splits["train"]), world_size)
-    return Prepared(config, preprocessor, splits, kept, notes)
+    return Prepared(config, preprocessor, splits, kept, notes, loaded.dropped)
 
 
 def as_config(

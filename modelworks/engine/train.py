@@ -68,7 +68,8 @@ def train(
             return None
         save_weights(run_dir / store.WEIGHTS, model.state_dict())
         run = Run(run_dir, cfg, pre, model, device, base_dir=base_dir)
-        facts = {**_training_facts(result, cfg), **({"warnings": prepared.notes} if prepared.notes else {})}
+        facts = _training_facts(result, cfg)
+        facts.update({k: v for k, v in (("warnings", prepared.notes), ("dropped_rows", prepared.dropped)) if v})
         run.save_report(splits, extra=facts, frames=prepared.frames)
         return run
     finally:

@@ -1,4 +1,4 @@
-"""JSON Lines: one JSON object per line; blank lines are skipped."""
+"""JSON Lines: one JSON object per line in the encoding of ``data.encoding``; blank lines are skipped."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from modelworks.config.schema import DataConfig
+from modelworks.data.encoding import detect_encoding, python_codec
 from modelworks.data.sources import LoadedData, table_data
 from modelworks.errors import UserError
 
@@ -15,7 +16,8 @@ from modelworks.errors import UserError
 def read_jsonl(location: str, cfg: DataConfig) -> LoadedData:
     path = Path(location)
     rows = []
-    with path.open(encoding="utf-8-sig") as f:
+    encoding = detect_encoding(path) if cfg.encoding == "auto" else cfg.encoding
+    with path.open(encoding=python_codec(encoding)) as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -28,4 +30,6 @@ def read_jsonl(location: str, cfg: DataConfig) -> LoadedData:
             rows.append(row)
             if cfg.limit is not None and len(rows) >= cfg.limit:
                 break
-    return table_data(pd.DataFrame.from_records(rows), path, cfg)
+    loaded = table_data(pd.DataFrame.from_records(rows), path, cfg)
+    loaded.encoding = encoding
+    return loaded
