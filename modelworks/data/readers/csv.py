@@ -41,7 +41,8 @@ def _not_text(path: Path, encoding: str, codec: str) -> str:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         where = f" (line {line}: {e.reason})"
+    name = "UTF-8" if codec == "utf-8-sig" else encoding
     return (
-        f"{path} is not {encoding} text{where}; set data.encoding to the file's encoding "
+        f"{path} is not {name} text{where}; set data.encoding to the file's encoding "
         "(e.g. gb18030, big5, cp1252) or to auto, or save it as UTF-8"
     )
