@@ -3,6 +3,7 @@ gets stored, the data split, and preprocessing fitted on the training split."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from modelworks.data.infer import infer_features, infer_task
 from modelworks.data.preprocess import Preprocessor
 from modelworks.data.sources import LoadedData, read_source
 from modelworks.data.split import split_frame
+from modelworks.data.text import UnknownTokenWarning
 from modelworks.engine.settings import check_settings
 from modelworks.models.pretrained import PretrainedConfig, pretrained_folder, resolve_pretrained
 from modelworks.training.losses import resolve_loss
@@ -31,7 +33,7 @@ class Prepared:
     preprocessor: Preprocessor
     splits: dict[str, TensorBatches] = field(default_factory=dict)
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # the same rows, raw (for baselines)
-    notes: list[str] = field(default_factory=list)  # warnings about the run's settings
+    notes: list[str] = field(default_factory=list)  # warnings about the run's settings and its text
     dropped: dict[str, int] = field(default_factory=dict)  # rows left out before splitting, by reason
 
 
@@ -85,14 +87,20 @@ def prepare(
     frames, split_cfg = split_frame(loaded, config.data.split, config.data.task, base_dir, config.data)
     config = config.model_copy(update={"data": config.data.model_copy(update={"split": split_cfg})})
     features, target, task = config.data.features, config.data.target, config.data.task
+    data_notes: list[str] = []
     if state is not None:
         preprocessor = Preprocessor.from_state(features, target, task, state)
     else:
-        preprocessor = Preprocessor(features, target, task).fit(frames["train"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnknownTokenWarning)
+            preprocessor = Preprocessor(features, target, task).fit(frames["train"])
+        data_notes = [str(w.message) for w in caught if issubclass(w.category, UnknownTokenWarning)]
+        for w in caught:  # shown as they would have been, and the unknown-token ones kept for the report
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     splits = {name: TensorBatches(preprocessor.transform(frame)) for name, frame in frames.items()}
     kept = {name: frame[~preprocessor.drop_mask(frame)] for name, frame in frames.items()}
     config, notes = check_settings(config, len(splits["train"]), world_size)
-    return Prepared(config, preprocessor, splits, kept, notes, loaded.dropped)
+    return Prepared(config, preprocessor, splits, kept, data_notes + notes, loaded.dropped)
 
 
 def as_config(
