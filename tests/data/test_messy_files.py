@@ -12,8 +12,15 @@ from modelworks.data.encoding import detect_encoding, sniff_delimiter
 from modelworks.data.sources import read_source
 from modelworks.errors import UserError
 
-ROWS = [("足球比赛球队进球，冠军！", "体育"), ("股票市场投资银行，利率上调", "财经"), ("手机电脑软件，芯片与数据", "科技"),
-        ("教练和球员在联赛中获胜", "体育"), ("公司基金经济新闻", "财经"), ("", "科技"), ("没有标签的文本", "")]
+ROWS = [
+    ("足球比赛球队进球，冠军！", "体育"),
+    ("股票市场投资银行，利率上调", "财经"),
+    ("手机电脑软件，芯片与数据", "科技"),
+    ("教练和球员在联赛中获胜", "体育"),
+    ("公司基金经济新闻", "财经"),
+    ("", "科技"),
+    ("没有标签的文本", ""),
+]
 
 
 def _text(sep: str = ",") -> str:
@@ -51,7 +58,10 @@ def test_gbk_file_read_as_utf8_names_the_setting(tmp_path: Path) -> None:
 @pytest.mark.parametrize("given", ["cp1252", "auto"])
 def test_cp1252_smart_quotes(tmp_path: Path, given: str) -> None:
     path = tmp_path / "quotes.csv"
-    lines = [f"\u201cIt\u2019s {w} caf\u00e9\u201d \u2014 said {i};{'pos' if i % 2 else 'neg'}" for i, w in enumerate(["great", "awful"] * 10)]
+    lines = [
+        f"\u201cIt\u2019s {w} caf\u00e9\u201d \u2014 said {i};{'pos' if i % 2 else 'neg'}"
+        for i, w in enumerate(["great", "awful"] * 10)
+    ]
     path.write_bytes(("text;label\r\n" + "\r\n".join(lines) + "\r\n").encode("cp1252"))
     loaded = read(path, encoding=given)  # the delimiter is sniffed: the header has no comma
     assert loaded.frame["text"].iloc[0] == "\u201cIt\u2019s great caf\u00e9\u201d \u2014 said 0"
@@ -82,5 +92,7 @@ def test_tab_typed_as_backslash_t_on_a_command_line_or_in_yaml(tmp_path: Path) -
 def test_missing_target_as_an_error_names_the_rows(tmp_path: Path) -> None:
     path = tmp_path / "zh.csv"
     path.write_bytes(_text().encode("utf-8"))
-    with pytest.raises(UserError, match=r"1 row\(s\) of .*zh\.csv have no value in the target column 'label' \(rows 6\)"):
+    with pytest.raises(
+        UserError, match=r"1 row\(s\) of .*zh\.csv have no value in the target column 'label' \(rows 6\)"
+    ):
         read(path, missing_target="error")

@@ -15,7 +15,11 @@ from modelworks.engine.settings import SettingWarning
 from modelworks.errors import UserError
 from modelworks.store.report import read_report
 
-TOPICS = {"体育": "足球 比赛 球队 进球 冠军 教练", "财经": "股票 市场 投资 银行 经济 利率", "科技": "手机 电脑 软件 网络 芯片 数据"}
+TOPICS = {
+    "体育": "足球 比赛 球队 进球 冠军 教练",
+    "财经": "股票 市场 投资 银行 经济 利率",
+    "科技": "手机 电脑 软件 网络 芯片 数据",
+}
 
 
 @pytest.fixture
@@ -105,8 +109,12 @@ def test_warmup_ratio_becomes_steps_and_a_warmup_longer_than_the_run_is_an_error
 
 def test_settings_that_never_take_effect_are_warned_about_and_reported(make_config, blobs_csv):
     data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
-    train = {"epochs": 2, "early_stopping": {"patience": 2}, "checkpoint": {"every_steps": 100, "every_epochs": 3},
-             "scheduler": {"type": "step", "step_epochs": 5}}
+    train = {
+        "epochs": 2,
+        "early_stopping": {"patience": 2},
+        "checkpoint": {"every_steps": 100, "every_epochs": 3},
+        "scheduler": {"type": "step", "step_epochs": 5},
+    }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SettingWarning)
         run = modelworks.train(make_config(data, train=train))
