@@ -116,6 +116,8 @@ class Baselines(Stored):
         versus += f" ({best.method})" if best.method else ""
         if self.margin > 0:
             return f"the model beats its best baseline by {_fmt(self.margin)}: {versus}"
+        if self.margin == 0:
+            return f"the model only ties its best baseline, it does NOT beat it: {versus}"
         return f"the model does NOT beat its best baseline (margin {_fmt(self.margin)}): {versus}"
 
 
