@@ -132,3 +132,19 @@ def test_progress_without_a_terminal_prints_one_plain_line_per_epoch(make_config
     lines = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert "\r" not in out and "━" not in out
+
+
+def test_the_verdict_says_plainly_whether_the_model_wins_ties_or_loses():
+    from modelworks.store.report import BaselineResult, Baselines
+
+    linear = BaselineResult(name="linear", method="numeric columns -> logistic regression", summary={"accuracy": 0.9})
+    said = {
+        margin: Baselines(metric="accuracy", results=[linear], best="linear", best_value=0.9, model_value=0.9 + margin,
+                          margin=margin).verdict()
+        for margin in (0.05, 0.0, -0.05)
+    }  # fmt: skip
+    assert said[0.05].startswith("the model beats its best baseline by 0.0500")
+    assert said[0.0].startswith("the model only ties its best baseline, it does NOT beat it")
+    assert said[-0.05].startswith("the model does NOT beat its best baseline (margin -0.0500)")
+    skipped = Baselines(metric="rmse", results=[BaselineResult(name="linear", skipped="MemoryError: no room")])
+    assert skipped.verdict() == "no baseline to compare with (linear: MemoryError: no room)"
