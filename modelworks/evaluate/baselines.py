@@ -4,7 +4,8 @@
 scores it on the rows the model is evaluated on, with the same metrics:
 
 ``dummy``   the majority class (classification) or the training mean (regression)
-``linear``  logistic regression (classification) or ridge regression on the same features:
+``linear``  a linear SVM (classification; its decision scores through a softmax, or a sigmoid
+            for binary, stand in for probabilities) or ridge regression on the same features:
             TF-IDF word 1-2-grams of each text column (character 1-3-grams when the text is
             mostly CJK, which has no spaces), the preprocessed numeric columns, one-hot
             categories, and the pixels of images (pooled down to at most 32x32)
@@ -29,8 +30,9 @@ import torch
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import Ridge
 from sklearn.preprocessing import OneHotEncoder
+from sklearn.svm import LinearSVC
 
 from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema
 from modelworks.evaluate.metrics import compute_metrics, main_metric, summarize
@@ -101,9 +103,9 @@ def _one(name: str, schema: InputSchema, text_columns: Sequence[str], train: Row
         else:
             featurizer = _Features(text_columns)
             x_train, x_test = featurizer.fit_transform(train), featurizer.transform(test)
-            kind = "ridge regression" if schema.task == "regression" else "logistic regression"
+            kind = "ridge regression" if schema.task == "regression" else "linear SVM"
             method = f"{' + '.join(featurizer.described)} -> {kind}"
-            model = Ridge() if schema.task == "regression" else LogisticRegression(C=10.0, max_iter=300)
+            model = Ridge() if schema.task == "regression" else LinearSVC(C=1.0)
         y_train, y_test = train.tensors[TARGET].numpy(), test.tensors[TARGET].numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a capped iteration count is part of cheap
@@ -121,8 +123,16 @@ def _output(model, x, schema: InputSchema) -> np.ndarray:
     """The model's output in `compute_metrics`' layout: P(class 1), (N, K) probabilities, or values."""
     if schema.task == "regression":
         return model.predict(x)
+    if not hasattr(model, "predict_proba"):  # a linear SVM: a sigmoid or a softmax of its decision scores
+        scores = model.decision_function(x)
+        if scores.ndim == 1:
+            return 1.0 / (1.0 + np.exp(-scores))
+        model_proba = np.exp(scores - scores.max(axis=1, keepdims=True))
+        model_proba /= model_proba.sum(axis=1, keepdims=True)
+    else:
+        model_proba = model.predict_proba(x)
     proba = np.zeros((x.shape[0], schema.num_classes))
-    proba[:, model.classes_.astype(np.int64)] = model.predict_proba(x)
+    proba[:, model.classes_.astype(np.int64)] = model_proba
     return proba[:, 1] if schema.task == "binary" else proba
 
 

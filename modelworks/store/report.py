@@ -81,7 +81,7 @@ class BaselineResult(Stored):
     """One classical baseline fitted on the run's training split and scored on its evaluation rows."""
 
     name: str = Field(description="dummy (majority class or mean) or linear")
-    method: str = Field("", description="what was fitted, e.g. TF-IDF character 1-3-grams + logistic regression")
+    method: str = Field("", description="what was fitted, e.g. TF-IDF character 1-3-grams -> linear SVM")
     summary: dict[str, float | None] = Field(default_factory=dict, description="its scalar metrics")
     seconds: float | None = None
     train_rows: int | None = Field(None, description="training rows it saw (capped to keep it cheap)")

@@ -79,7 +79,7 @@ def test_baselines_can_be_turned_off_and_a_failing_one_is_skipped(make_config, b
     def broken(*args, **kwargs):
         raise MemoryError("no room")
 
-    monkeypatch.setattr("modelworks.evaluate.baselines.LogisticRegression", broken)
+    monkeypatch.setattr("modelworks.evaluate.baselines.LinearSVC", broken)
     run = modelworks.train(make_config(data))
     baselines = read_report(run.path).baselines
     assert baselines.results[1].skipped == "MemoryError: no room" and baselines.best == "dummy"
