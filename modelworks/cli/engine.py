@@ -9,6 +9,7 @@ document on stdout. Train, evaluate, tune, compress and export also run on a pla
 from __future__ import annotations
 
 import sys
+import warnings
 import webbrowser
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ import typer
 
 from modelworks.cli.output import HEADLINE, Json, console, err, headline, print_json, say, user_errors
 from modelworks.cli.remote import remote_verb
-from modelworks.cli.summaries import export_summary, tune_summary
+from modelworks.cli.summaries import baseline_line, export_summary, tune_summary
 from modelworks.errors import UserError
 from modelworks.store.files import CV_JSON, REPORT_HTML
 
@@ -76,7 +77,9 @@ def train(
 
     if config is None and resume is None:
         raise UserError("give an experiment file (modelworks train exp.yaml) or --resume RUN")
-    run = api.train(config, overrides=set_, resume=resume, progress=False if quiet or as_json else None)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # restored by catch_warnings
+        run = api.train(config, overrides=set_, resume=resume, progress=False if quiet or as_json else None)
     if run is None:  # a non-zero data-parallel rank
         return
     report = run.report
@@ -90,6 +93,7 @@ def train(
                 "evaluated_on": split,
                 "main_metric": report.main_metric,
                 "summary": report.summary,
+                "baselines": report.baselines,
             }
         )
         return
@@ -100,7 +104,16 @@ def train(
     ]
     say(f"run {run.path}" + (f" ({', '.join(f for f in facts if f)})" if any(facts) else ""))
     say(f"{split} split: {headline(report.summary)}")
+    if extra.dropped_rows:
+        say("dropped before splitting: " + ", ".join(f"{n} rows ({why})" for why, n in extra.dropped_rows.items()))
+    if report.baselines is not None:
+        say(baseline_line(report.baselines))
     say(f"report: {run.path / REPORT_HTML}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one plain line on stderr (a setting that cannot take effect), no source location."""
+    err.print(f"[bold yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True)
 
 
 # --- evaluate

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from modelworks.config.base import Section
+from modelworks.data.encoding import check_delimiter, check_encoding
 from modelworks.data.feature_types import (  # noqa: F401  (re-exported: the schema's feature sections)
     AutoFeature,
     CategoricalFeature,
@@ -71,7 +72,17 @@ class DataConfig(Section):
     )
     exclude: list[str] = Field(default_factory=list)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    csv_delimiter: str = ","
+    csv_delimiter: Annotated[str, AfterValidator(check_delimiter)] = Field(
+        "auto", description="one character, \\t (or tab) for a tab, or auto: tab for .tsv, else sniffed (comma when unsure)"
+    )
+    encoding: Annotated[str, AfterValidator(check_encoding)] = Field(
+        "utf-8",
+        description="of CSV/TSV/JSONL files: utf-8 (a byte order mark is fine), gb18030, gbk, big5, cp1252, ... "
+        "or auto (detected; the resolved config records the encoding found)",
+    )
+    missing_target: Literal["drop", "error"] = Field(
+        "drop", description="rows without a target value: dropped (and counted in the report) or an error"
+    )
     limit: int | None = Field(None, ge=1, description="use only the first N rows (quick trials)")
     root: str | None = Field(
         None, description="a folder every data file and image path must resolve inside (the platform sets it for jobs)"
@@ -127,6 +138,11 @@ class EvaluateConfig(Section):
     split: Split = "test"
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binary decision threshold")
     batch_size: int = Field(256, ge=1, description="rows per forward pass when predicting and evaluating")
+    baselines: list[Literal["dummy", "linear"]] = Field(
+        default_factory=lambda: ["dummy", "linear"],
+        description="classical baselines fitted on the same training split and reported beside the model: "
+        "dummy (majority class or mean), linear (TF-IDF / columns / pixels + a linear model); [] for none",
+    )
 
 
 # ------------------------------------------------------------------------------ compression

@@ -1,7 +1,7 @@
 """Built-in data sets, named ``builtin:NAME`` in the config.
 
-The scikit-learn ones ship with scikit-learn; fashion-mnist and fortunes come from Debian packages
-(``dataset-fashion-mnist``, ``fortunes``) so that nothing is downloaded at run time; each entry
+The scikit-learn ones ship with scikit-learn; fashion-mnist, fortunes and fortunes-zh come from
+Debian packages (``dataset-fashion-mnist``, ``fortunes``, ``fortunes-zh``) so that nothing is downloaded at run time; each entry
 declares where it comes from in ``meta`` (``ships_with`` or ``debian_package``). Every loader
 returns a `LoadedData` whose target column is "label" (classes as strings) or "target"
 (regression).
@@ -38,6 +38,8 @@ FASHION_MNIST_CLASSES = [
     "Ankle boot",
 ]
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
+FORTUNES_ZH_FILES = ("chinese", "song100", "tang300")  # Debian's fortunes-zh installs these beside fortunes
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]?")  # fortunes-zh colours titles and authors (a few codes are cut)
 
 
 def load_builtin(name: str) -> LoadedData:
@@ -97,20 +99,37 @@ def fashion_mnist() -> LoadedData:
 
 @BUILTINS.register("fortunes", debian_package="fortunes")
 def fortunes() -> LoadedData:
-    """Short texts labelled with their fortune category (the file they come from)."""
-    files = (
-        sorted(
-            p for p in FORTUNES_DIR.iterdir() if p.is_file() and not p.is_symlink() and p.suffix not in (".dat", ".u8")
-        )
-        if FORTUNES_DIR.is_dir()
-        else []
-    )
+    """Short English texts labelled with their fortune category (the file they come from)."""
+    files = [p for p in _fortune_files() if p.name not in FORTUNES_ZH_FILES]
     if not files:
         raise UserError("builtin:fortunes needs Debian's fortunes package: sudo apt-get install fortunes")
+    return LoadedData(_fortune_frame(files), "label", "builtin:fortunes", {"text": "text"}, None)
+
+
+@BUILTINS.register("fortunes-zh", debian_package="fortunes-zh")
+def fortunes_zh() -> LoadedData:
+    """Chinese texts labelled with their file: chinese (sayings and prose), tang300 (Tang poems),
+    song100 (Song ci); terminal colour codes removed."""
+    files = [p for p in _fortune_files() if p.name in FORTUNES_ZH_FILES]
+    if not files:
+        raise UserError("builtin:fortunes-zh needs Debian's fortunes-zh package: sudo apt-get install fortunes-zh")
+    return LoadedData(_fortune_frame(files), "label", "builtin:fortunes-zh", {"text": "text"}, None)
+
+
+def _fortune_files() -> list[Path]:
+    if not FORTUNES_DIR.is_dir():
+        return []
+    return sorted(
+        p for p in FORTUNES_DIR.iterdir() if p.is_file() and not p.is_symlink() and p.suffix not in (".dat", ".u8")
+    )
+
+
+def _fortune_frame(files: list[Path]) -> pd.DataFrame:
+    """One row per fortune (texts between lines holding a single %), labelled with its file's name."""
     rows = []
     for file in files:
-        for text in re.split(r"^%$", file.read_text(encoding="utf-8", errors="replace"), flags=re.M):
-            if text.strip():
-                rows.append((text.strip(), file.name))
-    frame = pd.DataFrame(rows, columns=["text", "label"])
-    return LoadedData(frame, "label", "builtin:fortunes", {"text": "text"}, None)
+        text = ANSI_CODES.sub("", file.read_text(encoding="utf-8", errors="replace"))
+        for fortune in re.split(r"^%$", text, flags=re.M):
+            if fortune.strip():
+                rows.append((fortune.strip(), file.name))
+    return pd.DataFrame(rows, columns=["text", "label"])

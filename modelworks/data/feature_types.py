@@ -59,6 +59,19 @@ class TextFeature(Section):
     min_frequency: int = Field(1, ge=1)
     max_length: int = Field(128, ge=1)
     lowercase: bool = True
+    cjk_ngrams: int = Field(
+        2, ge=1, le=3,
+        description="wordpiece/vocab: each CJK character is a token, followed by the character n-grams up "
+        "to this length that start at it (Chinese has no spaces; most words are two characters)",
+    )  # fmt: skip
+    max_unknown_rate: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="pretrained: the share of the training split's tokens the tokenizer may map to its "
+        "unknown token before on_unknown applies",
+    )  # fmt: skip
+    on_unknown: Literal["warn", "error"] = Field(
+        "warn", description="pretrained: above max_unknown_rate, warn (training goes on) or refuse"
+    )
 
 
 FEATURES.declare("text", TextFeature, impl="modelworks.data.fitters:TextFitter", input="text")

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 from modelworks.data.feature_types import CategoricalFeature, ImageFeature, NumericFeature, TextFeature
 from modelworks.data.image import augment_images, image_shape, load_images
 from modelworks.data.schema import TextSpec
-from modelworks.data.text import build_tokenizer, encode, pad_token_id
+from modelworks.data.text import build_tokenizer, check_unknown_rate, encode, pad_token_id, unknown_rate
 from modelworks.errors import UserError
 
 
@@ -157,20 +157,27 @@ class TextFitter(Fitter):
     def fit(self, column: pd.Series) -> TextFitter:
         f = self.cfg
         fill = f.fill_value if f.missing == "constant" else None
-        tokenizer = build_tokenizer(f, _texts(fill, column))
+        texts = _texts(fill, column)
+        tokenizer = build_tokenizer(f, texts)
+        pretrained = f.tokenizer == "pretrained"
         self.state_ = {
             "fill": fill,
             "tokenizer": tokenizer.to_str(),
             "vocab_size": tokenizer.get_vocab_size(),
             "pad_id": pad_token_id(tokenizer),
+            "cjk_ngrams": 1 if pretrained else f.cjk_ngrams,
         }
+        if pretrained:
+            self.state_["unknown_rate"] = rate = unknown_rate(tokenizer, texts)
+            check_unknown_rate(f, rate, texts)
         self._tokenizer = tokenizer
         return self
 
     def transform(self, column: pd.Series) -> np.ndarray:
         if self._tokenizer is None:
             self._tokenizer = Tokenizer.from_str(self.state_["tokenizer"])
-        return encode(self._tokenizer, _texts(self.state_["fill"], column))  # (N, max_length)
+        ngrams = self.state_.get("cjk_ngrams", 1)  # states saved before CJK n-grams existed: characters
+        return encode(self._tokenizer, _texts(self.state_["fill"], column), ngrams)  # (N, max_length)
 
     def spec(self) -> TextSpec:
         return TextSpec(self.state_["vocab_size"], self.cfg.max_length, self.state_["pad_id"])

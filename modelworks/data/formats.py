@@ -51,7 +51,7 @@ FORMATS: Registry[Reader] = Registry("data format")
 FORMATS.declare(
     "csv",
     impl="modelworks.data.readers.csv:read_csv",
-    extensions=(".csv", ".txt"),
+    extensions=(".csv", ".tsv", ".tab", ".txt"),
     upload=Upload("csv", (".csv",), "csv"),
 )
 FORMATS.declare(

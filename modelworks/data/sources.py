@@ -8,7 +8,7 @@ return a `LoadedData`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +27,8 @@ class LoadedData:
     origin: str  # the file path or "builtin:NAME", for messages
     kinds: dict[str, str]  # column -> feature type the source knows, e.g. {"image": "image"}
     split_column: str | None  # column of "train"/"validation"/"test" for an official split
+    encoding: str | None = None  # the text encoding read with (a detected one for data.encoding: auto)
+    dropped: dict[str, int] = field(default_factory=dict)  # rows left out, by reason (data.missing_target)
 
 
 def read_source(
@@ -60,7 +62,28 @@ def read_source(
         raise UserError(
             f"{what} is not in {loaded.origin}; set data.target to one of: {', '.join(map(str, loaded.frame.columns))}"
         )
+    if require_target:
+        _missing_targets(loaded, cfg.missing_target)
     return loaded
+
+
+def _missing_targets(loaded: LoadedData, policy: str) -> None:
+    """Apply data.missing_target: rows whose target is empty are dropped and counted, or an error."""
+    target = loaded.frame[loaded.target]
+    blank = target.isna() | target.map(lambda v: isinstance(v, str) and not v.strip())
+    count = int(blank.sum())
+    if not count:
+        return
+    rows = ", ".join(str(i) for i in loaded.frame.index[blank][:5]) + (", ..." if count > 5 else "")
+    if policy == "error":
+        raise UserError(
+            f"{count} row(s) of {loaded.origin} have no value in the target column {loaded.target!r} (rows {rows}); "
+            "fill them in, or set data.missing_target: drop"
+        )
+    loaded.frame = loaded.frame[~blank.to_numpy()]
+    loaded.dropped = {**loaded.dropped, "missing target": count}
+    if loaded.frame.empty:
+        raise UserError(f"every row of {loaded.origin} lacks a value in the target column {loaded.target!r}")
 
 
 def _head(frame: pd.DataFrame, limit: int, split_column: str | None) -> pd.DataFrame:

@@ -3,10 +3,12 @@ gets stored, the data split, and preprocessing fitted on the training split."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from modelworks.config.load import apply_overrides, load_config, validate
@@ -16,6 +18,8 @@ from modelworks.data.infer import infer_features, infer_task
 from modelworks.data.preprocess import Preprocessor
 from modelworks.data.sources import LoadedData, read_source
 from modelworks.data.split import split_frame
+from modelworks.data.text import UnknownTokenWarning
+from modelworks.engine.settings import check_settings
 from modelworks.models.pretrained import PretrainedConfig, pretrained_folder, resolve_pretrained
 from modelworks.training.losses import resolve_loss
 from modelworks.training.runtime import check_precision
@@ -28,6 +32,9 @@ class Prepared:
     config: ExperimentConfig
     preprocessor: Preprocessor
     splits: dict[str, TensorBatches] = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # the same rows, raw (for baselines)
+    notes: list[str] = field(default_factory=list)  # warnings about the run's settings and its text
+    dropped: dict[str, int] = field(default_factory=dict)  # rows left out before splitting, by reason
 
 
 def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> tuple[ExperimentConfig, LoadedData]:
@@ -55,7 +62,10 @@ def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> t
         update={
             "model": model,
             "data": data.model_copy(
-                update={"source": source, "split": split, "target": loaded.target, "task": task, "features": features}
+                update={
+                    "source": source, "split": split, "target": loaded.target, "task": task, "features": features,
+                    "encoding": loaded.encoding if data.encoding == "auto" and loaded.encoding else data.encoding,
+                }  # fmt: skip
             ),
             "train": config.train.model_copy(
                 update={"loss": resolve_loss(config.train.loss, task), "device": device.type}
@@ -65,8 +75,11 @@ def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> t
     return validate(resolved.model_dump(mode="json"), "resolved config"), loaded
 
 
-def prepare(config: ExperimentConfig, base_dir: Path, device: torch.device, state: dict | None = None) -> Prepared:
-    """Resolve the config, split the data and fit preprocessing on the training split.
+def prepare(
+    config: ExperimentConfig, base_dir: Path, device: torch.device, state: dict | None = None, world_size: int = 1
+) -> Prepared:
+    """Resolve the config, split the data, fit preprocessing on the training split, and check the
+    settings that count steps or epochs against the run's size (`check_settings`).
 
     With `state` (a stored run's preprocessing), reuse it instead of fitting again.
     """
@@ -74,12 +87,20 @@ def prepare(config: ExperimentConfig, base_dir: Path, device: torch.device, stat
     frames, split_cfg = split_frame(loaded, config.data.split, config.data.task, base_dir, config.data)
     config = config.model_copy(update={"data": config.data.model_copy(update={"split": split_cfg})})
     features, target, task = config.data.features, config.data.target, config.data.task
+    data_notes: list[str] = []
     if state is not None:
         preprocessor = Preprocessor.from_state(features, target, task, state)
     else:
-        preprocessor = Preprocessor(features, target, task).fit(frames["train"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnknownTokenWarning)
+            preprocessor = Preprocessor(features, target, task).fit(frames["train"])
+        data_notes = [str(w.message) for w in caught if issubclass(w.category, UnknownTokenWarning)]
+        for w in caught:  # shown as they would have been, and the unknown-token ones kept for the report
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     splits = {name: TensorBatches(preprocessor.transform(frame)) for name, frame in frames.items()}
-    return Prepared(config, preprocessor, splits)
+    kept = {name: frame[~preprocessor.drop_mask(frame)] for name, frame in frames.items()}
+    config, notes = check_settings(config, len(splits["train"]), world_size)
+    return Prepared(config, preprocessor, splits, kept, data_notes + notes, loaded.dropped)
 
 
 def as_config(

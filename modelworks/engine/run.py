@@ -19,13 +19,15 @@ from modelworks.data.sources import LoadedData, read_source
 from modelworks.data.split import split_frame
 from modelworks.engine.cv import cross_validate
 from modelworks.errors import UserError
-from modelworks.evaluate.metrics import compute_metrics
+from modelworks.evaluate.baselines import Rows, fit_baselines
+from modelworks.evaluate.metrics import compute_metrics, summarize
 from modelworks.evaluate.report import write_report
 from modelworks.models import build_model, count_parameters
 from modelworks.models.pretrained import PretrainedConfig
 from modelworks.store import run as store
 from modelworks.compression.methods import restore_model
 from modelworks.store.cv import CrossValidation
+from modelworks.store.report import Baselines
 from modelworks.store.metrics import TrainingRecord
 from modelworks.store.tensorio import load_weights
 from modelworks.training.losses import outputs_to_predictions
@@ -104,10 +106,14 @@ class Run(store.StoredRun):
 
     def splits(self) -> dict[str, TensorBatches]:
         """The run's own train/validation/test rows, re-read and re-split exactly as in training."""
+        return {name: TensorBatches(self.preprocessor.transform(frame)) for name, frame in self.frames().items()}
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The run's own splits as raw frames, without the rows preprocessing drops (row for row as `splits`)."""
         base = self.base_dir or self.path  # a resolved config's data paths are absolute already
         loaded = read_source(self.config.data, base)
         frames, _ = split_frame(loaded, self.config.data.split, self.config.data.task, base, self.config.data)
-        return {name: TensorBatches(self.preprocessor.transform(frame)) for name, frame in frames.items()}
+        return {name: frame[~self.preprocessor.drop_mask(frame)] for name, frame in frames.items()}
 
     def _split(self, splits: dict[str, TensorBatches], name: str) -> TensorBatches:
         if name not in splits:
@@ -127,11 +133,13 @@ class Run(store.StoredRun):
         splits: dict[str, TensorBatches],
         history: list[dict[str, Any]] | list[TrainingRecord] | None = None,
         extra: dict[str, Any] | None = None,
+        frames: dict[str, pd.DataFrame] | None = None,
     ) -> dict[str, Any]:
         """Evaluate on ``evaluate.split`` and write ``report.json``/``.html``; returns the metrics.
 
         `history` (default: the run's epoch records) is drawn as the training curves; `extra`
         adds facts only the caller knows (best epoch, early stopping, a compression's parent).
+        `frames` (the raw rows of `splits`, row for row) lets the report fit ``evaluate.baselines``.
         """
         split = self.config.evaluate.split
         data = self._split(splits, split)
@@ -146,13 +154,32 @@ class Run(store.StoredRun):
         }  # fmt: skip
         title = f"{self.name} — {self.config.model.type} on {self.config.data.source}"
         shown = self.history if history is None else history
-        write_report(self.path, title, metrics, shown, self.schema.task, self.schema.class_names, info, predictions)
+        baselines = self._baselines(frames, splits, split, metrics) if frames is not None else None
+        write_report(
+            self.path, title, metrics, shown, self.schema.task, self.schema.class_names, info, predictions, baselines
+        )
         return metrics
+
+    def _baselines(
+        self, frames: dict[str, pd.DataFrame], splits: dict[str, TensorBatches], split: str, metrics: dict[str, Any]
+    ) -> Baselines | None:
+        """The configured baselines, fitted on the training rows and scored on the `split` rows."""
+        if not self.config.evaluate.baselines or "train" not in frames:
+            return None
+        texts = [f.name for f in self.config.data.features or [] if f.type == "text"]
+        train = Rows(frames["train"], splits["train"].tensors)
+        test = Rows(frames[split], splits[split].tensors)
+        summary = summarize(metrics)
+        return fit_baselines(
+            self.config.evaluate.baselines, self.schema, texts, train, test, summary, self.config.evaluate.threshold
+        )
 
     def refresh_report(self) -> dict[str, Any]:
         """Recompute the report from the stored model (e.g. after editing evaluate.split)."""
         kept = self.report.extra.kept_on_refresh() if self.has_report else {}
-        return self.save_report(self.splits(), extra=kept)
+        frames = self.frames()
+        splits = {name: TensorBatches(self.preprocessor.transform(frame)) for name, frame in frames.items()}
+        return self.save_report(splits, extra=kept, frames=frames)
 
     # ---- cross-validation
     def cross_validate(self, folds: int) -> CrossValidation:

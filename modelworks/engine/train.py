@@ -48,7 +48,7 @@ def train(
     try:
         device = resolve_device(cfg.train.device, world.local_rank)
         seed_everything(cfg.train.seed, cfg.train.deterministic)
-        prepared = prepare(cfg, data_dir, device, resumed.preprocess.state if resumed else None)
+        prepared = prepare(cfg, data_dir, device, resumed.preprocess.state if resumed else None, world.size)
         cfg, pre, splits = prepared.config, prepared.preprocessor, prepared.splits
         if resumed is not None:
             run_dir = resumed.path
@@ -68,7 +68,9 @@ def train(
             return None
         save_weights(run_dir / store.WEIGHTS, model.state_dict())
         run = Run(run_dir, cfg, pre, model, device, base_dir=base_dir)
-        run.save_report(splits, extra=_training_facts(result, cfg))
+        facts = _training_facts(result, cfg)
+        facts.update({k: v for k, v in (("warnings", prepared.notes), ("dropped_rows", prepared.dropped)) if v})
+        run.save_report(splits, extra=facts, frames=prepared.frames)
         return run
     finally:
         shutdown(world)

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from modelworks.evaluate.metrics import direction, summarize
 from modelworks.store.jsonfile import Stored
-from modelworks.store.report import Report, ReportExtra
+from modelworks.store.report import Baselines, Report, ReportExtra
 
 MISSING = "-"
 
@@ -25,11 +25,12 @@ class Compared(Stored):
     summary: dict[str, float | None] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     extra: ReportExtra = Field(default_factory=ReportExtra)
+    baselines: Baselines | None = None
 
     @classmethod
     def of(cls, report: Report | Mapping[str, Any]) -> Compared:
         if isinstance(report, Report):
-            return cls(summary=report.summary, metrics=report.metrics, extra=report.extra)
+            return cls(summary=report.summary, metrics=report.metrics, extra=report.extra, baselines=report.baselines)
         return cls.model_validate({k: v for k, v in report.items() if v is not None})
 
     def scalars(self) -> dict[str, float | None]:
@@ -66,7 +67,23 @@ def compare_table(runs: list[tuple[str, Report | Mapping[str, Any]]]) -> Table:
             Text(MISSING) if v is None else Text(f"{v:.4g}", style="bold green" if v == best else "") for v in values
         ]
         table.add_row(Text(metric), *cells)
+    if any(c.baselines is not None for c in compared):
+        _baseline_rows(table, [c.baselines for c in compared])
     return table
+
+
+def _baseline_rows(table: Table, baselines: list[Baselines | None]) -> None:
+    """The best baseline of each run and the model's margin over it, red where the model loses."""
+    best = [MISSING if b is None or b.best is None else f"{b.best} {b.best_value:.4g}" for b in baselines]
+    table.add_row("best baseline", *[Text(cell) for cell in best], style="italic")
+    cells = []
+    for b in baselines:
+        if b is None or b.margin is None:
+            cells.append(Text(MISSING))
+        else:
+            text = f"{b.margin:+.4g}" + ("" if b.beaten else " (not beaten)")
+            cells.append(Text(text, style="" if b.beaten else "bold red"))
+    table.add_row("margin over baseline", *cells)
 
 
 def _fmt_params(value: Any) -> str:

@@ -32,7 +32,7 @@ from modelworks.store.atomic import atomic_write_text
 from modelworks.store.files import METRICS, REPORT_HTML
 from modelworks.store.jsonfile import json_safe
 from modelworks.store.metrics import MetricsLog, TrainingRecord
-from modelworks.store.report import MainMetric, Report, ReportExtra, write_report_json
+from modelworks.store.report import Baselines, MainMetric, Report, ReportExtra, write_report_json
 
 __all__ = ["json_safe", "read_history", "write_report"]  # json_safe: tuning's report imports it from here
 
@@ -55,12 +55,13 @@ def write_report(
     class_names: list[str] | None,
     extra: dict[str, Any] | None = None,
     predictions: dict[str, list[float]] | None = None,
+    baselines: Baselines | None = None,
 ) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``run_dir``; return their paths.
 
     ``metrics`` is what `compute_metrics` returned; ``extra`` is shown as a key/value table (config
     summary, parameter count, split sizes...); ``predictions`` (``{"y_true": [...], "y_pred": [...]}``)
-    feeds the predicted-vs-true scatter of regression reports.
+    feeds the predicted-vs-true scatter of regression reports; ``baselines`` are shown beside the model.
     """
     run_dir = Path(run_dir)
     summary = summarize(metrics)
@@ -69,6 +70,7 @@ def write_report(
         title=title, task=task, class_names=class_names,
         main_metric=MainMetric(name=name, direction=direction, value=summary.get(name)),
         summary=summary, metrics=json_safe(metrics), extra=ReportExtra.model_validate(json_safe(extra or {})),
+        baselines=baselines,
     )  # fmt: skip
     records = [r if isinstance(r, TrainingRecord) else TrainingRecord.model_validate(r) for r in history]
     json_path, html_path = write_report_json(run_dir, report), run_dir / REPORT_HTML
@@ -90,8 +92,14 @@ def _html(report: Report, history: list[TrainingRecord], predictions: dict[str, 
     ]
     if metrics.get("notes"):
         sections.append("<ul class='notes'>" + "".join(f"<li>{escape_html(n)}</li>" for n in metrics["notes"]) + "</ul>")
+    if report.baselines is not None:
+        verdict = report.baselines.verdict()
+        style = "headline" if report.baselines.beaten else "notes"
+        sections.append(f"<p class='{style}'>{escape_html(verdict[0].upper() + verdict[1:])}.</p>")
     scalars = [[k, format_value(v)] for k, v in report.summary.items()]
     sections.append(section_html("Metrics", table_html(["metric", "value"], scalars)))
+    if report.baselines is not None:
+        sections.append(section_html("Baselines", _baselines_table(report.baselines, report.summary)))
 
     training = [p for p in (_loss_plot(history), _metric_plot(history)) if p]
     sections.append(section_html("Training", plots_html(training) if training else "<p class='muted'>No training history.</p>"))
@@ -130,6 +138,17 @@ def _html(report: Report, history: list[TrainingRecord], predictions: dict[str, 
         + "\n".join(sections)
         + "\n</body></html>\n"
     )
+
+
+def _baselines_table(baselines: Baselines, model: dict[str, float | None]) -> str:
+    """The model and each baseline on the same rows: the kept metrics, time, what was fitted."""
+    names = list(dict.fromkeys(k for r in baselines.results for k in r.summary))
+    rows = [["model", *(format_value(model.get(k)) for k in names), "", "the run's model"]]
+    for r in baselines.results:
+        cells = [format_value(r.summary.get(k)) for k in names]
+        seconds = "" if r.seconds is None else f"{r.seconds:.2f}"
+        rows.append([r.name, *cells, seconds, f"skipped: {r.skipped}" if r.skipped else r.method])
+    return table_html(["", *names, "seconds", "method"], rows)
 
 
 HTML_CSS = """

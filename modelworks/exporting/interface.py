@@ -109,7 +109,12 @@ def describe_inputs(
             "column": name,
             "max_length": spec.max_length, "pad_id": spec.pad_id, "vocab_size": spec.vocab_size,
             "fill": fitted[name]["fill"], "tokenizer": f"state.features.{name}.tokenizer",
-            "build": "a missing text becomes `fill`; encode it with the tokenizer (a Hugging Face `tokenizers` "
+            "cjk_ngrams": (ngrams := fitted[name].get("cjk_ngrams", 1)),
+            "build": "a missing text becomes `fill`; "
+                     + (f"write every run of CJK characters as its characters, each followed by the character n-grams "
+                        f"of up to {ngrams} characters starting at it, all separated by spaces (\"足球\" -> "
+                        f"\" 足 足球 球 \"; modelworks.data.text.cjk_ngrams); " if ngrams > 1 else "")
+                     + "encode it with the tokenizer (a Hugging Face `tokenizers` "
                      "JSON, loadable from Python, Rust, Node.js; it truncates and right-pads to max_length with "
                      "pad_id)" + ("; seq may be shorter than max_length (padding trimmed) but never longer"
                                   if free_sequence else "; the model needs exactly max_length ids"),

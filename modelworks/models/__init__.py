@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelworks.data.schema import InputSchema
 from modelworks.models.cnn_config import CNNConfig
+from modelworks.models.fasttext_config import FastTextConfig
 from modelworks.models.mlp_config import MLPConfig
 from modelworks.models.pretrained_config import PretrainedConfig
 from modelworks.models.rnn_config import RNNConfig
@@ -31,6 +32,7 @@ MODELS: Registry[type[nn.Module]] = Registry("model")
 MODELS.declare("mlp", MLPConfig, impl="modelworks.models.mlp:MLP", reads=("image", "text"))
 MODELS.declare("cnn", CNNConfig, impl="modelworks.models.cnn:CNN", reads=("image",))
 MODELS.declare("rnn", RNNConfig, impl="modelworks.models.rnn:RNN", reads=("text",))
+MODELS.declare("fasttext", FastTextConfig, impl="modelworks.models.fasttext:FastText", reads=("text",))
 MODELS.declare(
     "transformer", TransformerConfig, impl="modelworks.models.transformer:Transformer", reads=("image", "text")
 )

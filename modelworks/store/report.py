@@ -29,7 +29,7 @@ class ReportExtra(Stored):
     """Facts about the run shown beside the metrics; any further key is kept and shown as is.
 
     The engine writes `run`, `model` (the model type), `parameters`, `evaluated_on`, the
-    ``<split>_rows`` counts, `best_epoch` and `stopped_early`.
+    ``<split>_rows`` counts, `best_epoch`, `stopped_early`, `warnings` and `dropped_rows`.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -40,6 +40,8 @@ class ReportExtra(Stored):
     evaluated_on: str | None = None
     best_epoch: int | None = None
     stopped_early: bool | None = None
+    warnings: list[str] | None = None  # settings that could not take effect (`engine.settings`)
+    dropped_rows: dict[str, int] | None = None  # rows left out before splitting, by reason (a missing target)
 
     @model_serializer(mode="wrap")
     def _facts_present(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -69,8 +71,58 @@ class ReportExtra(Stored):
         return next((extras[k] for k in ("params", "num_params") if extras.get(k) is not None), None)
 
     def kept_on_refresh(self) -> dict[str, Any]:
-        """What training alone knows and a recomputed report keeps: the best epoch, early stopping."""
-        return {k: getattr(self, k) for k in ("best_epoch", "stopped_early") if k in self}
+        """What training alone knows and a recomputed report keeps: the best epoch, early stopping,
+        the warnings about its settings and the rows dropped from its data."""
+        kept = ("best_epoch", "stopped_early", "warnings", "dropped_rows")
+        return {k: getattr(self, k) for k in kept if getattr(self, k) is not None}
+
+
+class BaselineResult(Stored):
+    """One classical baseline fitted on the run's training split and scored on its evaluation rows."""
+
+    name: str = Field(description="dummy (majority class or mean) or linear")
+    method: str = Field("", description="what was fitted, e.g. TF-IDF character 1-3-grams -> linear SVM")
+    summary: dict[str, float | None] = Field(default_factory=dict, description="its scalar metrics")
+    seconds: float | None = None
+    train_rows: int | None = Field(None, description="training rows it saw (capped to keep it cheap)")
+    skipped: str | None = Field(None, description="why it did not run; a baseline never fails a run")
+
+
+class Baselines(Stored):
+    """The run's baselines and the model's margin over the best of them on the headline metric.
+
+    `margin` is signed so that a positive number means the model is better, whichever way the
+    metric improves; None when no baseline produced the metric.
+    """
+
+    metric: str
+    results: list[BaselineResult] = Field(default_factory=list)
+    best: str | None = None
+    best_value: float | None = None
+    model_value: float | None = None
+    margin: float | None = None
+
+    @property
+    def beaten(self) -> bool | None:
+        return None if self.margin is None else self.margin > 0
+
+    def verdict(self) -> str:
+        """One plain sentence: does the model beat its best baseline, and by how much."""
+        if self.margin is None:
+            reasons = "; ".join(f"{r.name}: {r.skipped}" for r in self.results if r.skipped)
+            return "no baseline to compare with" + (f" ({reasons})" if reasons else "")
+        best = next(r for r in self.results if r.name == self.best)
+        versus = f"{self.metric} {_fmt(self.model_value)} vs {_fmt(self.best_value)} for the {best.name} baseline"
+        versus += f" ({best.method})" if best.method else ""
+        if self.margin > 0:
+            return f"the model beats its best baseline by {_fmt(self.margin)}: {versus}"
+        if self.margin == 0:
+            return f"the model only ties its best baseline, it does NOT beat it: {versus}"
+        return f"the model does NOT beat its best baseline (margin {_fmt(self.margin)}): {versus}"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 class Report(Stored):
@@ -83,6 +135,7 @@ class Report(Stored):
     summary: dict[str, float | None] = Field(default_factory=dict, description="the scalar metrics")
     metrics: dict[str, Any] = Field(default_factory=dict, description="everything compute_metrics returned")
     extra: ReportExtra = Field(default_factory=ReportExtra)
+    baselines: Baselines | None = Field(None, description="classical baselines on the same rows (evaluate.baselines)")
 
 
 def report_path(run_dir: Path) -> Path:

@@ -6,6 +6,7 @@ the terminal, the job runner or a UI is just another callback.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,15 +41,24 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A live rich progress bar with the latest loss and validation metrics."""
+    """A live rich progress bar with the latest loss and validation metrics; with output that is not
+    a terminal (a log file, a pipe), one plain line per epoch instead of bar fragments."""
 
-    def __init__(self, main_metric: str) -> None:
+    def __init__(self, main_metric: str, plain: bool | None = None) -> None:
         self.main_metric = main_metric
         self.progress = None
+        self.plain = plain  # None: plain unless stdout is a terminal
 
     def on_train_begin(self, state: TrainState) -> None:
         # imported here to keep start-up light: only a run that shows progress needs rich's bars
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if self.plain is None:
+            self.plain = not Console().is_terminal
+        self.started = time.perf_counter()
+        if self.plain:
+            return
 
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
@@ -64,6 +74,8 @@ class ProgressBar(Callback):
         )
 
     def on_step_end(self, state: TrainState, logs: dict[str, Any]) -> None:
+        if self.plain:
+            return
         info = {"info": f"loss {logs['loss']:.4f}"} if "loss" in logs else {}
         self.progress.update(self.task, completed=state.step, epoch=state.epoch + 1, **info)
 
@@ -72,6 +84,10 @@ class ProgressBar(Callback):
         info = f"train_loss {logs['train_loss']:.4f}  val_loss {logs.get('val_loss', float('nan')):.4f}"
         if metric is not None:
             info += f"  val_{self.main_metric} {metric:.4f}"
+        if self.plain:
+            seconds = time.perf_counter() - self.started
+            print(f"epoch {state.epoch}/{state.total_epochs}: {info}  ({seconds:.1f}s)", flush=True)
+            return
         self.progress.update(self.task, completed=state.step, info=info)
         self.progress.console.print(f"epoch {state.epoch}: {info}")
 

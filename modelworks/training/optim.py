@@ -29,6 +29,7 @@ from modelworks.training.optim_config import (  # noqa: F401  (the registries ar
     SGDConfig,
     StepConfig,
     WarmupLinearConfig,
+    warmup_steps,
 )
 
 Params = Iterable[torch.nn.Parameter]
@@ -76,12 +77,13 @@ def step_schedule(cfg: StepConfig, opt: torch.optim.Optimizer, total_steps: int,
 
 
 def cosine_schedule(cfg: CosineConfig, opt: torch.optim.Optimizer, total_steps: int, steps_per_epoch: int):
-    decay = max(1, total_steps - cfg.warmup_steps)
+    warmup = warmup_steps(cfg, total_steps)
+    decay = max(1, total_steps - warmup)
 
     def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = min(1.0, (step - cfg.warmup_steps) / decay)
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / decay)
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -93,12 +95,13 @@ def onecycle_schedule(cfg: OneCycleConfig, opt: torch.optim.Optimizer, total_ste
 
 
 def warmup_linear_schedule(cfg: WarmupLinearConfig, opt: torch.optim.Optimizer, total_steps: int, steps_per_epoch: int):
-    decay = max(1, total_steps - cfg.warmup_steps)
+    warmup = warmup_steps(cfg, total_steps)
+    decay = max(1, total_steps - warmup)
 
     def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        return max(0.0, 1.0 - (step - cfg.warmup_steps) / decay)
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, 1.0 - (step - warmup) / decay)
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 

@@ -117,9 +117,10 @@ def test_summaries_are_short_and_json_is_one_document(make_config, blobs_csv, tm
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     run_dir = next((tmp_path / "runs").iterdir())
-    assert len(lines) == 3 and lines[0].startswith(f"run {run_dir}") and "best epoch" in lines[0]
+    assert len(lines) == 4 and lines[0].startswith(f"run {run_dir}") and "best epoch" in lines[0]
     assert lines[1].startswith("test split: accuracy ") and "f1_macro" in lines[1] and "log_loss" in lines[1]
-    assert "precision_weighted" not in result.stdout and lines[2] == f"report: {run_dir / 'report.html'}"
+    assert lines[2].startswith("baselines: dummy accuracy ") and "best baseline" in lines[2]  # issue 11
+    assert "precision_weighted" not in result.stdout and lines[3] == f"report: {run_dir / 'report.html'}"
 
     result = invoke("train", str(path), "--json")  # no progress bar: stdout is the document alone
     assert result.exit_code == 0, result.output

@@ -182,9 +182,13 @@ def test_every_kind_and_json_round_trip(mixed: pd.DataFrame) -> None:
 
 
 def test_chinese_text_becomes_several_tokens(mixed: pd.DataFrame) -> None:
-    p = fit([TextFeature(name="review", max_length=10)], mixed, "binary")
+    p = fit([TextFeature(name="review", max_length=10, cjk_ngrams=1)], mixed, "binary")
     ids = p.transform(mixed)["text.review"][0]  # "我喜欢机器学习"
     assert (ids != 0).sum().item() == 7
+    # by default (issue 11) each character is followed by the two-character n-gram starting at it
+    p = fit([TextFeature(name="review", max_length=20)], mixed, "binary")
+    ids = p.transform(mixed)["text.review"][0]
+    assert (ids != 0).sum().item() == 7 + 6
 
 
 def test_text_missing_values() -> None:

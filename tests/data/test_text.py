@@ -18,7 +18,9 @@ TEXTS = ["我喜欢机器学习", "I love machine learning", "机器学习 is fu
 
 @pytest.mark.parametrize("kind", ["wordpiece", "vocab"])
 def test_chinese_and_mixed_text(kind: str) -> None:
-    tokenizer = build_tokenizer(TextFeature(name="t", tokenizer=kind, max_length=12), TEXTS)
+    # characters alone (cjk_ngrams: 1): the tokenizer by itself splits them; the default adds
+    # character bigrams before tokenizing (tests/data/test_cjk.py)
+    tokenizer = build_tokenizer(TextFeature(name="t", tokenizer=kind, max_length=12, cjk_ngrams=1), TEXTS)
     assert tokenizer.token_to_id("[PAD]") == 0 and pad_token_id(tokenizer) == 0
     chinese = tokenizer.encode("我喜欢机器学习")
     assert chinese.tokens[:7] == list("我喜欢机器学习")  # one token per character, not one blob
@@ -28,7 +30,7 @@ def test_chinese_and_mixed_text(kind: str) -> None:
 
 
 def test_encode_truncates_and_pads() -> None:
-    cfg = TextFeature(name="t", max_length=4)
+    cfg = TextFeature(name="t", max_length=4, cjk_ngrams=1)
     tokenizer = build_tokenizer(cfg, TEXTS)
     texts = ["我喜欢机器学习", "fun", "", "zzz"]
     ids = encode(tokenizer, texts)
@@ -40,8 +42,11 @@ def test_encode_truncates_and_pads() -> None:
 
 
 def test_vocab_size_and_min_frequency() -> None:
-    tokenizer = build_tokenizer(TextFeature(name="t", tokenizer="vocab", min_frequency=2), TEXTS)
+    tokenizer = build_tokenizer(TextFeature(name="t", tokenizer="vocab", min_frequency=2, cjk_ngrams=1), TEXTS)
     assert set(tokenizer.get_vocab()) == {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "learning", "机", "器", "学", "习"}
+    tokenizer = build_tokenizer(TextFeature(name="t", tokenizer="vocab", min_frequency=2), TEXTS)
+    assert set(tokenizer.get_vocab()) == {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "learning", "机", "器", "学", "习",
+                                          "机器", "器学", "学习"}
 
 
 def test_pretrained_tokenizer(tmp_path: Path) -> None:

@@ -45,6 +45,10 @@ RECIPES: dict[str, dict[str, tuple[dict, dict, dict]]] = {
         "rnn-gru-2layer": ({"features": TEXT_FEATURES}, {"type": "rnn", "cell": "gru", "num_layers": 2, "bidirectional": True,
                             "hidden_size": 8, "text_embedding_dim": 8, "pooling": "last", "hidden": []}, {"epochs": 1}),
     },
+    "fasttext": {
+        "fasttext-text": ({"features": TEXT_FEATURES}, {"type": "fasttext", "text_embedding_dim": 16, "ngrams": 3,
+                          "buckets": 512}, {"epochs": 2}),
+    },
     "transformer": {
         "transformer-digits": (DIGITS, {"type": "transformer", "d_model": 32, "heads": 2, "layers": 1, "ff_dim": 64,
                                         "patch_size": 4}, {"epochs": 1}),

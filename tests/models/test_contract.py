@@ -28,6 +28,7 @@ KINDS: dict[str, set[str]] = {
     "mlp": {"image", "text"},
     "cnn": {"image"},
     "rnn": {"text"},
+    "fasttext": {"text"},
     "transformer": {"image", "text"},
     "pretrained": {"text"},
 }

@@ -1,0 +1,150 @@
+"""Real data, first try (issue 11): baselines beside every run, settings that cannot silently do
+nothing, and messy files end to end (resolved encoding, dropped rows counted, plain progress)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import modelworks
+from modelworks.cli import app
+from modelworks.engine.settings import SettingWarning
+from modelworks.errors import UserError
+from modelworks.store.report import read_report
+
+TOPICS = {
+    "体育": "足球 比赛 球队 进球 冠军 教练",
+    "财经": "股票 市场 投资 银行 经济 利率",
+    "科技": "手机 电脑 软件 网络 芯片 数据",
+}
+
+
+@pytest.fixture
+def gbk_csv(tmp_path: Path) -> Path:
+    """90 short Chinese texts in three topics saved as GBK with CRLF, plus two rows without a label."""
+    rows = []
+    for k in range(30):
+        for label, words in TOPICS.items():
+            w = words.split()
+            rows.append(("".join(w[(k + j) % 6] for j in range(4)) + "。", label))
+    rows += [("没有标签", ""), ("也没有", "")]
+    text = "text,label\r\n" + "".join(f"{t},{label}\r\n" for t, label in rows)
+    path = tmp_path / "zh.csv"
+    path.write_bytes(text.encode("gbk"))
+    return path
+
+
+def _zh(path: Path) -> dict:
+    text = {"name": "text", "type": "text", "max_length": 16}
+    return {"source": str(path), "target": "label", "encoding": "auto", "features": [text], "split": {"seed": 0}}
+
+
+def test_report_has_baselines_with_the_models_margin(make_config, gbk_csv):
+    run = modelworks.train(make_config(_zh(gbk_csv), {"type": "rnn", "hidden_size": 16}, {"epochs": 2}))
+    report = read_report(run.path)
+    baselines = report.baselines
+    assert [r.name for r in baselines.results] == ["dummy", "linear"]
+    dummy, linear = baselines.results
+    assert dummy.summary["accuracy"] < 0.5 and linear.summary["accuracy"] >= 0.9
+    assert "TF-IDF character 1-3-grams" in linear.method and linear.seconds < 30
+    assert baselines.best == "linear" and baselines.metric == "accuracy"
+    assert baselines.margin == pytest.approx(report.summary["accuracy"] - linear.summary["accuracy"])
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    assert "Baselines" in html and ("does NOT beat" in html) == (baselines.margin <= 0)
+    # the data facts: rows without a label dropped and counted, the detected encoding recorded
+    assert report.extra.dropped_rows == {"missing target": 2}
+    assert run.config.data.encoding == "gb18030"
+    assert set(run.schema.class_names) == set(TOPICS)
+    # a refreshed report keeps them
+    run.refresh_report()
+    again = read_report(run.path)
+    assert again.baselines.best == "linear" and again.extra.dropped_rows == {"missing target": 2}
+
+
+def test_regression_and_tables_get_mean_and_ridge_baselines(make_config):
+    run = modelworks.train(make_config({"source": "builtin:diabetes"}, train={"epochs": 2}))
+    baselines = read_report(run.path).baselines
+    assert baselines.metric == "rmse" and baselines.best == "linear"
+    assert baselines.results[0].method == "training mean" and "ridge" in baselines.results[1].method
+
+
+def test_baselines_can_be_turned_off_and_a_failing_one_is_skipped(make_config, blobs_csv, monkeypatch):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    run = modelworks.train(make_config(data, evaluate={"baselines": []}))
+    assert read_report(run.path).baselines is None
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr("modelworks.evaluate.baselines.LinearSVC", broken)
+    run = modelworks.train(make_config(data))
+    baselines = read_report(run.path).baselines
+    assert baselines.results[1].skipped == "MemoryError: no room" and baselines.best == "dummy"
+
+
+def test_cli_summary_and_compare_say_whether_the_model_beats_its_baseline(make_config, gbk_csv, monkeypatch):
+    monkeypatch.chdir(gbk_csv.parent)
+    path = make_config(_zh(gbk_csv), {"type": "mlp", "hidden": [4]}, {"epochs": 1, "lr": 1e-5})
+    result = CliRunner().invoke(app, ["train", str(path), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "dropped before splitting: 2 rows (missing target)" in result.output
+    assert "baselines: dummy accuracy" in result.output
+    assert "the model does NOT beat its best baseline" in result.output
+    run = next((gbk_csv.parent / "runs").iterdir())
+    result = CliRunner().invoke(app, ["compare", str(run), str(run)], catch_exceptions=False)
+    assert "best baseline" in result.output and "not beaten" in result.output
+
+
+def test_warmup_ratio_becomes_steps_and_a_warmup_longer_than_the_run_is_an_error(make_config, blobs_csv):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    run = modelworks.train(make_config(data, train={"epochs": 2, "scheduler": {"type": "cosine", "warmup_ratio": 0.5}}))
+    assert run.config.train.scheduler.warmup_steps == 8  # 128 rows / 16 = 8 steps a epoch, 2 epochs
+    too_long = make_config(data, train={"epochs": 2, "scheduler": {"type": "warmup_linear", "warmup_steps": 50}})
+    with pytest.raises(UserError, match=r"warmup_steps \(50\) is more than the run's 16 optimizer steps"):
+        modelworks.train(too_long)
+
+
+def test_settings_that_never_take_effect_are_warned_about_and_reported(make_config, blobs_csv):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    train = {
+        "epochs": 2,
+        "early_stopping": {"patience": 2},
+        "checkpoint": {"every_steps": 100, "every_epochs": 3},
+        "scheduler": {"type": "step", "step_epochs": 5},
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SettingWarning)
+        run = modelworks.train(make_config(data, train=train))
+    said = [str(w.message) for w in caught if w.category is SettingWarning]
+    assert any("patience (2) >= train.epochs (2)" in s for s in said)
+    assert any("every_steps (100)" in s for s in said) and any("every_epochs (3) > train.epochs (2)" in s for s in said)
+    assert any("step_epochs (5)" in s for s in said)
+    assert read_report(run.path).extra.warnings == said
+
+
+def test_progress_without_a_terminal_prints_one_plain_line_per_epoch(make_config, blobs_csv, capsys):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    modelworks.train(make_config(data, train={"epochs": 3, "progress": True}))
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "\r" not in out and "━" not in out
+
+
+def test_the_verdict_says_plainly_whether_the_model_wins_ties_or_loses():
+    from modelworks.store.report import BaselineResult, Baselines
+
+    linear = BaselineResult(name="linear", method="numeric columns -> logistic regression", summary={"accuracy": 0.9})
+    said = {
+        margin: Baselines(metric="accuracy", results=[linear], best="linear", best_value=0.9, model_value=0.9 + margin,
+                          margin=margin).verdict()
+        for margin in (0.05, 0.0, -0.05)
+    }  # fmt: skip
+    assert said[0.05].startswith("the model beats its best baseline by 0.0500")
+    assert said[0.0].startswith("the model only ties its best baseline, it does NOT beat it")
+    assert said[-0.05].startswith("the model does NOT beat its best baseline (margin -0.0500)")
+    skipped = Baselines(metric="rmse", results=[BaselineResult(name="linear", skipped="MemoryError: no room")])
+    assert skipped.verdict() == "no baseline to compare with (linear: MemoryError: no room)"
