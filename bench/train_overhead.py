@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 
-def load_data(rows: int, source: str) -> tuple[dict[str, torch.Tensor], "object"]:
+def load_data(rows: int, source: str) -> tuple[dict[str, torch.Tensor], object]:
     from modelworks.config.schema import DataConfig, ImageFeature
     from modelworks.data.preprocess import Preprocessor
     from modelworks.data.sources import read_source
@@ -34,7 +34,9 @@ def load_data(rows: int, source: str) -> tuple[dict[str, torch.Tensor], "object"
         x = torch.rand(rows, 1, 28, 28, generator=g) * 0.5 + y.view(-1, 1, 1, 1) / 20
         from modelworks.data.schema import InputSchema
 
-        return {"image.image": x, "target": y}, InputSchema(task="multiclass", num_classes=10, image={"image": (1, 28, 28)})
+        return {"image.image": x, "target": y}, InputSchema(
+            task="multiclass", num_classes=10, image={"image": (1, 28, 28)}
+        )
     cfg = DataConfig(source="builtin:fashion-mnist", features=[ImageFeature(name="image")], limit=rows)
     loaded = read_source(cfg, Path.cwd())
     pre = Preprocessor(cfg.features, loaded.target, "multiclass").fit(loaded.frame)
@@ -46,16 +48,23 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     from modelworks.data.batches import TensorBatches
     from modelworks.models import build_model
     from modelworks.models.cnn import CNNConfig
+    from modelworks.training.callbacks import Callback
     from modelworks.training.distributed import World
     from modelworks.training.loop import fit
-    from modelworks.training.callbacks import Callback
 
     device = torch.device(args.device)
     tensors, schema = load_data(args.rows, args.source)
     torch.manual_seed(0)
     model = build_model(CNNConfig(), schema).to(device)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, progress=False,
-                      checkpoint=CheckpointConfig(every_epochs=None), precision=args.precision, seed=0)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=1e-3,
+        progress=False,
+        checkpoint=CheckpointConfig(every_epochs=None),
+        precision=args.precision,
+        seed=0,
+    )
     data = TensorBatches(tensors)
     epoch_times: list[float] = []
     losses: list[float] = []
@@ -63,6 +72,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
 
     if variant == "modelworks":
+
         class Timer(Callback):
             def on_train_begin(self, state):
                 self.t = time.perf_counter()
@@ -104,7 +114,11 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
                 torch.cuda.synchronize()
             epoch_times.append(time.perf_counter() - t)
             losses.append(mean)
-    peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
     return {"variant": variant, "epoch_s": epoch_times, "loss": losses, "peak_bytes": peak}
 
 
@@ -137,10 +151,14 @@ def main() -> None:
     base, ours = results["baseline"], results["modelworks"]
     time_ratio = ours["median_epoch_s"] / base["median_epoch_s"]
     mem_ratio = ours["peak_bytes"] / base["peak_bytes"]
-    loss_diff = max(abs(a - b) for a, b in zip(base["loss"], ours["loss"]))
+    loss_diff = max(abs(a - b) for a, b in zip(base["loss"], ours["loss"], strict=False))
     summary = {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-        "data": args.source, "rows": args.rows, "epochs": args.epochs, "batch_size": args.batch_size, "precision": args.precision,
+        "data": args.source,
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "precision": args.precision,
         "epoch_s": {"baseline": base["median_epoch_s"], "modelworks": ours["median_epoch_s"]},
         "epoch_time_ratio": time_ratio,
         "peak_memory_bytes": {"baseline": base["peak_bytes"], "modelworks": ours["peak_bytes"]},
@@ -150,7 +168,9 @@ def main() -> None:
     }
     print("| device | epoch s (hand loop) | epoch s (modelworks) | time ratio | peak mem ratio | max loss diff |")
     print("|---|---|---|---|---|---|")
-    print(f"| {summary['device']} | {base['median_epoch_s']:.3f} | {ours['median_epoch_s']:.3f} | {time_ratio:.3f} | {mem_ratio:.3f} | {loss_diff:.2e} |")
+    print(
+        f"| {summary['device']} | {base['median_epoch_s']:.3f} | {ours['median_epoch_s']:.3f} | {time_ratio:.3f} | {mem_ratio:.3f} | {loss_diff:.2e} |"
+    )
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
     name = f"train_overhead-{args.device}-{args.precision}.json"

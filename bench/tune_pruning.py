@@ -35,8 +35,11 @@ SPACE = {
 
 
 def experiment(args: argparse.Namespace, pruner: str, runs_dir: str) -> dict:
-    data = {"source": f"builtin:{args.source}", "features": [{"name": "image", "type": "image"}],
-            "split": {"validation": 0.25, "test": 0.1, "seed": 42}}
+    data = {
+        "source": f"builtin:{args.source}",
+        "features": [{"name": "image", "type": "image"}],
+        "split": {"validation": 0.25, "test": 0.1, "seed": 42},
+    }
     if args.rows:
         data["limit"] = args.rows
     return {
@@ -46,9 +49,17 @@ def experiment(args: argparse.Namespace, pruner: str, runs_dir: str) -> dict:
         "model": {"type": "mlp", "hidden": [128]},
         "train": {"epochs": args.epochs, "batch_size": 128, "seed": 0},
         "tune": {
-            "space": SPACE, "trials": args.trials, "sampler": "tpe", "seed": args.seed,
-            "pruner": {"type": pruner, "startup_trials": args.startup_trials, "warmup_epochs": args.warmup_epochs,
-                       "min_epochs": args.min_epochs, "reduction_factor": 3},
+            "space": SPACE,
+            "trials": args.trials,
+            "sampler": "tpe",
+            "seed": args.seed,
+            "pruner": {
+                "type": pruner,
+                "startup_trials": args.startup_trials,
+                "warmup_epochs": args.warmup_epochs,
+                "min_epochs": args.min_epochs,
+                "reduction_factor": 3,
+            },
         },
     }
 
@@ -112,22 +123,39 @@ def main() -> None:
     gap = 100 * (full["best_value"] - pruned["best_value"])  # points of accuracy the pruned search is behind
     summary = {
         "data": f"{args.source} (first {args.rows} rows)" if args.rows else args.source,
-        "model": "mlp", "space": SPACE, "trials": args.trials, "epochs": args.epochs, "sampler": "tpe", "seed": args.seed,
-        "threads": args.threads, "pruner": args.pruner,
-        "wall_time_ratio": ratio, "cpu_time_ratio": cpu_ratio, "best_gap_points": gap,
+        "model": "mlp",
+        "space": SPACE,
+        "trials": args.trials,
+        "epochs": args.epochs,
+        "sampler": "tpe",
+        "seed": args.seed,
+        "threads": args.threads,
+        "pruner": args.pruner,
+        "wall_time_ratio": ratio,
+        "cpu_time_ratio": cpu_ratio,
+        "best_gap_points": gap,
         "load_average_after": os.getloadavg(),
         "goal_met": ratio <= 1 / 3 and gap <= 0.5,
-        "unpruned": full, "pruned": pruned,
+        "unpruned": full,
+        "pruned": pruned,
     }
-    print(f"{summary['data']}, MLP, {args.trials} trials x up to {args.epochs} epochs, TPE seed {args.seed}, {args.threads} torch thread(s)\n")
-    print("| search | trials complete / pruned | epochs trained | wall s | CPU s | best val_accuracy | test accuracy of best run |")
+    print(
+        f"{summary['data']}, MLP, {args.trials} trials x up to {args.epochs} epochs, TPE seed {args.seed}, {args.threads} torch thread(s)\n"
+    )
+    print(
+        "| search | trials complete / pruned | epochs trained | wall s | CPU s | best val_accuracy | test accuracy of best run |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, r in (("unpruned", full), (f"pruned ({args.pruner})", pruned)):
         states = r["states"]
-        print(f"| {name} | {states.get('COMPLETE', 0)} / {states.get('PRUNED', 0)} | {r['epochs_trained']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} "
-              f"| {r['best_value']:.4f} | {r['best_run_test_accuracy']:.4f} |")
-    print(f"\nwall-time ratio (pruned / unpruned): {ratio:.3f} (goal <= 0.333); CPU-time ratio: {cpu_ratio:.3f}; "
-          f"best val_accuracy gap: {gap:+.2f} points (goal <= 0.5); goal met: {summary['goal_met']}")
+        print(
+            f"| {name} | {states.get('COMPLETE', 0)} / {states.get('PRUNED', 0)} | {r['epochs_trained']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} "
+            f"| {r['best_value']:.4f} | {r['best_run_test_accuracy']:.4f} |"
+        )
+    print(
+        f"\nwall-time ratio (pruned / unpruned): {ratio:.3f} (goal <= 0.333); CPU-time ratio: {cpu_ratio:.3f}; "
+        f"best val_accuracy gap: {gap:+.2f} points (goal <= 0.5); goal met: {summary['goal_met']}"
+    )
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"tune_pruning-{args.source}-{args.pruner}.json").write_text(json.dumps(summary, indent=2) + "\n")

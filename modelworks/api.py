@@ -1,13 +1,13 @@
 """The public facade: what the CLI, the tests, the server and the job workers call.
 
-    run = modelworks.train("exp.yaml", overrides=["train.lr=0.003"])
-    run.evaluate()                      # metrics on the test split
-    run.predict(frame, proba=True)      # a DataFrame of predictions
-    run = modelworks.load_run("runs/exp-20261123-101500")
-    result = modelworks.tune("exp.yaml", trials=30, parallel=2)
-    small = modelworks.compress(run, "quantize-dynamic")
-    onnx = modelworks.export(run, "onnx", {"quantize": "int8"})
-    checked = modelworks.api.check_job_config("tune", config)   # before a job is queued
+run = modelworks.train("exp.yaml", overrides=["train.lr=0.003"])
+run.evaluate()                      # metrics on the test split
+run.predict(frame, proba=True)      # a DataFrame of predictions
+run = modelworks.load_run("runs/exp-20261123-101500")
+result = modelworks.tune("exp.yaml", trials=30, parallel=2)
+small = modelworks.compress(run, "quantize-dynamic")
+onnx = modelworks.export(run, "onnx", {"quantize": "int8"})
+checked = modelworks.api.check_job_config("tune", config)   # before a job is queued
 """
 
 from __future__ import annotations
@@ -32,20 +32,37 @@ from modelworks.job_kinds import JOB_KINDS, CheckedJob, FindSource, SourceJob
 from modelworks.models.pretrained_config import check_offered_in
 from modelworks.store.run import RUNS_DIR, StoredRun
 from modelworks.training.callbacks import Callback, TrainState
-from modelworks.tuning.results import TuneResult
 from modelworks.tuning import study as _study
+from modelworks.tuning.results import TuneResult
 from modelworks.tuning.study import SearchInterrupted
 from modelworks.tuning.workers import TrialCallback, TrialRecord
 
 __all__ = [
-    "Callback", "CheckedJob", "FindSource", "Run", "SearchInterrupted", "SourceJob", "StoredRun", "TrainState",
-    "TrialRecord", "TuneResult", "check_job_config", "compress", "cross_validate", "export", "load_run", "train",
+    "Callback",
+    "CheckedJob",
+    "FindSource",
+    "Run",
+    "SearchInterrupted",
+    "SourceJob",
+    "StoredRun",
+    "TrainState",
+    "TrialRecord",
+    "TuneResult",
+    "check_job_config",
+    "compress",
+    "cross_validate",
+    "export",
+    "load_run",
+    "train",
     "tune",
 ]
 
 
 def check_job_config(
-    kind: str, config: Mapping[str, Any], *, find_source: FindSource | None = None,
+    kind: str,
+    config: Mapping[str, Any],
+    *,
+    find_source: FindSource | None = None,
     pretrained: Sequence[str] | None = None,
 ) -> CheckedJob:
     """Check a platform job's config before it is queued: the one check of each job kind, for the
@@ -114,10 +131,10 @@ def load_run(
 
 
 def compress(
-    run: "Run | str | Path",
+    run: Run | str | Path,
     method: str,
     /,
-    options: "MethodOptions | Mapping[str, Any] | None" = None,
+    options: MethodOptions | Mapping[str, Any] | None = None,
     *,
     overrides: Sequence[str] = (),
     progress: bool = False,
@@ -142,9 +159,9 @@ def compress(
 
 
 def export(
-    run: "Run | str | Path",
+    run: Run | str | Path,
     format: str = "onnx",
-    options: "Section | Mapping[str, Any] | None" = None,
+    options: Section | Mapping[str, Any] | None = None,
     *,
     output: str | Path | None = None,
     base_dir: str | Path | None = None,
@@ -167,14 +184,13 @@ def export(
     return export_run(run, format, cfg, output=(base / output) if output is not None else None, base_dir=base)
 
 
-def _merged(options: "Section | Mapping[str, Any] | None", option_values: dict[str, Any]) -> Any:
+def _merged(options: Section | Mapping[str, Any] | None, option_values: dict[str, Any]) -> Any:
     """Options given as a mapping or an options object, plus keyword options."""
     if not option_values:
         return options
     if isinstance(options, Section):
         raise UserError(f"give options either as {type(options).__name__} or as keywords, not both")
     return {**(options or {}), **option_values}
-
 
 
 def tune(
@@ -200,8 +216,16 @@ def tune(
     """
     base = _base(base_dir)
     return _study.tune(
-        config, trials=trials, parallel=parallel, timeout=timeout, overrides=overrides, study=study, resume=resume,
-        progress=progress, callbacks=callbacks, base_dir=base,
+        config,
+        trials=trials,
+        parallel=parallel,
+        timeout=timeout,
+        overrides=overrides,
+        study=study,
+        resume=resume,
+        progress=progress,
+        callbacks=callbacks,
+        base_dir=base,
     )
 
 

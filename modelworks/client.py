@@ -13,9 +13,10 @@ and status — so the CLI shows it as one line.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -37,14 +38,21 @@ class ApiError(UserError):
 class Client:
     """The platform API at ``url``, acting as the owner of ``token``."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, url: str, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url + API_PREFIX, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url + API_PREFIX,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -65,7 +73,9 @@ class Client:
 
     def create_token(self, name: str, *, expires_at: datetime | None = None) -> dict[str, Any]:
         """A new token for yourself; ``result["token"]`` is shown this once."""
-        return self._call("POST", "/tokens", json={"name": name, "expires_at": expires_at.isoformat() if expires_at else None})
+        return self._call(
+            "POST", "/tokens", json={"name": name, "expires_at": expires_at.isoformat() if expires_at else None}
+        )
 
     def tokens(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         return self._call("GET", "/tokens", params={"limit": limit, "offset": offset})
@@ -109,7 +119,9 @@ class Client:
 
     # --- jobs and usage ---
 
-    def submit_job(self, project: str, kind: str, config: dict[str, Any], *, max_attempts: int = 3, timeout_s: int | None = None) -> dict[str, Any]:
+    def submit_job(
+        self, project: str, kind: str, config: dict[str, Any], *, max_attempts: int = 3, timeout_s: int | None = None
+    ) -> dict[str, Any]:
         """Queue a job: train or tune (``config``: an experiment config), evaluate (``{job, split}``),
         compress (``{job, method, options}``) or export (``{job, format, opset, quantize}``)."""
         body = {"kind": kind, "config": config, "max_attempts": max_attempts, "timeout_s": timeout_s}
@@ -129,7 +141,9 @@ class Client:
         """Log lines after ``since`` (a line's ``seq``), oldest first."""
         return self._call("GET", f"/projects/{_seg(project)}/jobs/{int(job_id)}/logs", params={"since": since})
 
-    def job_metrics(self, project: str, job_id: int, *, name: str | None = None, limit: int = 10_000, offset: int = 0) -> dict[str, Any]:
+    def job_metrics(
+        self, project: str, job_id: int, *, name: str | None = None, limit: int = 10_000, offset: int = 0
+    ) -> dict[str, Any]:
         params = {"limit": limit, "offset": offset, **({"name": name} if name else {})}
         return self._call("GET", f"/projects/{_seg(project)}/jobs/{int(job_id)}/metrics", params=params)
 
@@ -139,7 +153,16 @@ class Client:
 
     # --- datasets ---
 
-    def upload_dataset(self, project: str, name: str, data: str | Path | bytes, *, filename: str | None = None, format: str | None = None, public: bool = False) -> dict[str, Any]:
+    def upload_dataset(
+        self,
+        project: str,
+        name: str,
+        data: str | Path | bytes,
+        *,
+        filename: str | None = None,
+        format: str | None = None,
+        public: bool = False,
+    ) -> dict[str, Any]:
         """Upload a file (streamed from disk) or bytes as the next version of dataset ``name``."""
         if isinstance(data, bytes):
             if filename is None:
@@ -150,7 +173,9 @@ class Client:
             filename = filename or path.name
             content = _file_chunks(path)
         params = {"filename": filename, "public": public, **({"format": format} if format else {})}
-        return self._call("POST", f"/projects/{_seg(project)}/datasets/{_seg(name)}/versions", params=params, content=content)
+        return self._call(
+            "POST", f"/projects/{_seg(project)}/datasets/{_seg(name)}/versions", params=params, content=content
+        )
 
     def register_builtin(self, project: str, name: str, builtin: str) -> dict[str, Any]:
         return self._call("POST", f"/projects/{_seg(project)}/datasets/{_seg(name)}/builtin", json={"builtin": builtin})
@@ -189,7 +214,9 @@ class Client:
 
     def download_run_artifact(self, project: str, run_id: int, path: str, dest: str | Path) -> Path:
         """Stream a run's file to ``dest``, checking its SHA-256; returns ``dest``."""
-        return self._download(f"/projects/{_seg(project)}/runs/{int(run_id)}/artifacts/{_path(path)}", dest, f"{path} of run {run_id}")
+        return self._download(
+            f"/projects/{_seg(project)}/runs/{int(run_id)}/artifacts/{_path(path)}", dest, f"{path} of run {run_id}"
+        )
 
     def models(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         return self._call("GET", f"/projects/{_seg(project)}/models", params={"limit": limit, "offset": offset})
@@ -200,17 +227,26 @@ class Client:
 
     def register_model(self, project: str, run_id: int, name: str) -> dict[str, Any]:
         """Register a run as the next version of model ``name``."""
-        return self._call("POST", f"/projects/{_seg(project)}/models/{_seg(name)}/versions", json={"run_id": int(run_id)})
+        return self._call(
+            "POST", f"/projects/{_seg(project)}/models/{_seg(name)}/versions", json={"run_id": int(run_id)}
+        )
 
     def model_version(self, project: str, name: str, version: int) -> dict[str, Any]:
         return self._call("GET", f"/projects/{_seg(project)}/models/{_seg(name)}/versions/{int(version)}")
 
     def download_model_artifact(self, project: str, name: str, version: int, path: str, dest: str | Path) -> Path:
-        return self._download(f"/projects/{_seg(project)}/models/{_seg(name)}/versions/{int(version)}/artifacts/{_path(path)}", dest,
-                              f"{path} of model {name} version {version}")
+        return self._download(
+            f"/projects/{_seg(project)}/models/{_seg(name)}/versions/{int(version)}/artifacts/{_path(path)}",
+            dest,
+            f"{path} of model {name} version {version}",
+        )
 
     def set_alias(self, project: str, name: str, alias: str, version: int) -> dict[str, Any]:
-        return self._call("PUT", f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}", json={"version": int(version)})
+        return self._call(
+            "PUT",
+            f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}",
+            json={"version": int(version)},
+        )
 
     def alias(self, project: str, name: str, alias: str) -> dict[str, Any]:
         """The version ``alias`` points at."""
@@ -221,13 +257,32 @@ class Client:
 
     # --- serving: deployments, inference keys, inference usage ---
 
-    def deploy(self, project: str, name: str, model: str, *, alias: str | None = None, version: int | None = None,
-               canary_version: int | None = None, canary_percent: float = 0.0, runtime: str = "torch",
-               max_batch: int = 32, max_delay_ms: float = 5.0) -> dict[str, Any]:
+    def deploy(
+        self,
+        project: str,
+        name: str,
+        model: str,
+        *,
+        alias: str | None = None,
+        version: int | None = None,
+        canary_version: int | None = None,
+        canary_percent: float = 0.0,
+        runtime: str = "torch",
+        max_batch: int = 32,
+        max_delay_ms: float = 5.0,
+    ) -> dict[str, Any]:
         """Serve ``model``'s ``alias`` (followed as it moves) or ``version`` as deployment ``name``."""
-        body = {"name": name, "model": model, "alias": alias, "version": version, "canary_version": canary_version,
-                "canary_percent": canary_percent, "runtime": runtime, "max_batch": max_batch,
-                "max_delay_ms": max_delay_ms}
+        body = {
+            "name": name,
+            "model": model,
+            "alias": alias,
+            "version": version,
+            "canary_version": canary_version,
+            "canary_percent": canary_percent,
+            "runtime": runtime,
+            "max_batch": max_batch,
+            "max_delay_ms": max_delay_ms,
+        }
         return self._call("POST", f"/projects/{_seg(project)}/deployments", json=body)
 
     def deployments(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
@@ -243,12 +298,24 @@ class Client:
     def undeploy(self, project: str, name: str) -> None:
         self._call("DELETE", f"/projects/{_seg(project)}/deployments/{_seg(name)}")
 
-    def create_inference_key(self, project: str, name: str, *, deployments: list[str] | None = None,
-                             expires_at: datetime | None = None, rate_limit: int | None = None,
-                             quota: int | None = None) -> dict[str, Any]:
+    def create_inference_key(
+        self,
+        project: str,
+        name: str,
+        *,
+        deployments: list[str] | None = None,
+        expires_at: datetime | None = None,
+        rate_limit: int | None = None,
+        quota: int | None = None,
+    ) -> dict[str, Any]:
         """A key for the project's customers; ``result["key"]`` is shown this once."""
-        body = {"name": name, "deployments": deployments, "expires_at": expires_at.isoformat() if expires_at else None,
-                "rate_limit": rate_limit, "quota": quota}
+        body = {
+            "name": name,
+            "deployments": deployments,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "rate_limit": rate_limit,
+            "quota": quota,
+        }
         return self._call("POST", f"/projects/{_seg(project)}/inference-keys", json=body)
 
     def inference_keys(self, project: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
@@ -257,14 +324,16 @@ class Client:
     def revoke_inference_key(self, project: str, key_id: str) -> None:
         self._call("DELETE", f"/projects/{_seg(project)}/inference-keys/{_seg(key_id)}")
 
-    def inference_usage(self, project: str, *, since: str | None = None, until: str | None = None,
-                        key: str | None = None) -> dict[str, Any]:
+    def inference_usage(
+        self, project: str, *, since: str | None = None, until: str | None = None, key: str | None = None
+    ) -> dict[str, Any]:
         """Requests per caller, deployment and UTC day with their charge, beside the compute cost."""
         params = {k: v for k, v in {"since": since, "until": until, "key": key}.items() if v is not None}
         return self._call("GET", f"/projects/{_seg(project)}/inference-usage", params=params)
 
-    def inference_usage_csv(self, project: str, *, since: str | None = None, until: str | None = None,
-                            key: str | None = None) -> str:
+    def inference_usage_csv(
+        self, project: str, *, since: str | None = None, until: str | None = None, key: str | None = None
+    ) -> str:
         """The same rows as `inference_usage`, as CSV text."""
         given = {"since": since, "until": until, "key": key, "format": "csv"}
         params = {k: v for k, v in given.items() if v is not None}

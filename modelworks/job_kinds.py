@@ -140,8 +140,10 @@ def check_tune(config: dict[str, Any], find_source: FindSource | None) -> Checke
     cfg = _experiment(config)
     tune = check_search(cfg, config, cfg.tune.metric if cfg.tune else None, origin="config")
     if tune.parallel != 1:
-        raise UserError(f"config: tune.parallel must be 1 for a platform job (its trials run one after another, "
-                        f"in the job's one process; submit several jobs to search in parallel); got {tune.parallel}")
+        raise UserError(
+            f"config: tune.parallel must be 1 for a platform job (its trials run one after another, "
+            f"in the job's one process; submit several jobs to search in parallel); got {tune.parallel}"
+        )
     return CheckedJob("tune", config, gpus=_gpus(cfg.train.device))
 
 
@@ -164,8 +166,10 @@ def check_compress(config: dict[str, Any], find_source: FindSource | None) -> Ch
         return CheckedJob("compress", cfg.model_dump())
     made_by = source.config.get("method") if source.kind == "compress" else None
     if parent_refusal(cfg.method, made_by) is not None:
-        raise UserError(f"config: method: {cfg.method} needs a float32 model, but job {source.id} holds a {made_by} "
-                        f"model; compress the job it was made from ({source.config['job']}) instead")
+        raise UserError(
+            f"config: method: {cfg.method} needs a float32 model, but job {source.id} holds a {made_by} "
+            f"model; compress the job it was made from ({source.config['job']}) instead"
+        )
     gpus = _gpus(source.device) if options.trains() else 0
     return CheckedJob("compress", cfg.model_dump(), gpus=gpus, source=source)
 
@@ -187,8 +191,9 @@ def _experiment(config: dict[str, Any]) -> ExperimentConfig:
     cfg = validate(config, "config", ExperimentConfig)
     source = cfg.data.source
     if not (source.startswith("builtin:") or DATASET_REF.match(source)):
-        raise UserError(f"config: data.source must be builtin:NAME or dataset:NAME@VERSION on the platform; "
-                        f"got {source!r}")
+        raise UserError(
+            f"config: data.source must be builtin:NAME or dataset:NAME@VERSION on the platform; got {source!r}"
+        )
     for key in ("validation_source", "test_source"):
         if getattr(cfg.data.split, key) is not None:
             raise UserError(f"config: data.split.{key} is not supported for platform jobs; use data.split fractions")
@@ -206,30 +211,63 @@ JOB_KINDS: Registry = Registry("job kind")
 _TINY = {"data": {"source": "builtin:iris"}, "model": {"type": "mlp", "hidden": [8]}, "train": {"epochs": 1}}
 
 JOB_KINDS.declare(
-    "train", impl="modelworks.jobs.kinds.train:run_train", config=ExperimentConfig, check=check_train, facade="train",
-    leaves_run=True, model=True, starts_from=None, example=_TINY,
+    "train",
+    impl="modelworks.jobs.kinds.train:run_train",
+    config=ExperimentConfig,
+    check=check_train,
+    facade="train",
+    leaves_run=True,
+    model=True,
+    starts_from=None,
+    example=_TINY,
     summary="an experiment config (data.source builtin:NAME or dataset:NAME@VERSION)",
 )
 JOB_KINDS.declare(
-    "evaluate", impl="modelworks.jobs.kinds.evaluate:run_evaluate", config=EvaluateJob, check=check_evaluate,
-    facade="load_run", leaves_run=False, model=False, starts_from="runs", example={"job": 1, "split": "test"},
+    "evaluate",
+    impl="modelworks.jobs.kinds.evaluate:run_evaluate",
+    config=EvaluateJob,
+    check=check_evaluate,
+    facade="load_run",
+    leaves_run=False,
+    model=False,
+    starts_from="runs",
+    example={"job": 1, "split": "test"},
     summary="{job, split}, job a succeeded train, tune, compress or export job of the project",
 )
 JOB_KINDS.declare(
-    "tune", impl="modelworks.jobs.kinds.tune:run_tune", config=ExperimentConfig, check=check_tune, facade="tune",
-    leaves_run=True, model=True, starts_from=None,
+    "tune",
+    impl="modelworks.jobs.kinds.tune:run_tune",
+    config=ExperimentConfig,
+    check=check_tune,
+    facade="tune",
+    leaves_run=True,
+    model=True,
+    starts_from=None,
     example={**_TINY, "tune": {"trials": 2, "space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-1]}}}},
     summary="the same as train with a tune: section (tune.parallel 1: trials run one after another)",
 )
 JOB_KINDS.declare(
-    "compress", impl="modelworks.jobs.kinds.compress:run_compress", config=CompressJob, check=check_compress,
-    facade="compress", leaves_run=True, model=True, starts_from="models",
+    "compress",
+    impl="modelworks.jobs.kinds.compress:run_compress",
+    config=CompressJob,
+    check=check_compress,
+    facade="compress",
+    leaves_run=True,
+    model=True,
+    starts_from="models",
     example={"job": 1, "method": "prune", "options": {"amount": 0.5}},
     summary="{job, method, options}, job a succeeded train, tune or compress job of the project",
 )
 JOB_KINDS.declare(
-    "export", impl="modelworks.jobs.kinds.export:run_export", config=ExportJob, check=check_export, facade="export",
-    leaves_run=True, model=False, starts_from="models", example={"job": 1, "format": "onnx"},
+    "export",
+    impl="modelworks.jobs.kinds.export:run_export",
+    config=ExportJob,
+    check=check_export,
+    facade="export",
+    leaves_run=True,
+    model=False,
+    starts_from="models",
+    example={"job": 1, "format": "onnx"},
     summary="{job, format, opset, quantize}, job a succeeded train, tune or compress job of the project",
 )
 

@@ -100,9 +100,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             place = f" at {where}" if where else ""
-            raise UserError(
-                f"unknown {self.kind} {name!r}{place}; choose one of: {', '.join(self.names())}"
-            ) from None
+            raise UserError(f"unknown {self.kind} {name!r}{place}; choose one of: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

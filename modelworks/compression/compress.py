@@ -23,9 +23,9 @@ from modelworks.compression.methods import COMPRESSORS, MethodOptions, parent_re
 from modelworks.compression.storage import write_weights
 from modelworks.config.load import read_yaml, validate
 from modelworks.config.schema import CompressionRecord, ExperimentConfig
+from modelworks.engine.run import Run, base_for, load_run
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import main_metric
-from modelworks.engine.run import Run, base_for, load_run
 from modelworks.store import files
 from modelworks.store import run as store
 from modelworks.store.atomic import atomic_write_text
@@ -73,13 +73,26 @@ def compress_run(
         storage = write_weights(run_dir / files.WEIGHTS, result.tensors, result.meta)
         child = Run(run_dir, config, parent.preprocessor, result.model.eval(), torch.device("cpu"), base_dir=base_dir)
         comparison = compare(parent, child, splits, iterations=iterations)
-        child.save_report(splits, child.history, extra={
-            "compression": method, "parent": parent.name, "parameters": comparison.compressed.parameters,
-        })
-        write_compression(run_dir, CompressionStats(
-            method=method, parent=str(parent.path.resolve()), options=_options_json(result.options),
-            lineage=lineage(run_dir), notes={**result.notes, "storage": storage}, **dict(comparison),
-        ))
+        child.save_report(
+            splits,
+            child.history,
+            extra={
+                "compression": method,
+                "parent": parent.name,
+                "parameters": comparison.compressed.parameters,
+            },
+        )
+        write_compression(
+            run_dir,
+            CompressionStats(
+                method=method,
+                parent=str(parent.path.resolve()),
+                options=_options_json(result.options),
+                lineage=lineage(run_dir),
+                notes={**result.notes, "storage": storage},
+                **dict(comparison),
+            ),
+        )
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a half-made run would only confuse `find_run`
         raise
@@ -114,6 +127,8 @@ def _child_config(parent_dir: Path, method: str, result: Compressed) -> Experime
         raw["model"] = result.model_config.model_dump(mode="json")
     raw["train"] = {**raw.get("train", {}), **result.train}
     raw["compression"] = {
-        "method": method, "parent": str(parent_dir.resolve()), "options": _options_json(result.options),
+        "method": method,
+        "parent": str(parent_dir.resolve()),
+        "options": _options_json(result.options),
     }
     return validate(raw, "compressed run config")

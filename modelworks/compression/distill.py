@@ -42,11 +42,17 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, task: str, temperature
 def _apply(job: Job, cfg: DistillConfig) -> Compressed:
     parent, schema = job.parent, job.parent.schema
     student_cfg = resolve_pretrained(cfg.student) if isinstance(cfg.student, PretrainedConfig) else cfg.student
-    cfg = cfg.model_copy(update={
-        "student": student_cfg, "epochs": cfg.epochs or parent.config.train.epochs, "lr": cfg.lr or parent.config.train.lr,
-    })
+    cfg = cfg.model_copy(
+        update={
+            "student": student_cfg,
+            "epochs": cfg.epochs or parent.config.train.epochs,
+            "lr": cfg.lr or parent.config.train.lr,
+        }
+    )
     train_cfg = train_config(job, cfg.epochs, cfg.lr)
-    teacher_quantized = parent.config.compression is not None and parent.config.compression.method.startswith("quantize")
+    teacher_quantized = parent.config.compression is not None and parent.config.compression.method.startswith(
+        "quantize"
+    )
     device = torch.device("cpu") if teacher_quantized else resolve_device(train_cfg.device)
     seed_everything(train_cfg.seed, train_cfg.deterministic)
     student = build_model(student_cfg, schema).to(device)
@@ -61,14 +67,31 @@ def _apply(job: Job, cfg: DistillConfig) -> Compressed:
         return cfg.alpha * soft + (1 - cfg.alpha) * hard(outputs, target)
 
     try:
-        fit(student, job.splits["train"], job.splits.get("validation"), train_cfg, schema, device=device, world=World(),
-            run_dir=job.run_dir, class_counts=counts, augment=parent.preprocessor.augment, callbacks=job.callbacks,
-            loss_fn=loss_fn)
+        fit(
+            student,
+            job.splits["train"],
+            job.splits.get("validation"),
+            train_cfg,
+            schema,
+            device=device,
+            world=World(),
+            run_dir=job.run_dir,
+            class_counts=counts,
+            augment=parent.preprocessor.augment,
+            callbacks=job.callbacks,
+            loss_fn=loss_fn,
+        )
     finally:
         teacher.cpu()
     student = student.cpu().eval()
-    return Compressed(student, student.state_dict(), cfg, model_config=student_cfg,
-                      train={"epochs": cfg.epochs, "lr": cfg.lr}, notes={"teacher": str(parent.path)})
+    return Compressed(
+        student,
+        student.state_dict(),
+        cfg,
+        model_config=student_cfg,
+        train={"epochs": cfg.epochs, "lr": cfg.lr},
+        notes={"teacher": str(parent.path)},
+    )
 
 
 METHOD = Method(_apply, load_float)  # declared in modelworks.compression.methods

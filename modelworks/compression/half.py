@@ -50,7 +50,13 @@ def _apply(job: Job, cfg: HalfConfig) -> Compressed:
         cfg = cfg.model_copy(update={"compute": "half" if _runs_in(model, dtype, probe) else "float32"})
     tensors = {k: v.clone() for k, v in model.state_dict().items()}
     runnable = HalfPrecision(model, dtype) if cfg.compute == "half" else model.float()
-    return Compressed(runnable, tensors, cfg, train={"precision": "fp32"}, notes={"compute_dtype": cfg.dtype if cfg.compute == "half" else "fp32"})
+    return Compressed(
+        runnable,
+        tensors,
+        cfg,
+        train={"precision": "fp32"},
+        notes={"compute_dtype": cfg.dtype if cfg.compute == "half" else "fp32"},
+    )
 
 
 def _restore(model: nn.Module, cfg: HalfConfig, tensors: dict[str, torch.Tensor], meta: dict) -> nn.Module:

@@ -33,7 +33,11 @@ from modelworks.training.runtime import forward_all
 BATCH_SIZES = (1, 32)
 MIN_ITERATIONS = 30
 WARMUP = 5
-MAIN_METRICS = {"regression": ("rmse", "r2"), "binary": ("accuracy", "f1_macro"), "multiclass": ("accuracy", "f1_macro")}
+MAIN_METRICS = {
+    "regression": ("rmse", "r2"),
+    "binary": ("accuracy", "f1_macro"),
+    "multiclass": ("accuracy", "f1_macro"),
+}
 _QUANTIZED_MODULES = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized")
 
 # ------------------------------------------------------------------------------------ weights
@@ -80,7 +84,9 @@ def sample_batch(data: TensorBatches, rows: int) -> dict[str, torch.Tensor]:
     return {k: v.index_select(0, index) for k, v in data.tensors.items() if k != TARGET}
 
 
-def latency(models: dict[str, nn.Module], batch: dict[str, torch.Tensor], iterations: int = MIN_ITERATIONS) -> dict[str, dict[str, float]]:
+def latency(
+    models: dict[str, nn.Module], batch: dict[str, torch.Tensor], iterations: int = MIN_ITERATIONS
+) -> dict[str, dict[str, float]]:
     """{name: {p50_ms, p99_ms, mean_ms}} for one forward pass of each model on `batch`, taking turns."""
     iterations = max(iterations, MIN_ITERATIONS)
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -93,7 +99,11 @@ def latency(models: dict[str, nn.Module], batch: dict[str, torch.Tensor], iterat
                 if step >= WARMUP:
                     times[name].append(elapsed * 1000)
     return {
-        name: {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99)), "mean_ms": float(np.mean(t))}
+        name: {
+            "p50_ms": float(np.percentile(t, 50)),
+            "p99_ms": float(np.percentile(t, 99)),
+            "mean_ms": float(np.mean(t)),
+        }
         for name, t in times.items()
     }
 
@@ -110,8 +120,13 @@ def model_metrics(model: nn.Module, run, data: TensorBatches) -> dict[str, Any]:
     """All metrics of `model` (any model with `run`'s inputs) on `data`, on the CPU."""
     schema = run.schema
     raw = forward_all(model, data, run.config.evaluate.batch_size, torch.device("cpu"))
-    return compute_metrics(schema.task, data.tensors[TARGET].numpy(), outputs_to_predictions(schema.task, raw),
-                           schema.class_names, run.config.evaluate.threshold)
+    return compute_metrics(
+        schema.task,
+        data.tensors[TARGET].numpy(),
+        outputs_to_predictions(schema.task, raw),
+        schema.class_names,
+        run.config.evaluate.threshold,
+    )
 
 
 def main_metrics(task: str, metrics: dict[str, Any]) -> dict[str, float | None]:
@@ -126,8 +141,11 @@ def main_metrics(task: str, metrics: dict[str, Any]) -> dict[str, float | None]:
 def describe(run, model: nn.Module, data: TensorBatches, timing: dict[str, Latency]) -> ModelStats:
     parameters, nonzero = weight_counts(model)
     return ModelStats(
-        run=str(run.path), size_bytes=(Path(run.path) / files.WEIGHTS).stat().st_size,
-        parameters=parameters, nonzero=nonzero, latency_ms=timing,
+        run=str(run.path),
+        size_bytes=(Path(run.path) / files.WEIGHTS).stat().st_size,
+        parameters=parameters,
+        nonzero=nonzero,
+        latency_ms=timing,
         metrics=main_metrics(run.schema.task, model_metrics(model, run, data)),
     )
 
@@ -149,8 +167,12 @@ def compare(parent, child, splits: dict[str, TensorBatches], iterations: int = M
         old = before.metrics[name]
         change[name] = None if value is None or old is None else value - old
     evaluated_on = "test" if data is splits.get("test") else parent.config.evaluate.split
-    measured_on = MeasuredOn(device="cpu", threads=torch.get_num_threads(), iterations=max(iterations, MIN_ITERATIONS),
-                             evaluated_on=evaluated_on)
+    measured_on = MeasuredOn(
+        device="cpu",
+        threads=torch.get_num_threads(),
+        iterations=max(iterations, MIN_ITERATIONS),
+        evaluated_on=evaluated_on,
+    )
     return Comparison(measured_on=measured_on, parent_stats=before, compressed=after, change=change)
 
 
@@ -160,24 +182,38 @@ def comparison_table(result: CompressionStats) -> Table:
     table = Table(title=f"{result.method}: {Path(after.run).name} vs its parent {Path(before.run).name}")
     for name, justify in (("", "left"), ("parent", "right"), ("compressed", "right"), ("change", "right")):
         table.add_column(name, justify=justify)
-    table.add_row("size on disk", _bytes(before.size_bytes), _bytes(after.size_bytes),
-                  f"{change['size_ratio']:.2f}x smaller")
+    table.add_row(
+        "size on disk", _bytes(before.size_bytes), _bytes(after.size_bytes), f"{change['size_ratio']:.2f}x smaller"
+    )
     table.add_row("parameters", f"{before.parameters:,}", f"{after.parameters:,}", "")
-    table.add_row("non-zero", f"{before.nonzero:,}", f"{after.nonzero:,}",
-                  f"{1 - after.nonzero / max(1, after.parameters):.1%} zeros", end_section=True)
+    table.add_row(
+        "non-zero",
+        f"{before.nonzero:,}",
+        f"{after.nonzero:,}",
+        f"{1 - after.nonzero / max(1, after.parameters):.1%} zeros",
+        end_section=True,
+    )
     for key in before.latency_ms:
         b, a = before.latency_ms[key], after.latency_ms[key]
         speedup = change[f"speedup_{key}"]
         label = f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
         size = key.removeprefix("batch_")
-        table.add_row(f"latency p50, batch {size}", f"{b.p50_ms:.3g} ms", f"{a.p50_ms:.3g} ms",
-                      Text(label, style="green" if speedup >= 1 else "red"))
+        table.add_row(
+            f"latency p50, batch {size}",
+            f"{b.p50_ms:.3g} ms",
+            f"{a.p50_ms:.3g} ms",
+            Text(label, style="green" if speedup >= 1 else "red"),
+        )
         table.add_row(f"latency p99, batch {size}", f"{b.p99_ms:.3g} ms", f"{a.p99_ms:.3g} ms", "")
     table.rows[-1].end_section = True
     for name, value in after.metrics.items():
         old, delta = before.metrics[name], change[name]
-        table.add_row(f"{name} ({result.measured_on.evaluated_on})", _num(old), _num(value),
-                      "-" if delta is None else f"{delta:+.4f}")
+        table.add_row(
+            f"{name} ({result.measured_on.evaluated_on})",
+            _num(old),
+            _num(value),
+            "-" if delta is None else f"{delta:+.4f}",
+        )
     return table
 
 

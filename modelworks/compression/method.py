@@ -94,9 +94,14 @@ def load_float(model: nn.Module, options: MethodOptions, tensors: dict[str, torc
 def train_config(job: Job, epochs: int, lr: float) -> TrainConfig:
     """The parent's train section for further training: its optimizer, schedule, batch size and
     loss, with these epochs and learning rate, no checkpoints and no progress bar of its own."""
-    return job.parent.config.train.model_copy(update={
-        "epochs": epochs, "lr": lr, "checkpoint": CheckpointConfig(every_epochs=None), "progress": False,
-    })
+    return job.parent.config.train.model_copy(
+        update={
+            "epochs": epochs,
+            "lr": lr,
+            "checkpoint": CheckpointConfig(every_epochs=None),
+            "progress": False,
+        }
+    )
 
 
 def class_counts(job: Job) -> np.ndarray | None:

@@ -116,16 +116,29 @@ class HalfConfig(MethodOptions):
 
 COMPRESSORS: Registry[Method] = Registry("compression method")
 # In the order `--method` lists them.
-COMPRESSORS.declare("quantize-dynamic", QuantizeDynamicConfig, impl="modelworks.compression.quantize:DYNAMIC",
-                    needs_float_parent=True, makes_float=False)
-COMPRESSORS.declare("quantize-static", QuantizeStaticConfig, impl="modelworks.compression.quantize:STATIC",
-                    needs_float_parent=True, makes_float=False)
-COMPRESSORS.declare("prune", PruneConfig, impl="modelworks.compression.prune:METHOD",
-                    needs_float_parent=True, makes_float=True)
-COMPRESSORS.declare("distill", DistillConfig, impl="modelworks.compression.distill:METHOD",
-                    needs_float_parent=False, makes_float=True)
-COMPRESSORS.declare("half", HalfConfig, impl="modelworks.compression.half:METHOD",
-                    needs_float_parent=True, makes_float=False)
+COMPRESSORS.declare(
+    "quantize-dynamic",
+    QuantizeDynamicConfig,
+    impl="modelworks.compression.quantize:DYNAMIC",
+    needs_float_parent=True,
+    makes_float=False,
+)
+COMPRESSORS.declare(
+    "quantize-static",
+    QuantizeStaticConfig,
+    impl="modelworks.compression.quantize:STATIC",
+    needs_float_parent=True,
+    makes_float=False,
+)
+COMPRESSORS.declare(
+    "prune", PruneConfig, impl="modelworks.compression.prune:METHOD", needs_float_parent=True, makes_float=True
+)
+COMPRESSORS.declare(
+    "distill", DistillConfig, impl="modelworks.compression.distill:METHOD", needs_float_parent=False, makes_float=True
+)
+COMPRESSORS.declare(
+    "half", HalfConfig, impl="modelworks.compression.half:METHOD", needs_float_parent=True, makes_float=False
+)
 
 
 def parse_options(

@@ -49,7 +49,9 @@ def _apply(job: Job, cfg: PruneConfig) -> Compressed:
     model = float_copy(parent.model)
     layers = prunable_layers(model, cfg.structure)
     if cfg.structure == "unstructured":
-        prune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=prune.L1Unstructured, amount=cfg.amount)
+        prune.global_unstructured(
+            [(m, "weight") for _, m in layers], pruning_method=prune.L1Unstructured, amount=cfg.amount
+        )
     else:
         for _, m in layers:
             prune.ln_structured(m, "weight", amount=cfg.amount, n=cfg.norm, dim=0)
@@ -62,7 +64,9 @@ def _apply(job: Job, cfg: PruneConfig) -> Compressed:
         prune.remove(m, "weight")  # weight = weight_orig * mask, for good
     model.eval()
     notes = {
-        "sparsity": sparsity(layers), "pruned_layers": len(layers), "pruned_weights": sum(m.weight.numel() for _, m in layers),
+        "sparsity": sparsity(layers),
+        "pruned_layers": len(layers),
+        "pruned_weights": sum(m.weight.numel() for _, m in layers),
         "before_finetune": before,
     }
     return Compressed(model, model.state_dict(), cfg, notes=notes)
@@ -73,9 +77,17 @@ def _finetune(job: Job, model: nn.Module, cfg: PruneConfig) -> None:
     train_cfg = train_config(job, cfg.finetune_epochs, cfg.finetune_lr)
     device = resolve_device(train_cfg.device)
     fit(
-        model.to(device), job.splits["train"], job.splits.get("validation"), train_cfg, job.parent.schema,
-        device=device, world=World(), run_dir=job.run_dir, class_counts=class_counts(job),
-        augment=job.parent.preprocessor.augment, callbacks=job.callbacks,
+        model.to(device),
+        job.splits["train"],
+        job.splits.get("validation"),
+        train_cfg,
+        job.parent.schema,
+        device=device,
+        world=World(),
+        run_dir=job.run_dir,
+        class_counts=class_counts(job),
+        augment=job.parent.preprocessor.augment,
+        callbacks=job.callbacks,
     )
     model.cpu()
 

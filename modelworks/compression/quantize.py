@@ -60,7 +60,7 @@ class QuantizedEmbedding(nnq.Embedding):
     up its token types through an expanded, stride-0 tensor, which the int8 kernel refuses)."""
 
     @classmethod
-    def from_float(cls, mod: nn.Embedding, use_precomputed_fake_quant: bool = False) -> "QuantizedEmbedding":
+    def from_float(cls, mod: nn.Embedding, use_precomputed_fake_quant: bool = False) -> QuantizedEmbedding:
         quantized = nnq.Embedding.from_float(mod, use_precomputed_fake_quant)
         out = cls(mod.num_embeddings, mod.embedding_dim)
         out.set_weight(quantized.weight())
@@ -98,7 +98,9 @@ def _apply_dynamic(job: Job, cfg: QuantizeDynamicConfig) -> Compressed:
     return Compressed(model, tensors, cfg, meta=meta, train=CPU_FP32, notes={"int8_layers": quantized_layers(model)})
 
 
-def _restore_dynamic(model: nn.Module, cfg: QuantizeDynamicConfig, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> nn.Module:
+def _restore_dynamic(
+    model: nn.Module, cfg: QuantizeDynamicConfig, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> nn.Module:
     model = dynamic_int8(merge_adapters(model), cfg)
     load_quantized(model, tensors, meta)
     return model
@@ -165,8 +167,10 @@ def explicit_padding(model: nn.Module) -> nn.Module:
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.padding == "same":
             if any(k % 2 == 0 for k in m.kernel_size):
-                raise UserError(f"quantize-static cannot quantize layer {name} (Conv with padding 'same' and an even kernel)")
-            m.padding = tuple(d * (k - 1) // 2 for k, d in zip(m.kernel_size, m.dilation))
+                raise UserError(
+                    f"quantize-static cannot quantize layer {name} (Conv with padding 'same' and an even kernel)"
+                )
+            m.padding = tuple(d * (k - 1) // 2 for k, d in zip(m.kernel_size, m.dilation, strict=False))
     return model
 
 
@@ -204,12 +208,19 @@ def _apply_static(job: Job, cfg: QuantizeStaticConfig) -> Compressed:
             break
     model = static_int8(static_prepared(float_copy(job.parent.model), batches[0]), batches)
     tensors, meta = encode_quantized(model)
-    meta["example"] = {k: {"shape": [1, *v.shape[1:]], "dtype": str(v.dtype).removeprefix("torch.")} for k, v in batches[0].items()}
-    notes = {"int8_layers": quantized_layers(model), "calibration_rows": sum(len(next(iter(b.values()))) for b in batches)}
+    meta["example"] = {
+        k: {"shape": [1, *v.shape[1:]], "dtype": str(v.dtype).removeprefix("torch.")} for k, v in batches[0].items()
+    }
+    notes = {
+        "int8_layers": quantized_layers(model),
+        "calibration_rows": sum(len(next(iter(b.values()))) for b in batches),
+    }
     return Compressed(model, tensors, cfg, meta=meta, train=CPU_FP32, notes=notes)
 
 
-def _restore_static(model: nn.Module, cfg: QuantizeStaticConfig, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> nn.Module:
+def _restore_static(
+    model: nn.Module, cfg: QuantizeStaticConfig, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> nn.Module:
     example = {k: torch.zeros(v["shape"], dtype=getattr(torch, v["dtype"])) for k, v in meta["example"].items()}
     # observers need one batch before convert; the stored scales replace what they saw
     model = static_int8(static_prepared(merge_adapters(model), example), [example])
@@ -259,7 +270,9 @@ def load_quantized(model: nn.Module, tensors: dict[str, torch.Tensor], meta: dic
     for name, m in model.named_modules():
         if isinstance(m, QuantizedRNN):
             marker = f"{name}{_RNN}"
-            values = {k.removeprefix(marker).split(".", 1)[1]: state.pop(k) for k in list(state) if k.startswith(marker)}
+            values = {
+                k.removeprefix(marker).split(".", 1)[1]: state.pop(k) for k in list(state) if k.startswith(marker)
+            }
             m.set_weight_bias(values)
             prefix = f"{name}." if name else ""
             state.update({k: v for k, v in model.state_dict().items() if k.startswith(prefix + "_all_weight_values.")})

@@ -46,7 +46,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise UserError(f"--set {item!r}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+                raise UserError(f"--set {item!r}: {'.'.join(parts[: depth + 1])} is a value, not a section")
             node = child
         node[parts[-1]] = yaml.safe_load(value) if value else None
     return raw

@@ -11,7 +11,7 @@ writes them back so that the stored config says exactly what ran.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -54,11 +54,9 @@ class SplitConfig(Section):
     test_source: str | None = None
 
     @model_validator(mode="after")
-    def _fractions(self) -> "SplitConfig":
+    def _fractions(self) -> SplitConfig:
         if self.validation + self.test >= 1.0:
-            raise ValueError(
-                f"validation ({self.validation}) + test ({self.test}) must leave rows for training"
-            )
+            raise ValueError(f"validation ({self.validation}) + test ({self.test}) must leave rows for training")
         return self
 
 
@@ -73,7 +71,8 @@ class DataConfig(Section):
     exclude: list[str] = Field(default_factory=list)
     split: SplitConfig = Field(default_factory=SplitConfig)
     csv_delimiter: Annotated[str, AfterValidator(check_delimiter)] = Field(
-        "auto", description="one character, \\t (or tab) for a tab, or auto: tab for .tsv, else sniffed (comma when unsure)"
+        "auto",
+        description="one character, \\t (or tab) for a tab, or auto: tab for .tsv, else sniffed (comma when unsure)",
     )
     encoding: Annotated[str, AfterValidator(check_encoding)] = Field(
         "utf-8",
@@ -91,9 +90,9 @@ class DataConfig(Section):
 
 # --------------------------------------------------------------------------------------- model
 
-ModelConfig = Annotated[Union[MODELS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
-OptimizerConfig = Annotated[Union[OPTIMIZERS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
-SchedulerConfig = Annotated[Union[SCHEDULERS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
+ModelConfig = Annotated[MODELS.config_classes(), Field(discriminator="type")]  # type: ignore[valid-type]
+OptimizerConfig = Annotated[OPTIMIZERS.config_classes(), Field(discriminator="type")]  # type: ignore[valid-type]
+SchedulerConfig = Annotated[SCHEDULERS.config_classes(), Field(discriminator="type")]  # type: ignore[valid-type]
 
 # --------------------------------------------------------------------------------------- train
 

@@ -171,7 +171,7 @@ def _fit_target(column: pd.Series, task: Task) -> dict[str, Any]:
         return {"classes": None, "values": None}
     present = column.dropna()
     keys = category_keys(present)
-    first = dict(zip(keys, present))  # key -> an original value, for decode_target
+    first = dict(zip(keys, present, strict=False))  # key -> an original value, for decode_target
     classes = sorted(first, key=lambda k: (0, float(k), k) if _is_number(k) else (1, 0.0, k))
     if len(classes) < 2 or (task == "binary" and len(classes) != 2):
         raise UserError(

@@ -95,7 +95,7 @@ def unknown_rate(tokenizer: Tokenizer, texts: Sequence[str], sample: int = 2000)
         return None
     counted = unknown = 0
     for encoding in tokenizer.encode_batch(list(texts[:sample]), add_special_tokens=False):
-        ids = [i for i, m in zip(encoding.ids, encoding.attention_mask) if m]
+        ids = [i for i, m in zip(encoding.ids, encoding.attention_mask, strict=False) if m]
         counted += len(ids)
         unknown += sum(i == unk for i in ids)
     return unknown / counted if counted else 0.0

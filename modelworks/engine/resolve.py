@@ -63,7 +63,11 @@ def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> t
             "model": model,
             "data": data.model_copy(
                 update={
-                    "source": source, "split": split, "target": loaded.target, "task": task, "features": features,
+                    "source": source,
+                    "split": split,
+                    "target": loaded.target,
+                    "task": task,
+                    "features": features,
                     "encoding": loaded.encoding if data.encoding == "auto" and loaded.encoding else data.encoding,
                 }  # fmt: skip
             ),

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from modelworks.compression.methods import restore_model
 from modelworks.config.schema import ExperimentConfig, Split
 from modelworks.data.batches import TensorBatches
 from modelworks.data.preprocess import Preprocessor
@@ -25,10 +26,9 @@ from modelworks.evaluate.report import write_report
 from modelworks.models import build_model, count_parameters
 from modelworks.models.pretrained import PretrainedConfig
 from modelworks.store import run as store
-from modelworks.compression.methods import restore_model
 from modelworks.store.cv import CrossValidation
-from modelworks.store.report import Baselines
 from modelworks.store.metrics import TrainingRecord
+from modelworks.store.report import Baselines
 from modelworks.store.tensorio import load_weights
 from modelworks.training.losses import outputs_to_predictions
 from modelworks.training.runtime import forward_all, resolve_device

@@ -252,9 +252,7 @@ def _classification(
     with warnings.catch_warnings():
         # Classes never predicted (or never present) get precision/recall 0; sklearn warns each time.
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        precision, recall, f1, support = skm.precision_recall_fscore_support(
-            y, y_pred, labels=labels, zero_division=0
-        )
+        precision, recall, f1, support = skm.precision_recall_fscore_support(y, y_pred, labels=labels, zero_division=0)
 
     task = "binary" if binary else "multiclass"
     scored = Scored(y, y_pred, output, proba, labels, binary, complete=not missing)

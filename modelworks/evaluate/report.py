@@ -91,7 +91,9 @@ def _html(report: Report, history: list[TrainingRecord], predictions: dict[str, 
         f"task: {escape_html(task)})</span></p>",
     ]
     if metrics.get("notes"):
-        sections.append("<ul class='notes'>" + "".join(f"<li>{escape_html(n)}</li>" for n in metrics["notes"]) + "</ul>")
+        sections.append(
+            "<ul class='notes'>" + "".join(f"<li>{escape_html(n)}</li>" for n in metrics["notes"]) + "</ul>"
+        )
     if report.baselines is not None:
         verdict = report.baselines.verdict()
         style = "headline" if report.baselines.beaten else "notes"
@@ -102,7 +104,9 @@ def _html(report: Report, history: list[TrainingRecord], predictions: dict[str, 
         sections.append(section_html("Baselines", _baselines_table(report.baselines, report.summary)))
 
     training = [p for p in (_loss_plot(history), _metric_plot(history)) if p]
-    sections.append(section_html("Training", plots_html(training) if training else "<p class='muted'>No training history.</p>"))
+    sections.append(
+        section_html("Training", plots_html(training) if training else "<p class='muted'>No training history.</p>")
+    )
 
     evaluation = []
     if task == "regression":
@@ -202,7 +206,7 @@ def _loss_plot(history: list[TrainingRecord]) -> str:
     for key, color in (("train_loss", "tab:blue"), ("val_loss", "tab:orange")):
         points = [(r.epoch, r.metric(key)) for r in epochs if r.epoch is not None and _finite(r.metric(key))]
         if points:
-            ax.plot(*zip(*points), marker="o", markersize=3, color=color, label=key.replace("_", " "))
+            ax.plot(*zip(*points, strict=False), marker="o", markersize=3, color=color, label=key.replace("_", " "))
     ax.set(title="Loss", xlabel=label, ylabel="loss")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
@@ -233,15 +237,15 @@ def _metric_plot(history: list[TrainingRecord]) -> str:
     fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=False):
         for prefix, color in (("train_", "tab:blue"), ("val_", "tab:orange")):
             points = [(r.epoch, r.metric(prefix + name)) for r in epochs if _finite(r.metric(prefix + name))]
             if points:
-                ax.plot(*zip(*points), marker="o", markersize=3, color=color, label=prefix.rstrip("_"))
+                ax.plot(*zip(*points, strict=False), marker="o", markersize=3, color=color, label=prefix.rstrip("_"))
         ax.set(title=plot_text(name), xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     return figure_html(fig, "validation metric curves")
 
@@ -253,7 +257,9 @@ def _confusion_plot(matrix: list[list[int]], names: list[str]) -> str:
     fig, ax = new_figure(size + 1, size)
     image = ax.imshow(cm, cmap="Blues")
     fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_xticks(range(k), [plot_text(n) for n in names], rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    ax.set_xticks(
+        range(k), [plot_text(n) for n in names], rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center"
+    )
     ax.set_yticks(range(k), [plot_text(n) for n in names])
     ax.set(title="Confusion matrix", xlabel="predicted", ylabel="true")
     if k <= MAX_ANNOTATED_CLASSES:
@@ -280,7 +286,13 @@ def _pr_plot(curves: dict[str, dict[str, list[float]]], ap: float | None) -> str
     fig, ax = new_figure(5, 4.5)
     for i, (name, c) in enumerate(curves.items()):
         ax.plot(c["recall"], c["precision"], linewidth=1.2, label=plot_text(name) if i < MAX_LEGEND_CLASSES else None)
-    ax.set(title=f"Precision-recall (AP {format_value(ap)})", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    ax.set(
+        title=f"Precision-recall (AP {format_value(ap)})",
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
     ax.legend(fontsize="small", loc="lower left")
     return figure_html(fig, "precision-recall curves")
 
@@ -315,7 +327,7 @@ def figure_html(fig: Figure, alt: str) -> str:
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig.savefig(buffer, format="svg")
     svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     return f'<figure role="img" aria-label="{escape_html(alt)}">{svg}</figure>'
 
 

@@ -36,7 +36,9 @@ EXAMPLE_BATCH = 2  # rows the model is traced with; anything but CHECK_BATCH and
 Runner = Callable[[list[torch.Tensor]], np.ndarray]  # positional inputs of one batch -> raw outputs
 
 
-def run_batches(runner: Runner, data: TensorBatches, names: list[str], trim: dict[str, int] | None = None) -> np.ndarray:
+def run_batches(
+    runner: Runner, data: TensorBatches, names: list[str], trim: dict[str, int] | None = None
+) -> np.ndarray:
     """Raw outputs of `runner` over every row of `data`, in order; ValueError on a wrong shape.
 
     With `trim` ({text input: pad id}), each batch's texts are cut to its longest real text, as a
@@ -72,8 +74,15 @@ def within_tolerance(outputs: np.ndarray, reference: np.ndarray) -> tuple[float 
 def compare(outputs: np.ndarray, reference: np.ndarray, split: str) -> ExportCheck:
     """The check record: rows, max absolute difference and whether it is within TOLERANCE."""
     diff, passed = within_tolerance(outputs, reference)
-    return ExportCheck(split=split, rows=int(len(reference)), batch_size=CHECK_BATCH, example_batch_size=EXAMPLE_BATCH,
-                       max_abs_diff=diff, tolerance=TOLERANCE, passed=passed)
+    return ExportCheck(
+        split=split,
+        rows=int(len(reference)),
+        batch_size=CHECK_BATCH,
+        example_batch_size=EXAMPLE_BATCH,
+        max_abs_diff=diff,
+        tolerance=TOLERANCE,
+        passed=passed,
+    )
 
 
 def verify(kind: str, runner: Runner, job: ExportJob, tracker: LayerTracker) -> ExportCheck:
@@ -84,8 +93,10 @@ def verify(kind: str, runner: Runner, job: ExportJob, tracker: LayerTracker) -> 
     try:
         outputs = run_batches(runner, job.data, job.names)
     except Exception as e:  # noqa: BLE001 - runtimes raise their own types (onnxruntime: InvalidArgument, Fail...)
-        raise UserError(f"the exported {kind} model does not run on the {job.split} split: "
-                        f"{' '.join(str(e).split())[:300]}{python_side_layers(tracker)}") from e
+        raise UserError(
+            f"the exported {kind} model does not run on the {job.split} split: "
+            f"{' '.join(str(e).split())[:300]}{python_side_layers(tracker)}"
+        ) from e
     check = compare(outputs, job.reference, job.split)
     if not check.passed:
         diff = "not measurable" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
@@ -103,18 +114,25 @@ def verify(kind: str, runner: Runner, job: ExportJob, tracker: LayerTracker) -> 
     return check
 
 
-def metric_change(schema: InputSchema, data: TensorBatches, reference: np.ndarray, outputs: np.ndarray,
-                  threshold: float) -> dict[str, Any]:  # the metric fields of `modelworks.store.export.Int8Copy`
+def metric_change(
+    schema: InputSchema, data: TensorBatches, reference: np.ndarray, outputs: np.ndarray, threshold: float
+) -> dict[str, Any]:  # the metric fields of `modelworks.store.export.Int8Copy`
     """How far `outputs` (e.g. a quantized model's) move the main metric from `reference`'s."""
     name, _ = main_metric(schema.task)
     y = data.tensors[TARGET].numpy()
     before, after = (
-        compute_metrics(schema.task, y, outputs_to_predictions(schema.task, torch.from_numpy(raw)), schema.class_names,
-                        threshold)[name]
+        compute_metrics(
+            schema.task, y, outputs_to_predictions(schema.task, torch.from_numpy(raw)), schema.class_names, threshold
+        )[name]
         for raw in (reference, outputs)
     )
-    record: dict[str, Any] = {"metric": name, "float": before, "quantized": after, "change": after - before,
-                              "max_abs_diff": float(np.abs(outputs - reference).max())}
+    record: dict[str, Any] = {
+        "metric": name,
+        "float": before,
+        "quantized": after,
+        "change": after - before,
+        "max_abs_diff": float(np.abs(outputs - reference).max()),
+    }
     if schema.task != "regression":
         same = _classes(schema, reference, threshold) == _classes(schema, outputs, threshold)
         record["agreement"] = float(same.mean())  # share of rows predicted as the same class

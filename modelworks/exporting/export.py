@@ -23,11 +23,11 @@ from torch import nn
 
 from modelworks.config.base import Section
 from modelworks.data.batches import TensorBatches
+from modelworks.engine.run import Run, base_for, load_run
 from modelworks.errors import UserError
 from modelworks.exporting.check import CHECK_BATCH, EXAMPLE_BATCH
 from modelworks.exporting.formats import FORMATS, ExportJob, parse_options
 from modelworks.exporting.interface import PositionalModel, describe_inputs, input_names, readme
-from modelworks.engine.run import Run, base_for, load_run
 from modelworks.store import files
 from modelworks.store import run as store
 from modelworks.store.export import ExportRecord, FormatRecord, InputsDescription, is_export, write_export
@@ -128,8 +128,10 @@ def _with_compression_hint(run: Run, export: ExportFormat, job: ExportJob) -> Fo
         compression = run.config.compression
         if compression is None:
             raise
-        raise UserError(f"{e}; this run was compressed ({compression.method}): export its parent {compression.parent} "
-                        f"instead (ONNX: with --quantize int8 for an int8 model)") from e
+        raise UserError(
+            f"{e}; this run was compressed ({compression.method}): export its parent {compression.parent} "
+            f"instead (ONNX: with --quantize int8 for an int8 model)"
+        ) from e
 
 
 def _write_companions(run: Run, folder: Path, format: str, made: FormatRecord) -> ExportRecord:
@@ -139,10 +141,15 @@ def _write_companions(run: Run, folder: Path, format: str, made: FormatRecord) -
     free_sequence = made.check.free_sequence is not False
     description = InputsDescription.model_validate(describe_inputs(run.config, run.schema, state, free_sequence))
     record = ExportRecord(
-        format=format, run=str(run.path), model=run.config.model.type, task=run.schema.task,
+        format=format,
+        run=str(run.path),
+        model=run.config.model.type,
+        task=run.schema.task,
         **made.model_dump(exclude_unset=True, by_alias=True),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
-        inputs=[spec.name for spec in description.inputs], outputs=[description.output.name],
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=_versions(),
+        inputs=[spec.name for spec in description.inputs],
+        outputs=[description.output.name],
     )
     title = f"{run.name}: {run.config.model.type} on {run.config.data.source}"
     (folder / "README.md").write_text(readme(title, description, record), encoding="utf-8")
@@ -179,4 +186,3 @@ def _versions() -> dict[str, str | None]:
 
 
 __all__ = ["ExportResult", "export_run"]
-

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import torch
 
     from modelworks.data.batches import TensorBatches
-    from modelworks.exporting.interface import PositionalModel
     from modelworks.engine.run import Run
+    from modelworks.exporting.interface import PositionalModel
     from modelworks.store.export import FormatRecord
 
 
@@ -93,8 +93,10 @@ def parse_options(format: str, options: Mapping[str, Any] | Section | None = Non
             key = err["loc"][0] if err["loc"] else "options"
             if err["type"] == "extra_forbidden":
                 known = [k for k in config_cls.model_fields if k != "type"]
-                problems.append(f"the {key} option does not apply to {format} export "
-                                f"({'its options: ' + ', '.join(known) if known else 'it has no options'})")
+                problems.append(
+                    f"the {key} option does not apply to {format} export "
+                    f"({'its options: ' + ', '.join(known) if known else 'it has no options'})"
+                )
             else:
                 problems.append(f"the {key} option of {format} export is invalid ({err['msg']}); got {err['input']!r}")
         raise UserError("; ".join(problems)) from e

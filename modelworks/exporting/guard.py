@@ -68,8 +68,13 @@ class LayerTracker:
         Deprecation notices of the export tools themselves are left out.
         """
         return [
-            {"layer": layer or None, "category": category, "message": message, "where": f"{Path(file).name}:{line}",
-             "count": count}
+            {
+                "layer": layer or None,
+                "category": category,
+                "message": message,
+                "where": f"{Path(file).name}:{line}",
+                "count": count,
+            }
             for (layer, category, message, file, line), count in self.warnings.items()
             if category not in _TOOLING
         ]
@@ -152,7 +157,9 @@ def stack_layer(root: nn.Module, text: str) -> str | None:
     return None
 
 
-def unexportable(kind: str, error: BaseException, tracker: LayerTracker, example: tuple[torch.Tensor, ...]) -> UserError:
+def unexportable(
+    kind: str, error: BaseException, tracker: LayerTracker, example: tuple[torch.Tensor, ...]
+) -> UserError:
     """A UserError for an exporter's failure that names the layer it failed in, when one is found."""
     raw = str(error)
     lines = [line.strip() for line in raw.splitlines() if line.strip() and not _FRAME.match(line)]
@@ -177,8 +184,10 @@ def python_side_layers(tracker: LayerTracker) -> str:
         if layer and category == "TracerWarning":
             found.setdefault(layer, (message, file, line))
     own = {layer: w for layer, w in found.items() if w[1] == _source_file(tracker.root.get_submodule(layer))}
-    shown = [f"layer {describe_layer(tracker.root, layer)}: {message} ({Path(file).name}:{line})"
-             for layer, (message, file, line) in list((own or found).items())[:3]]
+    shown = [
+        f"layer {describe_layer(tracker.root, layer)}: {message} ({Path(file).name}:{line})"
+        for layer, (message, file, line) in list((own or found).items())[:3]
+    ]
     return "; the tracer saw values leave the tensor graph in " + "; ".join(shown) if shown else ""
 
 

@@ -69,7 +69,7 @@ class PositionalModel(nn.Module):
         self.names = list(names)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(dict(zip(self.names, inputs)))  # (batch, out_dim)
+        return self.model(dict(zip(self.names, inputs, strict=False)))  # (batch, out_dim)
 
 
 # ------------------------------------------------------------------------------- description
@@ -88,46 +88,75 @@ def describe_inputs(
     fitted = state["features"]
     inputs: list[dict[str, Any]] = []
     if schema.numeric:
-        inputs.append({
-            "name": NUMERIC, "dtype": "float32", "shape": ["batch", len(schema.numeric)],
-            "columns": [_numeric_column(features[c], fitted[c]) for c in schema.numeric],
-            "build": "one value per column, in this order: a missing value becomes `fill` (null: the row "
-                     "cannot be scored), then (value - center) / scale",
-        })
+        inputs.append(
+            {
+                "name": NUMERIC,
+                "dtype": "float32",
+                "shape": ["batch", len(schema.numeric)],
+                "columns": [_numeric_column(features[c], fitted[c]) for c in schema.numeric],
+                "build": "one value per column, in this order: a missing value becomes `fill` (null: the row "
+                "cannot be scored), then (value - center) / scale",
+            }
+        )
     if schema.categorical:
-        inputs.append({
-            "name": CATEGORICAL, "dtype": "int64", "shape": ["batch", len(schema.categorical)],
-            "columns": [_categorical_column(features[c], fitted[c]) for c in schema.categorical],
-            "build": "one index per column, in this order: the value as a string (a float with an integer "
-                     "value loses its decimals: 3.0 -> \"3\"), a missing value becomes `fill`, then its "
-                     "position in state.features.<column>.vocabulary plus 1; a value not in the vocabulary is 0",
-        })
+        inputs.append(
+            {
+                "name": CATEGORICAL,
+                "dtype": "int64",
+                "shape": ["batch", len(schema.categorical)],
+                "columns": [_categorical_column(features[c], fitted[c]) for c in schema.categorical],
+                "build": "one index per column, in this order: the value as a string (a float with an integer "
+                'value loses its decimals: 3.0 -> "3"), a missing value becomes `fill`, then its '
+                "position in state.features.<column>.vocabulary plus 1; a value not in the vocabulary is 0",
+            }
+        )
     for name, spec in schema.text.items():
-        inputs.append({
-            "name": text_key(name), "dtype": "int64",
-            "shape": ["batch", sequence_axis(schema, name) if free_sequence else spec.max_length],
-            "column": name,
-            "max_length": spec.max_length, "pad_id": spec.pad_id, "vocab_size": spec.vocab_size,
-            "fill": fitted[name]["fill"], "tokenizer": f"state.features.{name}.tokenizer",
-            "cjk_ngrams": (ngrams := fitted[name].get("cjk_ngrams", 1)),
-            "build": "a missing text becomes `fill`; "
-                     + (f"write every run of CJK characters as its characters, each followed by the character n-grams "
-                        f"of up to {ngrams} characters starting at it, all separated by spaces (\"足球\" -> "
-                        f"\" 足 足球 球 \"; modelworks.data.text.cjk_ngrams); " if ngrams > 1 else "")
-                     + "encode it with the tokenizer (a Hugging Face `tokenizers` "
-                     "JSON, loadable from Python, Rust, Node.js; it truncates and right-pads to max_length with "
-                     "pad_id)" + ("; seq may be shorter than max_length (padding trimmed) but never longer"
-                                  if free_sequence else "; the model needs exactly max_length ids"),
-        })
+        inputs.append(
+            {
+                "name": text_key(name),
+                "dtype": "int64",
+                "shape": ["batch", sequence_axis(schema, name) if free_sequence else spec.max_length],
+                "column": name,
+                "max_length": spec.max_length,
+                "pad_id": spec.pad_id,
+                "vocab_size": spec.vocab_size,
+                "fill": fitted[name]["fill"],
+                "tokenizer": f"state.features.{name}.tokenizer",
+                "cjk_ngrams": (ngrams := fitted[name].get("cjk_ngrams", 1)),
+                "build": "a missing text becomes `fill`; "
+                + (
+                    f"write every run of CJK characters as its characters, each followed by the character n-grams "
+                    f'of up to {ngrams} characters starting at it, all separated by spaces ("足球" -> '
+                    f'" 足 足球 球 "; modelworks.data.text.cjk_ngrams); '
+                    if ngrams > 1
+                    else ""
+                )
+                + "encode it with the tokenizer (a Hugging Face `tokenizers` "
+                "JSON, loadable from Python, Rust, Node.js; it truncates and right-pads to max_length with "
+                "pad_id)"
+                + (
+                    "; seq may be shorter than max_length (padding trimmed) but never longer"
+                    if free_sequence
+                    else "; the model needs exactly max_length ids"
+                ),
+            }
+        )
     for name, (channels, height, width) in schema.image.items():
-        inputs.append({
-            "name": image_key(name), "dtype": "float32", "shape": ["batch", channels, height, width], "column": name,
-            "mode": "L" if channels == 1 else "RGB", "size": [height, width],
-            "mean": fitted[name]["mean"], "std": fitted[name]["std"],
-            "build": "decode the image, convert to `mode` (grayscale L or RGB), resize to `size` (height, width) "
-                     "with bilinear filtering unless it already has that size, divide the 0-255 pixels by 255, "
-                     "then per channel subtract `mean` and divide by `std`; layout channels-first (C, H, W)",
-        })
+        inputs.append(
+            {
+                "name": image_key(name),
+                "dtype": "float32",
+                "shape": ["batch", channels, height, width],
+                "column": name,
+                "mode": "L" if channels == 1 else "RGB",
+                "size": [height, width],
+                "mean": fitted[name]["mean"],
+                "std": fitted[name]["std"],
+                "build": "decode the image, convert to `mode` (grayscale L or RGB), resize to `size` (height, width) "
+                "with bilinear filtering unless it already has that size, divide the 0-255 pixels by 255, "
+                "then per channel subtract `mean` and divide by `std`; layout channels-first (C, H, W)",
+            }
+        )
     return {
         "inputs": inputs,
         "output": _output(config, schema),
@@ -140,8 +169,12 @@ def _numeric_column(feature: NumericFeature, state: dict[str, Any]) -> dict[str,
 
 
 def _categorical_column(feature: CategoricalFeature, state: dict[str, Any]) -> dict[str, Any]:
-    return {"column": feature.name, "fill": state["fill"], "vocabulary": f"state.features.{feature.name}.vocabulary",
-            "size": len(state["vocabulary"]) + 1}
+    return {
+        "column": feature.name,
+        "fill": state["fill"],
+        "vocabulary": f"state.features.{feature.name}.vocabulary",
+        "size": len(state["vocabulary"]) + 1,
+    }
 
 
 def _output(config: ExperimentConfig, schema: InputSchema) -> dict[str, Any]:
@@ -150,8 +183,14 @@ def _output(config: ExperimentConfig, schema: InputSchema) -> dict[str, Any]:
         "binary": "one logit: sigmoid gives P(class_names[1]); predict class_names[1] when it is >= threshold",
         "regression": "the predicted value",
     }[schema.task]
-    output = {"name": OUTPUT, "dtype": "float32", "shape": ["batch", schema.out_dim], "task": schema.task, "read": read,
-              "class_names": schema.class_names}
+    output = {
+        "name": OUTPUT,
+        "dtype": "float32",
+        "shape": ["batch", schema.out_dim],
+        "task": schema.task,
+        "read": read,
+        "class_names": schema.class_names,
+    }
     if schema.task == "binary":
         output["threshold"] = config.evaluate.threshold
     return output
@@ -159,9 +198,16 @@ def _output(config: ExperimentConfig, schema: InputSchema) -> dict[str, Any]:
 
 def readme(title: str, description: InputsDescription, record: ExportRecord) -> str:
     """A short Markdown README for the export folder, rendered from inputs.json and export.json."""
-    lines = [f"# {title}", "", f"Exported by modelworks as {record.format}: `{record.file}`.", "",
-             "## Inputs (positional, in this order)", "", "| # | name | dtype | shape | how to build it |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Exported by modelworks as {record.format}: `{record.file}`.",
+        "",
+        "## Inputs (positional, in this order)",
+        "",
+        "| # | name | dtype | shape | how to build it |",
+        "|---|---|---|---|---|",
+    ]
     for i, spec in enumerate(description.inputs, start=1):
         shape = "(" + ", ".join(map(str, spec.shape)) + ")"
         lines.append(f"| {i} | `{spec.name}` | {spec.dtype} | {shape} | {spec.build} |")
@@ -174,24 +220,34 @@ def readme(title: str, description: InputsDescription, record: ExportRecord) -> 
         lines += ["", "class_names: " + ", ".join(f"`{c}`" for c in out.class_names)]
     check = record.check
     lines += [
-        "", "## Files", "",
+        "",
+        "## Files",
+        "",
         "- `preprocess.json`: the fitted preprocessing (scaling, vocabularies, tokenizer JSON, image statistics)",
         "- `inputs.json`: this interface as JSON, with the per-column numbers",
         "- `export.json`: how the export was made and checked",
-        "", "## Check", "",
+        "",
+        "## Check",
+        "",
         f"Outputs compared with PyTorch on the {check.split} split ({check.rows} rows, batches of "
         f"{check.batch_size}): max abs difference {check.max_abs_diff:.2e} (tolerance {check.tolerance:g}).",
     ]
     if check.free_sequence is not None:
         trimmed = check.trimmed_max_abs_diff
-        lines += ["", f"Texts cut to each batch's longest: max abs difference {trimmed:.2e}, so seq is free."
-                  if check.free_sequence
-                  else "Texts cut shorter than max_length did not match: seq is fixed at max_length."]
+        lines += [
+            "",
+            f"Texts cut to each batch's longest: max abs difference {trimmed:.2e}, so seq is free."
+            if check.free_sequence
+            else "Texts cut shorter than max_length did not match: seq is fixed at max_length.",
+        ]
     if record.quantized is not None:
         q = record.quantized
         change = f"{100 * q.change:+.2f} points" if q.metric == "accuracy" else f"{q.change:+.4g}"
-        lines += ["", f"`{q.file}` ({q.size_bytes:,} bytes against {q.float_size_bytes:,}): {q.metric} "
-                      f"{q.float_value:.4f} -> {q.quantized:.4f} on the same rows ({change})."]
+        lines += [
+            "",
+            f"`{q.file}` ({q.size_bytes:,} bytes against {q.float_size_bytes:,}): {q.metric} "
+            f"{q.float_value:.4f} -> {q.quantized:.4f} on the same rows ({change}).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -199,10 +255,16 @@ def _numbers(spec: dict[str, Any]) -> str:
     """One input's numbers as text: ``length (fill 27.4, center 27.4, scale 14.1)``."""
     if "columns" in spec:
         keys = [k for k in spec["columns"][0] if k != "column"]
-        return "; ".join(f"{c['column']} (" + ", ".join(f"{k} {_value(c[k])}" for k in keys) + ")" for c in spec["columns"])
+        return "; ".join(
+            f"{c['column']} (" + ", ".join(f"{k} {_value(c[k])}" for k in keys) + ")" for c in spec["columns"]
+        )
     keys = [k for k in spec if k not in ("name", "dtype", "shape", "build")]
     return ", ".join(f"{k} {_value(spec[k])}" for k in keys)
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) and not value.startswith("state.") else str(value)
+    return (
+        json.dumps(value, ensure_ascii=False)
+        if isinstance(value, str) and not value.startswith("state.")
+        else str(value)
+    )

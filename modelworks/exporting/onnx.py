@@ -22,14 +22,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from modelworks.errors import UserError
-from modelworks.exporting.formats import ExportJob, OnnxOptions
 from modelworks.exporting.check import metric_change, run_batches, verify
+from modelworks.exporting.formats import ExportJob, OnnxOptions
 from modelworks.exporting.guard import LayerTracker, tracing, unexportable
 from modelworks.exporting.interface import OUTPUT, dynamic_axes
 from modelworks.store.export import FormatRecord, Int8Copy
@@ -51,10 +50,13 @@ def export_onnx(job: ExportJob) -> FormatRecord:  # declared in modelworks.expor
             _export(job, path, axes, tracker)
             check = verify("ONNX", _session_runner(ort, path, job.names), job, tracker)
     record = FormatRecord(
-        file=MODEL_FILE, size_bytes=path.stat().st_size, opset=options.opset,
+        file=MODEL_FILE,
+        size_bytes=path.stat().st_size,
+        opset=options.opset,
         exporter="torch.onnx.export (TorchScript-based, dynamo=False)",
         dynamic_axes={name: {str(axis): label for axis, label in free.items()} for name, free in axes.items()},
-        runtime=f"onnxruntime {ort.__version__} CPUExecutionProvider", check=check,
+        runtime=f"onnxruntime {ort.__version__} CPUExecutionProvider",
+        check=check,
         warnings=tracker.warning_records(),
     )
     if options.quantize == "int8":
@@ -67,8 +69,14 @@ def _export(job: ExportJob, path: Path, axes: dict[str, dict[int, str]], tracker
     try:
         with torch.no_grad():
             torch.onnx.export(
-                job.model, job.example, str(path), dynamo=False, opset_version=options.opset,
-                input_names=job.names, output_names=[OUTPUT], dynamic_axes=axes,
+                job.model,
+                job.example,
+                str(path),
+                dynamo=False,
+                opset_version=options.opset,
+                input_names=job.names,
+                output_names=[OUTPUT],
+                dynamic_axes=axes,
             )
     except Exception as e:  # noqa: BLE001 - any exporter failure becomes one UserError naming the layer
         raise unexportable("ONNX", e, tracker, job.example) from e
@@ -88,14 +96,22 @@ def _quantize_int8(ort, job: ExportJob, path: Path) -> Int8Copy:
             quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=ops)
         outputs = run_batches(_session_runner(ort, target, job.names), job.data, job.names)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own Exception subclasses
-        raise UserError(f"onnxruntime could not quantize the exported model to int8 and run it: "
-                        f"{' '.join(str(e).split())[:300]}; export without --quantize") from e
+        raise UserError(
+            f"onnxruntime could not quantize the exported model to int8 and run it: "
+            f"{' '.join(str(e).split())[:300]}; export without --quantize"
+        ) from e
     run = job.run
     change = metric_change(run.schema, job.data, job.reference, outputs, run.config.evaluate.threshold)
     return Int8Copy(
-        file=INT8_FILE, method="onnxruntime.quantization.quantize_dynamic (weights QInt8)", operators=ops,
-        size_bytes=target.stat().st_size, float_size_bytes=path.stat().st_size,
-        size_ratio=path.stat().st_size / target.stat().st_size, split=job.split, rows=len(job.data), **change,
+        file=INT8_FILE,
+        method="onnxruntime.quantization.quantize_dynamic (weights QInt8)",
+        operators=ops,
+        size_bytes=target.stat().st_size,
+        float_size_bytes=path.stat().st_size,
+        size_ratio=path.stat().st_size / target.stat().st_size,
+        split=job.split,
+        rows=len(job.data),
+        **change,
     )
 
 
@@ -108,8 +124,9 @@ def _onnxruntime():
         import onnx  # noqa: F401
         import onnxruntime
     except ImportError as e:
-        raise UserError(f"ONNX export needs the onnx and onnxruntime packages ({e.name} is missing): "
-                        f"pip install onnx onnxruntime") from e
+        raise UserError(
+            f"ONNX export needs the onnx and onnxruntime packages ({e.name} is missing): pip install onnx onnxruntime"
+        ) from e
     return onnxruntime
 
 
@@ -121,7 +138,7 @@ def _session_runner(ort, path: Path, names: list[str]):
         raise UserError(f"onnxruntime cannot load the exported {path.name}: {' '.join(str(e).split())[:300]}") from e
 
     def run(inputs: list[torch.Tensor]) -> np.ndarray:
-        return session.run([OUTPUT], {name: x.numpy() for name, x in zip(names, inputs)})[0]
+        return session.run([OUTPUT], {name: x.numpy() for name, x in zip(names, inputs, strict=False)})[0]
 
     return run
 

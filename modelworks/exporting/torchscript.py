@@ -39,7 +39,10 @@ def export_torchscript(job: ExportJob) -> FormatRecord:  # declared in modelwork
 
         check = verify("TorchScript", runner, job, tracker)
     return FormatRecord(
-        file=MODEL_FILE, size_bytes=path.stat().st_size, exporter="torch.jit.trace",
+        file=MODEL_FILE,
+        size_bytes=path.stat().st_size,
+        exporter="torch.jit.trace",
         load="torch.jit.load (TorchScript code and tensors; no pickle of arbitrary Python objects)",
-        check=check, warnings=tracker.warning_records(),
+        check=check,
+        warnings=tracker.warning_records(),
     )

@@ -153,5 +153,3 @@ def copy_source_run(attempt: Attempt, project: Project, job_id: int, folder: Pat
 
 
 # --------------------------------------------------------------------------------------- values
-
-

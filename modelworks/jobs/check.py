@@ -17,8 +17,9 @@ from modelworks.platform.db.models import Job, Project
 from modelworks.platform.errors import Unprocessable
 
 
-def check_job(session: Session, project: Project, kind: str, config: dict[str, Any], *,
-              pretrained: Sequence[str] = ()) -> CheckedJob:
+def check_job(
+    session: Session, project: Project, kind: str, config: dict[str, Any], *, pretrained: Sequence[str] = ()
+) -> CheckedJob:
     """The checked config to store and the GPUs the job needs; `Unprocessable` (422) naming the key otherwise.
     `pretrained`: the only pretrained models the job may name (the ``pretrained`` setting)."""
 

@@ -85,8 +85,12 @@ class LocalExecutor:
         """Start the attempt; the worker already counted its ``gpus`` against its own slots."""
         process = subprocess.Popen(
             [sys.executable, "-m", "modelworks.jobs.run_job", str(job_id), token],
-            env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         handle = LocalHandle(job_id=job_id, pid=process.pid, process=process)
         handle.reader = threading.Thread(target=read_lines, args=(process, handle.lines), daemon=True)
@@ -133,4 +137,3 @@ def read_lines(process: subprocess.Popen, sink: deque[str]) -> None:
     assert process.stdout is not None
     for raw in process.stdout:
         sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
-

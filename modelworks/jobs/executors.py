@@ -38,6 +38,8 @@ def make_executor(name: str, ray_address: str | None = None) -> Executor:
         cls = getattr(importlib.import_module(module), attr)
     except ImportError as e:
         extra = entry.meta["extra"]
-        raise UserError(f"the {name} executor needs the {extra} package ({e.msg}); "
-                        f"install it with: pip install 'modelworks[{extra}]'") from e
+        raise UserError(
+            f"the {name} executor needs the {extra} package ({e.msg}); "
+            f"install it with: pip install 'modelworks[{extra}]'"
+        ) from e
     return cls(ray_address) if entry.meta["address"] else cls()

@@ -34,16 +34,31 @@ DEFAULT_PROJECT_LIMIT = 4  # running jobs per project, across all workers
 # ------------------------------------------------------------------------------------- submit
 
 
-def submit(session: Session, user: User, project: Project, kind: str, config: dict[str, Any], *,
-           max_attempts: int = DEFAULT_MAX_ATTEMPTS, timeout_s: int | None = None,
-           pretrained: Sequence[str] = ()) -> Job:
+def submit(
+    session: Session,
+    user: User,
+    project: Project,
+    kind: str,
+    config: dict[str, Any],
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    timeout_s: int | None = None,
+    pretrained: Sequence[str] = (),
+) -> Job:
     """Check ``config`` for ``kind`` (`modelworks.jobs.check`) and queue it; `Unprocessable` (422) names the bad key.
     `pretrained`: the only pretrained models the job may name (the ``pretrained`` setting)."""
     from modelworks.jobs.check import check_job  # the facade imports torch: not before the first submit
 
     checked = check_job(session, project, kind, config, pretrained=pretrained)
-    job = Job(project_id=project.id, kind=kind, config=checked.config, gpus=checked.gpus, max_attempts=max_attempts,
-              timeout_s=timeout_s, created_by_id=user.id)
+    job = Job(
+        project_id=project.id,
+        kind=kind,
+        config=checked.config,
+        gpus=checked.gpus,
+        max_attempts=max_attempts,
+        timeout_s=timeout_s,
+        created_by_id=user.id,
+    )
     session.add(job)
     session.flush()
     audit.record(session, user, "job.submit", f"job:{job.id}", project_id=project.id, detail={"kind": kind})
@@ -58,7 +73,9 @@ def get_job(session: Session, project: Project, job_id: int) -> Job:
     return job
 
 
-def list_jobs(session: Session, project: Project, state: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[Job]:
+def list_jobs(
+    session: Session, project: Project, state: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Page[Job]:
     """Newest first; only jobs in ``state`` when given."""
     query = select(Job).where(Job.project_id == project.id).order_by(Job.id.desc())
     if state is not None:
@@ -74,8 +91,11 @@ def cancel(session: Session, user: User, job: Job) -> Job:
         raise Conflict(f"job {job.id} already {job.state}")
     now = utcnow()
     # Conditional, so a claim racing with the cancel cannot be lost: one of the two updates wins.
-    done = session.execute(update(Job).where(Job.id == job.id, Job.state == "queued")
-                           .values(state="cancelled", finished_at=now, error="cancelled before it started")).rowcount
+    done = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state == "queued")
+        .values(state="cancelled", finished_at=now, error="cancelled before it started")
+    ).rowcount
     if not done:
         session.execute(update(Job).where(Job.id == job.id, Job.state == "running").values(cancel_requested=True))
     audit.record(session, user, "job.cancel", f"job:{job.id}", project_id=job.project_id)
@@ -96,13 +116,24 @@ class Claim:
     attempt: int
 
 
-def claim(session: Session, worker_id: str, *, free_gpus: int = 0, project_limit: int = DEFAULT_PROJECT_LIMIT) -> Claim | None:
+def claim(
+    session: Session, worker_id: str, *, free_gpus: int = 0, project_limit: int = DEFAULT_PROJECT_LIMIT
+) -> Claim | None:
     """Atomically take the oldest queued job this worker can run, or None."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    running = select(Job.project_id, func.count().label("n")).where(Job.state == "running").group_by(Job.project_id).subquery()
-    query = (select(Job.id, Job.project_id).outerjoin(running, running.c.project_id == Job.project_id)
-             .where(Job.state == "queued", Job.gpus <= free_gpus, func.coalesce(running.c.n, 0) < project_limit)
-             .order_by(Job.id).limit(1))
+    running = (
+        select(Job.project_id, func.count().label("n"))
+        .where(Job.state == "running")
+        .group_by(Job.project_id)
+        .subquery()
+    )
+    query = (
+        select(Job.id, Job.project_id)
+        .outerjoin(running, running.c.project_id == Job.project_id)
+        .where(Job.state == "queued", Job.gpus <= free_gpus, func.coalesce(running.c.n, 0) < project_limit)
+        .order_by(Job.id)
+        .limit(1)
+    )
     if postgres:
         query = query.with_for_update(of=Job, skip_locked=True)
     row = session.execute(query).first()
@@ -116,10 +147,25 @@ def claim(session: Session, worker_id: str, *, free_gpus: int = 0, project_limit
     other = Job.__table__.alias("other")
     claimed = session.execute(
         update(Job)
-        .where(Job.id == row.id, Job.state == "queued", select(func.count()).select_from(other)
-               .where(other.c.project_id == row.project_id, other.c.state == "running").scalar_subquery() < project_limit)
-        .values(state="running", worker_id=worker_id, claim_token=token, heartbeat_at=now, attempt_started_at=now,
-                attempts=Job.attempts + 1, started_at=func.coalesce(Job.started_at, now), pid=None)
+        .where(
+            Job.id == row.id,
+            Job.state == "queued",
+            select(func.count())
+            .select_from(other)
+            .where(other.c.project_id == row.project_id, other.c.state == "running")
+            .scalar_subquery()
+            < project_limit,
+        )
+        .values(
+            state="running",
+            worker_id=worker_id,
+            claim_token=token,
+            heartbeat_at=now,
+            attempt_started_at=now,
+            attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, now),
+            pid=None,
+        )
     ).rowcount
     session.commit()
     if claimed != 1:
@@ -132,13 +178,25 @@ def heartbeat(session: Session, claim: Claim, pid: int | None = None) -> Job | N
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
     if pid is not None:
         values["pid"] = pid
-    changed = session.execute(update(Job).where(Job.id == claim.job_id, Job.claim_token == claim.token, Job.state == "running").values(**values)).rowcount
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == claim.job_id, Job.claim_token == claim.token, Job.state == "running")
+        .values(**values)
+    ).rowcount
     session.commit()
     return session.get(Job, claim.job_id, populate_existing=True) if changed else None
 
 
-def finish(session: Session, claim: Claim, outcome: str, *, error: str | None = None, cpu_seconds: float = 0.0,
-           gpu_seconds: float = 0.0, retry: bool = False) -> str | None:
+def finish(
+    session: Session,
+    claim: Claim,
+    outcome: str,
+    *,
+    error: str | None = None,
+    cpu_seconds: float = 0.0,
+    gpu_seconds: float = 0.0,
+    retry: bool = False,
+) -> str | None:
     """Record an attempt's end. A failed attempt with ``retry`` and attempts left goes back to the
     queue (its run folder is kept, so training resumes). Returns the job's new state, or None if
     this worker no longer held it."""
@@ -149,8 +207,15 @@ def finish(session: Session, claim: Claim, outcome: str, *, error: str | None = 
     state = outcome
     if outcome == "failed" and retry and job.attempts < job.max_attempts and not job.cancel_requested:
         state = "queued"
-    values: dict[str, Any] = {"state": state, "error": error, "cpu_seconds": Job.cpu_seconds + cpu_seconds,
-                              "gpu_seconds": Job.gpu_seconds + gpu_seconds, "claim_token": None, "pid": None, "worker_id": None}
+    values: dict[str, Any] = {
+        "state": state,
+        "error": error,
+        "cpu_seconds": Job.cpu_seconds + cpu_seconds,
+        "gpu_seconds": Job.gpu_seconds + gpu_seconds,
+        "claim_token": None,
+        "pid": None,
+        "worker_id": None,
+    }
     if state != "queued":
         values["finished_at"] = utcnow()
     session.execute(update(Job).where(Job.id == claim.job_id, Job.claim_token == claim.token).values(**values))
@@ -172,9 +237,17 @@ def reclaim_expired(session: Session, lease_s: float) -> list[int]:
         elif job.cancel_requested:
             values.update(state="cancelled", finished_at=utcnow(), error="cancelled")
         else:
-            values.update(state="failed", finished_at=utcnow(), error=f"worker {job.worker_id} stopped heartbeating after {job.attempts} attempts")
+            values.update(
+                state="failed",
+                finished_at=utcnow(),
+                error=f"worker {job.worker_id} stopped heartbeating after {job.attempts} attempts",
+            )
         # Conditional on the token seen, so a heartbeat that just arrived keeps the job.
-        if session.execute(update(Job).where(Job.id == job.id, Job.claim_token == job.claim_token, Job.heartbeat_at < cutoff).values(**values)).rowcount:
+        if session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.claim_token == job.claim_token, Job.heartbeat_at < cutoff)
+            .values(**values)
+        ).rowcount:
             ids.append(job.id)
     session.commit()
     return ids
@@ -194,13 +267,21 @@ def append_logs(session: Session, job_id: int, lines: list[str]) -> None:
 
 def read_logs(session: Session, job: Job, since: int = 0, limit: int = 1000) -> list[JobLog]:
     """Lines with ``seq > since``, oldest first."""
-    return list(session.scalars(select(JobLog).where(JobLog.job_id == job.id, JobLog.seq > since).order_by(JobLog.seq).limit(limit)))
+    return list(
+        session.scalars(
+            select(JobLog).where(JobLog.job_id == job.id, JobLog.seq > since).order_by(JobLog.seq).limit(limit)
+        )
+    )
 
 
-def read_metrics(session: Session, job: Job, name: str | None = None, limit: int = 10_000, offset: int = 0) -> Page[dict[str, Any]]:
+def read_metrics(
+    session: Session, job: Job, name: str | None = None, limit: int = 10_000, offset: int = 0
+) -> Page[dict[str, Any]]:
     """A page of the job's metric points, in the order they were recorded (plain rows, not ORM
     objects: a 10,000-point page is mostly serialization)."""
-    query = select(JobMetric.step, JobMetric.epoch, JobMetric.name, JobMetric.value, JobMetric.at).where(JobMetric.job_id == job.id)
+    query = select(JobMetric.step, JobMetric.epoch, JobMetric.name, JobMetric.value, JobMetric.at).where(
+        JobMetric.job_id == job.id
+    )
     if name is not None:
         query = query.where(JobMetric.name == name)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -226,13 +307,25 @@ def usage(session: Session, settings: Settings, project: Project) -> dict[str, A
         "cpu_seconds": cpu,
         "gpu_seconds": gpu,
         "cost": cost(settings, cpu, gpu),
-        "per_job": [{"id": j.id, "kind": j.kind, "state": j.state, "cpu_seconds": j.cpu_seconds,
-                     "gpu_seconds": j.gpu_seconds, "cost": cost(settings, j.cpu_seconds, j.gpu_seconds)} for j in jobs],
+        "per_job": [
+            {
+                "id": j.id,
+                "kind": j.kind,
+                "state": j.state,
+                "cpu_seconds": j.cpu_seconds,
+                "gpu_seconds": j.gpu_seconds,
+                "cost": cost(settings, j.cpu_seconds, j.gpu_seconds),
+            }
+            for j in jobs
+        ],
     }
 
 
 def release(session: Session, claim: Claim) -> None:
     """Give a job back to the queue (its worker is shutting down); the attempt does not count."""
-    session.execute(update(Job).where(Job.id == claim.job_id, Job.claim_token == claim.token, Job.state == "running")
-                    .values(state="queued", attempts=Job.attempts - 1, claim_token=None, pid=None, worker_id=None))
+    session.execute(
+        update(Job)
+        .where(Job.id == claim.job_id, Job.claim_token == claim.token, Job.state == "running")
+        .values(state="queued", attempts=Job.attempts - 1, claim_token=None, pid=None, worker_id=None)
+    )
     session.commit()

@@ -73,8 +73,15 @@ class AttemptProcess:
         """Start the child and read its output, from a thread that lives as long as the child: its
         PDEATHSIG fires when the thread that started it exits, so it dies with the actor, not before."""
         try:
-            process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       start_new_session=True, preexec_fn=die_with_parent if sys.platform == "linux" else None)
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            )
         except OSError as e:
             self._error = e
             self._spawned.set()
@@ -179,7 +186,10 @@ class RayExecutor:
                 self._record(handle, status)
         except GetTimeoutError:
             ray.kill(handle.actor)
-            self._lost(handle, f"the attempt's Ray actor did not answer the cancel within {TERMINATE_GRACE_S + CANCEL_SLACK_S:.0f} s; killed it")
+            self._lost(
+                handle,
+                f"the attempt's Ray actor did not answer the cancel within {TERMINATE_GRACE_S + CANCEL_SLACK_S:.0f} s; killed it",
+            )
         except RayError as e:
             self._lost(handle, f"the attempt's Ray actor died: {_one_line(e)}")
 
@@ -203,8 +213,10 @@ def connect(address: str | None) -> None:
     "local" (start a private Ray instance inside this process's lifetime). No address, no
     cluster: this never starts one unless asked to with "local"."""
     if not address:
-        raise UserError("the ray executor needs a cluster address: set MODELWORKS_RAY_ADDRESS or --ray-address "
-                        "(HOST:PORT, 'auto', or 'local' to start a private Ray instance)")
+        raise UserError(
+            "the ray executor needs a cluster address: set MODELWORKS_RAY_ADDRESS or --ray-address "
+            "(HOST:PORT, 'auto', or 'local' to start a private Ray instance)"
+        )
     if address not in ("auto", "local"):
         host, sep, port = address.removeprefix("ray://").rpartition(":")
         if not sep or not host or not port.isdigit():
@@ -212,7 +224,9 @@ def connect(address: str | None) -> None:
         try:
             socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
         except OSError as e:
-            raise UserError(f"no Ray cluster answers at {address} ({e.strerror or e}); start one with `ray start --head` or fix the address") from None
+            raise UserError(
+                f"no Ray cluster answers at {address} ({e.strerror or e}); start one with `ray start --head` or fix the address"
+            ) from None
     if ray.is_initialized():
         return  # one connection per process, shared by the workers in it
     options: dict[str, Any] = {"include_dashboard": False} if address == "local" else {}

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelworks.jobs import queue
-from modelworks.jobs.executor import Executor, Handle
 from modelworks.jobs.attempt import clear_working_data, job_folder
+from modelworks.jobs.executor import Executor, Handle
 from modelworks.jobs.executors import make_executor
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Job, JobLog
@@ -44,9 +44,19 @@ class Running:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, worker_id: str | None = None, cpu_slots: int = 1, gpu_slots: int = 0,
-                 lease_s: float = DEFAULT_LEASE_S, heartbeat_s: float | None = None, poll_s: float = 0.5,
-                 project_limit: int = queue.DEFAULT_PROJECT_LIMIT, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        cpu_slots: int = 1,
+        gpu_slots: int = 0,
+        lease_s: float = DEFAULT_LEASE_S,
+        heartbeat_s: float | None = None,
+        poll_s: float = 0.5,
+        project_limit: int = queue.DEFAULT_PROJECT_LIMIT,
+        executor: Executor | None = None,
+    ) -> None:
         self.settings = settings
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.cpu_slots, self.gpu_slots = cpu_slots, gpu_slots
@@ -102,8 +112,14 @@ class Worker:
         endpoint and credentials), and no GPU for a job that asked for none (a GPU job keeps the
         devices its executor gave it)."""
         env = {k: v for k, v in os.environ.items() if k.startswith(("MODELWORKS_", "AWS_"))}
-        env.update(MODELWORKS_HOME=str(self.settings.home), MODELWORKS_DATABASE_URL=self.settings.database_url,
-                   MODELWORKS_ARTIFACTS=self.settings.artifacts, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env.update(
+            MODELWORKS_HOME=str(self.settings.home),
+            MODELWORKS_DATABASE_URL=self.settings.database_url,
+            MODELWORKS_ARTIFACTS=self.settings.artifacts,
+            PYTHONUNBUFFERED="1",
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+        )
         if gpus == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not take a GPU slot it did not ask for
         return env
@@ -118,7 +134,11 @@ class Worker:
             del self.running[job_id]
             self._record_end(item, outcome.returncode, outcome.cpu_seconds)
             return
-        if item.stopping is None and item.timeout_s is not None and time.monotonic() - item.handle.started > item.timeout_s:
+        if (
+            item.stopping is None
+            and item.timeout_s is not None
+            and time.monotonic() - item.handle.started > item.timeout_s
+        ):
             item.stopping = f"timed out after {item.timeout_s} s"
             self.executor.cancel(item.handle)
             return
@@ -153,7 +173,11 @@ class Worker:
             outcome, error, retry = "succeeded", None, False
         else:
             # Exit 2 is a user error (run_job.main): another attempt would fail the same way.
-            outcome, error, retry = "failed", f"attempt {item.claim.attempt} exited with status {returncode}: {self._last_error(item)}", returncode != 2
+            outcome, error, retry = (
+                "failed",
+                f"attempt {item.claim.attempt} exited with status {returncode}: {self._last_error(item)}",
+                returncode != 2,
+            )
         with self.sessions() as session:
             # The attempt removes its decrypted data itself unless it was killed: then it is done here.
             project_id = session.scalar(select(Job.project_id).where(Job.id == item.claim.job_id))
@@ -161,11 +185,17 @@ class Worker:
             state = queue.finish(session, item.claim, outcome, error=error, retry=retry, **usage)
             if state is not None:
                 note = "requeued for another attempt" if state == "queued" else state
-                queue.append_logs(session, item.claim.job_id, [f"[worker {self.id}] attempt {item.claim.attempt} ended (status {returncode}): {note}"])
+                queue.append_logs(
+                    session,
+                    item.claim.job_id,
+                    [f"[worker {self.id}] attempt {item.claim.attempt} ended (status {returncode}): {note}"],
+                )
 
     def _last_error(self, item: Running) -> str:
         with self.sessions() as session:
-            lines = session.scalars(select(JobLog.line).where(JobLog.job_id == item.claim.job_id).order_by(JobLog.seq.desc()).limit(1)).all()
+            lines = session.scalars(
+                select(JobLog.line).where(JobLog.job_id == item.claim.job_id).order_by(JobLog.seq.desc()).limit(1)
+            ).all()
         return lines[0][:500] if lines else "no output"
 
     def shutdown(self) -> None:

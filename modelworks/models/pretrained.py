@@ -22,8 +22,12 @@ from torch import nn
 from modelworks.data.schema import InputSchema, text_key
 from modelworks.errors import UserError
 from modelworks.models.inputs import Head, TabularEncoder, require_only
-from modelworks.models.pretrained_config import LoraSection, PretrainedConfig, pretrained_folder
-from modelworks.models.pretrained_config import resolve_pretrained  # noqa: F401  (re-exported for callers)
+from modelworks.models.pretrained_config import (
+    LoraSection,
+    PretrainedConfig,
+    pretrained_folder,
+    resolve_pretrained,  # noqa: F401  (re-exported for callers)
+)
 
 # -------------------------------------------------------------------------------------- model
 

@@ -84,10 +84,20 @@ class TextRNN(nn.Module):
         for layer in range(rnn.num_layers):
             outputs, finals = [], []
             for suffix in ["", "_reverse"][: 1 + rnn.bidirectional]:
-                params = [getattr(rnn, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                params = [
+                    getattr(rnn, f"{kind}_l{layer}{suffix}")
+                    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                ]
                 source = x if not suffix else x.gather(1, reverse[..., None].expand(batch, seq, x.shape[2]))
                 h0 = x.new_zeros(1, batch, rnn.hidden_size)  # (1, batch, hidden)
-                flags = (True, 1, 0.0, False, False, True)  # biases, one layer, no dropout, eval, one direction, batch first
+                flags = (
+                    True,
+                    1,
+                    0.0,
+                    False,
+                    False,
+                    True,
+                )  # biases, one layer, no dropout, eval, one direction, batch first
                 if isinstance(rnn, nn.LSTM):
                     out = torch.lstm(source, (h0, h0), params, *flags)[0]  # (batch, seq, hidden)
                 else:

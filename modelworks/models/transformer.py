@@ -24,7 +24,13 @@ from modelworks.models.transformer_config import TransformerConfig
 
 def encoder_stack(config: TransformerConfig) -> nn.TransformerEncoder:
     layer = nn.TransformerEncoderLayer(
-        config.d_model, config.heads, config.ff_dim, config.dropout, activation="gelu", batch_first=True, norm_first=True
+        config.d_model,
+        config.heads,
+        config.ff_dim,
+        config.dropout,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
     )
     # Pre-norm layers leave the residual stream unnormalized: one final LayerNorm closes the stack.
     return nn.TransformerEncoder(layer, config.layers, norm=nn.LayerNorm(config.d_model), enable_nested_tensor=False)

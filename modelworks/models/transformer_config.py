@@ -24,7 +24,7 @@ class TransformerConfig(Section):
     embedding_dim: int = Field(8, ge=1, description="per categorical column")
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> "TransformerConfig":
+    def _heads_divide(self) -> TransformerConfig:
         if self.d_model % self.heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
         return self

@@ -37,7 +37,9 @@ def record(
     return entry
 
 
-def list_entries(session: Session, *, project_id: int | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[AuditLog]:
+def list_entries(
+    session: Session, *, project_id: int | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Page[AuditLog]:
     """Newest first; one project's entries, or (``project_id`` None) every entry."""
     query = select(AuditLog).order_by(AuditLog.id.desc())
     if project_id is not None:

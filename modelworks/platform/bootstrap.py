@@ -37,8 +37,12 @@ def prepare(settings: Settings) -> str | None:
     try:
         upgrade(engine)
         with session_factory(engine)() as session:
-            keyring = partial(Keyring.load, settings.data_key.get_secret_value() if settings.data_key else None,
-                              settings.data_key_file, settings.home)
+            keyring = partial(
+                Keyring.load,
+                settings.data_key.get_secret_value() if settings.data_key else None,
+                settings.data_key_file,
+                settings.home,
+            )
             seal_plain_previews(session, keyring)  # of encrypted versions stored before previews were sealed
             return create_first_admin(session)
     finally:
@@ -52,8 +56,10 @@ def secure_home(home: Path) -> None:
     try:
         home.chmod(0o700)
     except OSError as e:
-        raise UserError(f"the home folder {home} (MODELWORKS_HOME) must be private to the server's user (mode 0700), "
-                        f"and cannot be made so: {e.strerror}; use a folder this user owns") from e
+        raise UserError(
+            f"the home folder {home} (MODELWORKS_HOME) must be private to the server's user (mode 0700), "
+            f"and cannot be made so: {e.strerror}; use a folder this user owns"
+        ) from e
 
 
 def create_first_admin(session: Session) -> str | None:

@@ -24,9 +24,10 @@ import hashlib
 import io
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -67,7 +68,9 @@ def parse_key(text: str, where: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != KEY_BYTES:
-        raise UserError(f"{where} must hold base64 keys of {KEY_BYTES} bytes each (make one with: openssl rand -base64 32)")
+        raise UserError(
+            f"{where} must hold base64 keys of {KEY_BYTES} bytes each (make one with: openssl rand -base64 32)"
+        )
     return key
 
 
@@ -79,22 +82,24 @@ class Keyring:
     current: str
 
     @classmethod
-    def of(cls, *keys: bytes) -> "Keyring":
+    def of(cls, *keys: bytes) -> Keyring:
         """A keyring whose first key is current."""
         if not keys:
             raise UserError("a keyring needs at least one key")
         return cls(keys={key_id(k): k for k in keys}, current=key_id(keys[0]))
 
     @classmethod
-    def from_text(cls, text: str, where: str) -> "Keyring":
+    def from_text(cls, text: str, where: str) -> Keyring:
         """Keys separated by commas or lines; blank lines and ``#`` comments are skipped."""
-        parts = [p for line in text.splitlines() if not line.strip().startswith("#") for p in line.split(",") if p.strip()]
+        parts = [
+            p for line in text.splitlines() if not line.strip().startswith("#") for p in line.split(",") if p.strip()
+        ]
         if not parts:
             raise UserError(f"{where} holds no key")
         return cls.of(*(parse_key(p, where) for p in parts))
 
     @classmethod
-    def load(cls, data_key: str | None, data_key_file: Path | None, home: Path) -> "Keyring":
+    def load(cls, data_key: str | None, data_key_file: Path | None, home: Path) -> Keyring:
         """From MODELWORKS_DATA_KEY, else the key file; with neither, ``<home>/data.key``,
         created (mode 0600) with a new random key on first use."""
         if data_key:
@@ -113,7 +118,9 @@ class Keyring:
 
     def get(self, kid: str) -> bytes:
         if kid not in self.keys:
-            raise UnknownKey(f"the data was encrypted with key {kid}, which is not in the keyring; add that key (MODELWORKS_DATA_KEY or the key file) to read it")
+            raise UnknownKey(
+                f"the data was encrypted with key {kid}, which is not in the keyring; add that key (MODELWORKS_DATA_KEY or the key file) to read it"
+            )
         return self.keys[kid]
 
 

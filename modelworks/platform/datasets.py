@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -57,7 +58,7 @@ class DataStore:
     chunk_size: int = DEFAULT_CHUNK
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "DataStore":
+    def from_settings(cls, settings: Settings) -> DataStore:
         key = settings.data_key.get_secret_value() if settings.data_key else None
         max_bytes = int(settings.max_upload_mb * (1 << 20))
         return cls(
@@ -68,7 +69,7 @@ class DataStore:
             archive_limits=Limits(max_bytes=settings.max_extract_bytes),
         )
 
-    def stage(self) -> "StagedUpload":
+    def stage(self) -> StagedUpload:
         return StagedUpload(self)
 
 
@@ -89,7 +90,9 @@ class StagedUpload:
         self.size += len(chunk)
         if self.size > self.limit:
             self.discard()
-            raise TooLarge(f"the upload is larger than the limit of {self.limit / (1 << 20):g} MB (MODELWORKS_MAX_UPLOAD_MB)")
+            raise TooLarge(
+                f"the upload is larger than the limit of {self.limit / (1 << 20):g} MB (MODELWORKS_MAX_UPLOAD_MB)"
+            )
         self._sha.update(chunk)
         self._file.write(chunk)
 
@@ -102,7 +105,7 @@ class StagedUpload:
         self._file.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> "StagedUpload":
+    def __enter__(self) -> StagedUpload:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -131,7 +134,9 @@ def _get_or_create(session: Session, access: ProjectAccess, name: str) -> Datase
 
 
 def _next_version(session: Session, dataset: Dataset) -> int:
-    return (session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)) or 0) + 1
+    return (
+        session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)) or 0
+    ) + 1
 
 
 def _write(store: DataStore, key: str, chunks: Iterator[bytes], encrypt: bool) -> None:
@@ -149,10 +154,19 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _commit_version(session: Session, store: DataStore, row: DatasetVersion, key: str | None, action: str, detail: dict[str, Any]) -> DatasetVersion:
+def _commit_version(
+    session: Session, store: DataStore, row: DatasetVersion, key: str | None, action: str, detail: dict[str, Any]
+) -> DatasetVersion:
     project_id = row.dataset.project_id
     session.add(row)
-    audit.record(session, row.created_by, action, f"dataset:{row.dataset.name}@{row.version}", project_id=project_id, detail=detail)
+    audit.record(
+        session,
+        row.created_by,
+        action,
+        f"dataset:{row.dataset.name}@{row.version}",
+        project_id=project_id,
+        detail=detail,
+    )
     try:
         session.commit()
     except IntegrityError as e:
@@ -163,7 +177,17 @@ def _commit_version(session: Session, store: DataStore, row: DatasetVersion, key
     return row
 
 
-def add_version(session: Session, store: DataStore, access: ProjectAccess, name: str, staged: StagedUpload, filename: str, fmt: str | None = None, *, public: bool = False) -> DatasetVersion:
+def add_version(
+    session: Session,
+    store: DataStore,
+    access: ProjectAccess,
+    name: str,
+    staged: StagedUpload,
+    filename: str,
+    fmt: str | None = None,
+    *,
+    public: bool = False,
+) -> DatasetVersion:
     """Describe a staged upload and store it as the next version of dataset ``name``."""
     check_name("dataset", name)
     fmt = resolve_format(filename, fmt)
@@ -184,15 +208,33 @@ def add_version(session: Session, store: DataStore, access: ProjectAccess, name:
         store.storage.remove(key)
         raise
     row = DatasetVersion(
-        dataset=dataset, version=version, sha256=sha256, size=staged.size, format=fmt, source=filename,
-        schema=schema, rows=rows, encrypted=not public,
+        dataset=dataset,
+        version=version,
+        sha256=sha256,
+        size=staged.size,
+        format=fmt,
+        source=filename,
+        schema=schema,
+        rows=rows,
+        encrypted=not public,
         preview=preview if public else seal_preview(preview, store.keyring),
-        key_id=store.keyring.current if not public else None, storage_path=key, created_by=access.user,
+        key_id=store.keyring.current if not public else None,
+        storage_path=key,
+        created_by=access.user,
     )
-    return _commit_version(session, store, row, key, "dataset.upload", {"version": version, "sha256": sha256, "size": staged.size, "format": fmt})
+    return _commit_version(
+        session,
+        store,
+        row,
+        key,
+        "dataset.upload",
+        {"version": version, "sha256": sha256, "size": staged.size, "format": fmt},
+    )
 
 
-def register_builtin(session: Session, store: DataStore, access: ProjectAccess, name: str, builtin: str) -> DatasetVersion:
+def register_builtin(
+    session: Session, store: DataStore, access: ProjectAccess, name: str, builtin: str
+) -> DatasetVersion:
     """Record built-in data set ``builtin`` (e.g. "iris") as the next version of ``name``. No
     file is stored; the SHA-256 is that of the frame as CSV, so a changed built-in shows."""
     check_name("dataset", name)
@@ -203,9 +245,19 @@ def register_builtin(session: Session, store: DataStore, access: ProjectAccess, 
     dataset = _get_or_create(session, access, name)
     version = _next_version(session, dataset)
     row = DatasetVersion(
-        dataset=dataset, version=version, sha256=hashlib.sha256(text).hexdigest(), size=len(text), format="builtin",
-        source=f"builtin:{builtin}", schema=schema, rows=rows, preview={"rows": preview, "target": loaded.target},
-        encrypted=False, key_id=None, storage_path=None, created_by=access.user,
+        dataset=dataset,
+        version=version,
+        sha256=hashlib.sha256(text).hexdigest(),
+        size=len(text),
+        format="builtin",
+        source=f"builtin:{builtin}",
+        schema=schema,
+        rows=rows,
+        preview={"rows": preview, "target": loaded.target},
+        encrypted=False,
+        key_id=None,
+        storage_path=None,
+        created_by=access.user,
     )
     return _commit_version(session, store, row, None, "dataset.register", {"version": version, "builtin": builtin})
 
@@ -220,9 +272,13 @@ class DatasetSummary:
     latest: int | None
 
 
-def list_datasets(session: Session, project: Project, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[DatasetSummary]:
+def list_datasets(
+    session: Session, project: Project, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Page[DatasetSummary]:
     """A project's datasets by name, with their version counts."""
-    page = paginate(session, select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.name), limit, offset)
+    page = paginate(
+        session, select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.name), limit, offset
+    )
     counts = {
         dataset_id: (n, latest)
         for dataset_id, n, latest in session.execute(
@@ -237,13 +293,19 @@ def list_datasets(session: Session, project: Project, limit: int = DEFAULT_LIMIT
 
 def get_dataset(session: Session, project: Project, name: str) -> tuple[Dataset, list[DatasetVersion]]:
     dataset = _find(session, project, name)
-    versions = list(session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id).order_by(DatasetVersion.version)))
+    versions = list(
+        session.scalars(
+            select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id).order_by(DatasetVersion.version)
+        )
+    )
     return dataset, versions
 
 
 def get_version(session: Session, project: Project, name: str, version: int) -> DatasetVersion:
     dataset = _find(session, project, name)
-    row = session.scalar(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.version == version))
+    row = session.scalar(
+        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.version == version)
+    )
     if row is None:
         raise NotFound(f"dataset {name!r} has no version {version}")
     return row
@@ -260,7 +322,9 @@ def _raw_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
     try:
         f = store.storage.open(_stored_path(row), "rb")
     except FileNotFoundError as e:
-        raise StoredDataError(f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store") from e
+        raise StoredDataError(
+            f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store"
+        ) from e
     with f:
         if row.encrypted:
             yield from decrypt_chunks(f, store.keyring)
@@ -285,7 +349,9 @@ def read_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
     return _raw_chunks(store, row)
 
 
-def materialize(session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore) -> Path:
+def materialize(
+    session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore
+) -> Path:
     """Decrypt a version into ``target_dir`` for a job and return what the engine reads: the
     data file, or the folder of class folders for an image archive. The SHA-256 is checked
     before anything is returned; a built-in has no file (use `engine_source`)."""
@@ -315,7 +381,9 @@ def materialize(session: Session, project: Project, name: str, version: int, tar
     return folder_root(target / unpacked) if upload.archive else target / data.name
 
 
-def engine_source(session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore) -> str:
+def engine_source(
+    session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore
+) -> str:
     """What a job's ``data.source`` should be: ``builtin:NAME``, or the materialized path."""
     row = get_version(session, project, name, version)
     if row.format == "builtin":
@@ -340,7 +408,13 @@ def rotate_key(session: Session, store: DataStore, actor: User | None) -> int:
     """Re-encrypt every encrypted version not sealed with the keyring's current key; returns
     how many. Each version is written beside the old file, verified, recorded, and only then
     is the old file removed, so a crash midway leaves every version readable."""
-    rows = list(session.scalars(select(DatasetVersion).where(DatasetVersion.encrypted.is_(True), DatasetVersion.key_id != store.keyring.current)))
+    rows = list(
+        session.scalars(
+            select(DatasetVersion).where(
+                DatasetVersion.encrypted.is_(True), DatasetVersion.key_id != store.keyring.current
+            )
+        )
+    )
     for row in rows:
         old_key, old_id = row.storage_path, row.key_id
         assert old_key is not None
@@ -355,7 +429,14 @@ def rotate_key(session: Session, store: DataStore, actor: User | None) -> int:
             session.rollback()
             store.storage.remove(new_key)
             raise
-        audit.record(session, actor, "dataset.rotate_key", f"dataset:{row.dataset.name}@{row.version}", project_id=row.dataset.project_id, detail={"from": old_id, "to": row.key_id})
+        audit.record(
+            session,
+            actor,
+            "dataset.rotate_key",
+            f"dataset:{row.dataset.name}@{row.version}",
+            project_id=row.dataset.project_id,
+            detail={"from": old_id, "to": row.key_id},
+        )
         session.commit()
         store.storage.remove(old_key)
     return len(rows)

@@ -39,5 +39,7 @@ def check_config(config: Any, settings: Settings, what: str = "config") -> None:
         raise Unprocessable(f"{what} nests deeper than {limit} levels (MODELWORKS_MAX_CONFIG_DEPTH)")
     size = len(json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     if size > settings.max_config_kb * 1024:
-        raise TooLarge(f"{what} is {size / 1024:.0f} KB as JSON; the limit is {settings.max_config_kb:g} KB "
-                       f"(MODELWORKS_MAX_CONFIG_KB)")
+        raise TooLarge(
+            f"{what} is {size / 1024:.0f} KB as JSON; the limit is {settings.max_config_kb:g} KB "
+            f"(MODELWORKS_MAX_CONFIG_KB)"
+        )

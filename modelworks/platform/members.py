@@ -22,7 +22,12 @@ from modelworks.platform.users import get_user
 
 
 def list_members(session: Session, project: Project, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[Membership]:
-    query = select(Membership).join(User, Membership.user_id == User.id).where(Membership.project_id == project.id).order_by(User.name)
+    query = (
+        select(Membership)
+        .join(User, Membership.user_id == User.id)
+        .where(Membership.project_id == project.id)
+        .order_by(User.name)
+    )
     return paginate(session, query, limit, offset)
 
 
@@ -47,7 +52,14 @@ def set_member(session: Session, actor: User, project: Project, user_name: str, 
     else:
         membership.role = role.value
     _keep_an_owner(session, project)
-    audit.record(session, actor, "member.set", f"user:{user_name}", project_id=project.id, detail={"user": user_name, "role": role.value, "previous": previous})
+    audit.record(
+        session,
+        actor,
+        "member.set",
+        f"user:{user_name}",
+        project_id=project.id,
+        detail={"user": user_name, "role": role.value, "previous": previous},
+    )
     session.commit()
     return membership
 
@@ -58,7 +70,14 @@ def remove_member(session: Session, actor: User, project: Project, user_name: st
     role = membership.role
     session.delete(membership)
     _keep_an_owner(session, project)
-    audit.record(session, actor, "member.remove", f"user:{user_name}", project_id=project.id, detail={"user": user_name, "role": role})
+    audit.record(
+        session,
+        actor,
+        "member.remove",
+        f"user:{user_name}",
+        project_id=project.id,
+        detail={"user": user_name, "role": role},
+    )
     session.commit()
 
 
@@ -71,8 +90,11 @@ def _keep_an_owner(session: Session, project: Project) -> None:
     """Refuse a change that leaves the project without an owner (checked after the write, in
     the same transaction, so two concurrent demotions cannot both pass)."""
     session.flush()
-    owners = session.scalar(select(func.count()).select_from(Membership).where(Membership.project_id == project.id, Membership.role == Role.owner.value))
+    owners = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.project_id == project.id, Membership.role == Role.owner.value)
+    )
     if not owners:
         session.rollback()
         raise Conflict(f"project {project.name!r} must keep at least one owner; make someone else owner first")
-

@@ -31,8 +31,10 @@ MAX_DESCRIPTION = 500
 
 def not_available(name: str) -> Conflict:
     """The one answer for a taken project name (see the module docstring)."""
-    return Conflict(f"the project name {name!r} is not available (a project of that name already exists, perhaps one "
-                    f"you cannot see); choose another")
+    return Conflict(
+        f"the project name {name!r} is not available (a project of that name already exists, perhaps one "
+        f"you cannot see); choose another"
+    )
 
 
 def create_project(session: Session, user: User, name: str, description: str = "") -> ProjectAccess:
@@ -47,7 +49,9 @@ def create_project(session: Session, user: User, name: str, description: str = "
         session.rollback()
         raise not_available(name) from e
     session.add(Membership(project_id=project.id, user_id=user.id, role=Role.owner.value))
-    audit.record(session, user, "project.create", f"project:{name}", project_id=project.id, detail={"description": description})
+    audit.record(
+        session, user, "project.create", f"project:{name}", project_id=project.id, detail={"description": description}
+    )
     session.commit()
     return ProjectAccess(project=project, user=user, role=Role.owner)
 
@@ -59,7 +63,13 @@ def list_projects(session: Session, user: User, limit: int = DEFAULT_LIMIT, offs
         query = query.join(Membership, Membership.project_id == Project.id).where(Membership.user_id == user.id)
     page = paginate(session, query, limit, offset)
     ids = [p.id for p in page.items]
-    roles = dict(session.execute(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id, Membership.project_id.in_(ids))).all())
+    roles = dict(
+        session.execute(
+            select(Membership.project_id, Membership.role).where(
+                Membership.user_id == user.id, Membership.project_id.in_(ids)
+            )
+        ).all()
+    )
     items = [ProjectAccess(project=p, user=user, role=Role(roles[p.id]) if p.id in roles else None) for p in page.items]
     return Page(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
@@ -69,9 +79,13 @@ def delete_project(session: Session, actor: User, project: Project, storage: Sto
     the database, then their files (``<project-id>/`` in the artifact store and in ``work_dir``,
     where its jobs wrote). Its audit entries stay. Refused while a job of it runs: the job's
     process would go on writing files nobody owns."""
-    running = session.scalar(select(func.count()).select_from(Job).where(Job.project_id == project.id, Job.state == "running"))
+    running = session.scalar(
+        select(func.count()).select_from(Job).where(Job.project_id == project.id, Job.state == "running")
+    )
     if running:
-        raise Conflict(f"project {project.name!r} has {running} running job{'s' if running > 1 else ''}; cancel {'them' if running > 1 else 'it'} first")
+        raise Conflict(
+            f"project {project.name!r} has {running} running job{'s' if running > 1 else ''}; cancel {'them' if running > 1 else 'it'} first"
+        )
     audit.record(session, actor, "project.delete", f"project:{project.name}", project_id=project.id)
     session.delete(project)
     session.commit()

@@ -31,8 +31,23 @@ from modelworks.platform.runs import CHUNK, find_entry, open_artifact, read_veri
 from modelworks.platform.storage import Storage
 
 MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
-DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-               "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
 
 
 class NotSafetensors(Unprocessable):
@@ -83,19 +98,32 @@ def check_safetensors(f: IO[bytes], size: int, what: str) -> None:
 
 def _find_model(session: Session, project: Project, name: str) -> RegisteredModel:
     check_name("model", name)
-    model = session.scalar(select(RegisteredModel).where(RegisteredModel.project_id == project.id, RegisteredModel.name == name))
+    model = session.scalar(
+        select(RegisteredModel).where(RegisteredModel.project_id == project.id, RegisteredModel.name == name)
+    )
     if model is None:
         raise NotFound(f"no model named {name!r} in project {project.name!r}")
     return model
 
 
-def list_models(session: Session, project: Project, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[RegisteredModel]:
-    return paginate(session, select(RegisteredModel).where(RegisteredModel.project_id == project.id).order_by(RegisteredModel.name), limit, offset)
+def list_models(
+    session: Session, project: Project, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Page[RegisteredModel]:
+    return paginate(
+        session,
+        select(RegisteredModel).where(RegisteredModel.project_id == project.id).order_by(RegisteredModel.name),
+        limit,
+        offset,
+    )
 
 
-def get_model(session: Session, project: Project, name: str) -> tuple[RegisteredModel, list[ModelVersion], list[ModelAlias]]:
+def get_model(
+    session: Session, project: Project, name: str
+) -> tuple[RegisteredModel, list[ModelVersion], list[ModelAlias]]:
     model = _find_model(session, project, name)
-    versions = list(session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)))
+    versions = list(
+        session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.version))
+    )
     aliases = list(session.scalars(select(ModelAlias).where(ModelAlias.model_id == model.id).order_by(ModelAlias.name)))
     return model, versions, aliases
 
@@ -112,7 +140,9 @@ def register_version(session: Session, storage: Storage, access: ProjectAccess, 
     """Freeze ``run`` as the next version of model ``name`` (created on first use)."""
     check_name("model", name)
     project = access.project
-    model = session.scalar(select(RegisteredModel).where(RegisteredModel.project_id == project.id, RegisteredModel.name == name))
+    model = session.scalar(
+        select(RegisteredModel).where(RegisteredModel.project_id == project.id, RegisteredModel.name == name)
+    )
     if model is None:
         model = RegisteredModel(project_id=project.id, name=name, created_by=access.user)
         session.add(model)
@@ -133,10 +163,23 @@ def register_version(session: Session, storage: Storage, access: ProjectAccess, 
         session.rollback()
         storage.remove(prefix)
         raise
-    row = ModelVersion(model=model, version=version, run_id=run.id, storage_prefix=prefix,
-                       artifacts=[dict(e) for e in run.artifacts], created_by=access.user)
+    row = ModelVersion(
+        model=model,
+        version=version,
+        run_id=run.id,
+        storage_prefix=prefix,
+        artifacts=[dict(e) for e in run.artifacts],
+        created_by=access.user,
+    )
     session.add(row)
-    audit.record(session, access.user, "model.version.create", f"model:{name}@{version}", project_id=project.id, detail={"run": run.id, "version": version})
+    audit.record(
+        session,
+        access.user,
+        "model.version.create",
+        f"model:{name}@{version}",
+        project_id=project.id,
+        detail={"run": run.id, "version": version},
+    )
     try:
         session.commit()
     except IntegrityError as e:
@@ -198,8 +241,14 @@ def set_alias(session: Session, access: ProjectAccess, name: str, alias: str, ve
         session.add(row)
     else:
         row.version_id, row.updated_by, row.updated_at = target.id, access.user, utcnow()
-    audit.record(session, access.user, "model.alias.set", f"model:{name}#{alias}", project_id=access.project.id,
-                 detail={"alias": alias, "version": version, "from": before})
+    audit.record(
+        session,
+        access.user,
+        "model.alias.set",
+        f"model:{name}#{alias}",
+        project_id=access.project.id,
+        detail={"alias": alias, "version": version, "from": before},
+    )
     try:
         session.commit()
     except IntegrityError as e:
@@ -213,8 +262,14 @@ def delete_alias(session: Session, access: ProjectAccess, name: str, alias: str)
     row = get_alias(session, access.project, name, alias)
     version = row.version.version
     session.delete(row)
-    audit.record(session, access.user, "model.alias.delete", f"model:{name}#{alias}", project_id=access.project.id,
-                 detail={"alias": alias, "version": version})
+    audit.record(
+        session,
+        access.user,
+        "model.alias.delete",
+        f"model:{name}#{alias}",
+        project_id=access.project.id,
+        detail={"alias": alias, "version": version},
+    )
     session.commit()
 
 
@@ -222,4 +277,3 @@ def check_run_weights(path: Path) -> None:
     """`check_safetensors` for a local file (e.g. before `load_weights`)."""
     with open(path, "rb") as f:
         check_safetensors(f, path.stat().st_size, str(path))
-

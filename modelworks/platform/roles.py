@@ -23,7 +23,7 @@ class Role(str, Enum):
     def rank(self) -> int:
         return _RANK[self]
 
-    def allows(self, minimum: "Role") -> bool:
+    def allows(self, minimum: Role) -> bool:
         """Whether a member with this role may do what needs at least ``minimum``."""
         return self.rank >= minimum.rank
 

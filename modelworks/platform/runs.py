@@ -61,7 +61,9 @@ def manifest(folder: Path) -> list[dict[str, Any]]:
     entries = []
     for path in sorted(folder.rglob("*")):
         if path.is_symlink():
-            raise UserError(f"the run folder {folder} holds a symbolic link {path.relative_to(folder)}; refusing to record it")
+            raise UserError(
+                f"the run folder {folder} holds a symbolic link {path.relative_to(folder)}; refusing to record it"
+            )
         if path.is_file():
             rel = path.relative_to(folder).as_posix()
             entries.append({"path": rel, "size": path.stat().st_size, "sha256": file_sha256(path)})
@@ -81,7 +83,9 @@ def verified_copy(chunks: Iterator[bytes], entry: dict[str, Any], what: str) -> 
                 break
             spool.write(chunk)
         if size != entry["size"] or sha.hexdigest() != entry["sha256"]:
-            raise ArtifactChanged(f"artifact changed: {what} no longer matches the SHA-256 recorded for it; refusing to serve it")
+            raise ArtifactChanged(
+                f"artifact changed: {what} no longer matches the SHA-256 recorded for it; refusing to serve it"
+            )
     except BaseException:
         spool.close()
         raise
@@ -158,9 +162,18 @@ def _lineage(session: Session, project_id: int, source: str) -> dict[str, Any]:
     if ref is None:
         return {"source": source}
     row = session.scalar(
-        select(DatasetVersion).join(Dataset).where(Dataset.project_id == project_id, Dataset.name == ref["name"], DatasetVersion.version == int(ref["version"]))
+        select(DatasetVersion)
+        .join(Dataset)
+        .where(
+            Dataset.project_id == project_id, Dataset.name == ref["name"], DatasetVersion.version == int(ref["version"])
+        )
     )
-    return {"source": source, "dataset": ref["name"], "version": int(ref["version"]), "sha256": row.sha256 if row is not None else None}
+    return {
+        "source": source,
+        "dataset": ref["name"],
+        "version": int(ref["version"]),
+        "sha256": row.sha256 if row is not None else None,
+    }
 
 
 T = TypeVar("T")
@@ -175,8 +188,15 @@ def _optional(read: Callable[[Path], T], run_dir: Path) -> T | None:
         return None
 
 
-def record_run(session: Session, project_id: int, run_dir: Path, key: str, artifacts: list[dict[str, Any]], *,
-               job: Job | None = None) -> Run:
+def record_run(
+    session: Session,
+    project_id: int,
+    run_dir: Path,
+    key: str,
+    artifacts: list[dict[str, Any]],
+    *,
+    job: Job | None = None,
+) -> Run:
     """Add the row of the run folder ``run_dir`` (made by ``job``, if any), published under
     ``key`` with manifest ``artifacts`` (see `publish_run`), and its audit entry; the caller
     commits. The run of a compress or export job inherits its parent run's data lineage and
@@ -190,23 +210,40 @@ def record_run(session: Session, project_id: int, run_dir: Path, key: str, artif
     parent_job = job.config.get("job") if job is not None and job.kind in ("compress", "export") else None
     if parent_job is not None:
         parent = session.scalar(select(Run).where(Run.job_id == parent_job))
-        lineage = {**(parent.lineage if parent is not None else {}), "parent_job": parent_job, "parent_run": parent.id if parent is not None else None}
+        lineage = {
+            **(parent.lineage if parent is not None else {}),
+            "parent_job": parent_job,
+            "parent_run": parent.id if parent is not None else None,
+        }
     else:
-        job_source = ((job.config.get("data") or {}).get("source") if job is not None else None) or (config.get("data") or {}).get("source", "")
+        job_source = ((job.config.get("data") or {}).get("source") if job is not None else None) or (
+            config.get("data") or {}
+        ).get("source", "")
         lineage = _lineage(session, project_id, str(job_source))
     run = Run(
-        project_id=project_id, job_id=job.id if job is not None else None, run_dir=str(run_dir), storage_prefix=key, config=config,
+        project_id=project_id,
+        job_id=job.id if job is not None else None,
+        run_dir=str(run_dir),
+        storage_prefix=key,
+        config=config,
         lineage=lineage,
         code_version={
             "git_commit": environment.git_commit if environment else None,
             "modelworks": environment.packages.get("modelworks") if environment else None,
         },
-        metrics=numbers(report.metrics if report else {}), artifacts=artifacts,
+        metrics=numbers(report.metrics if report else {}),
+        artifacts=artifacts,
     )
     session.add(run)
     session.flush()
-    audit.record(session, None, "run.record", f"run:{run.id}", project_id=project_id,
-                 detail={"job": run.job_id, "files": len(run.artifacts)})
+    audit.record(
+        session,
+        None,
+        "run.record",
+        f"run:{run.id}",
+        project_id=project_id,
+        detail={"job": run.job_id, "files": len(run.artifacts)},
+    )
     return run
 
 
@@ -218,10 +255,14 @@ def job_run(session: Session, job_id: int) -> Run | None:
 # ------------------------------------------------------------------------------------ reading
 
 
-def list_runs(session: Session, project: Project, job_id: int | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page[Run]:
+def list_runs(
+    session: Session, project: Project, job_id: int | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Page[Run]:
     """A project's runs, newest first; only ``job_id``'s when given."""
     # Only what a listing shows: configs and manifests are the bulk of a run row.
-    query = select(Run).options(load_only(Run.id, Run.job_id, Run.lineage, Run.code_version, Run.metrics, Run.created_at))
+    query = select(Run).options(
+        load_only(Run.id, Run.job_id, Run.lineage, Run.code_version, Run.metrics, Run.created_at)
+    )
     query = query.where(Run.project_id == project.id).order_by(Run.id.desc())
     if job_id is not None:
         query = query.where(Run.job_id == job_id)
@@ -238,18 +279,28 @@ def get_run(session: Session, project: Project, run_id: int) -> Run:
 HISTORY_POINTS = 500  # per metric in a run's detail; the whole series is paged at /jobs/{id}/metrics
 
 
-def metric_history(session: Session, run: Run, points: int = HISTORY_POINTS) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+def metric_history(
+    session: Session, run: Run, points: int = HISTORY_POINTS
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
     """A run's metrics over time, by name, in the order its job streamed them, thinned in the
     database to at most about ``points`` per name (every k-th point, and always the last), and
     how many points each name has in all. A 10,000-step history costs one indexed scan, not
     10,000 rows sent to a browser."""
     if run.job_id is None:
         return {}, {}
-    ranked = select(
-        JobMetric.id, JobMetric.name, JobMetric.step, JobMetric.epoch, JobMetric.value,
-        func.row_number().over(partition_by=JobMetric.name, order_by=JobMetric.id).label("rank"),
-        func.count().over(partition_by=JobMetric.name).label("total"),
-    ).where(JobMetric.job_id == run.job_id).subquery()
+    ranked = (
+        select(
+            JobMetric.id,
+            JobMetric.name,
+            JobMetric.step,
+            JobMetric.epoch,
+            JobMetric.value,
+            func.row_number().over(partition_by=JobMetric.name, order_by=JobMetric.id).label("rank"),
+            func.count().over(partition_by=JobMetric.name).label("total"),
+        )
+        .where(JobMetric.job_id == run.job_id)
+        .subquery()
+    )
     stride = (ranked.c.total + (points - 1)) // points  # ceil(total / points); `//`: integer division in SQL too
     rows = session.execute(
         select(ranked.c.name, ranked.c.step, ranked.c.epoch, ranked.c.value, ranked.c.total)

@@ -38,8 +38,9 @@ Executor: ``ray`` runs each attempt in an actor on the Ray cluster at ``ray_addr
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -66,7 +67,9 @@ class Settings(BaseModel):
     port: int = Field(ge=0, le=65535)
     price_cpu_hour: float = Field(0.0, ge=0.0, description="cost of one CPU hour, for usage estimates")
     price_gpu_hour: float = Field(0.0, ge=0.0, description="cost of one GPU hour, for usage estimates")
-    price_1k_requests: float = Field(0.0, ge=0.0, description="charge per 1,000 inference requests, for usage estimates")
+    price_1k_requests: float = Field(
+        0.0, ge=0.0, description="charge per 1,000 inference requests, for usage estimates"
+    )
     price_1k_rows: float = Field(0.0, ge=0.0, description="charge per 1,000 rows inferred, for usage estimates")
     serving_host: str = Field(DEFAULT_HOST, min_length=1, description="where the serving process listens")
     serving_port: int = Field(DEFAULT_SERVING_PORT, ge=0, le=65535)
@@ -112,14 +115,16 @@ class Settings(BaseModel):
         data_key_file: Path | str | None = None,
         executor: str | None = None,
         ray_address: str | None = None,
-    ) -> "Settings":
+    ) -> Settings:
         """Resolve every setting: a given argument wins over the environment, which wins over
         the default. The default database is an SQLite file inside ``home``."""
         env = os.environ if environ is None else environ
         home_path = Path(home or env.get("MODELWORKS_HOME") or DEFAULT_HOME).expanduser().absolute()
         values = {
             "home": home_path,
-            "database_url": database_url or env.get("MODELWORKS_DATABASE_URL") or f"sqlite:///{home_path / 'modelworks.db'}",
+            "database_url": database_url
+            or env.get("MODELWORKS_DATABASE_URL")
+            or f"sqlite:///{home_path / 'modelworks.db'}",
             "host": host or env.get("MODELWORKS_HOST") or DEFAULT_HOST,
             "port": port if port is not None else env.get("MODELWORKS_PORT") or DEFAULT_PORT,
             "price_cpu_hour": env.get("MODELWORKS_PRICE_CPU_HOUR") or 0.0,
@@ -129,7 +134,9 @@ class Settings(BaseModel):
             "serving_host": env.get("MODELWORKS_SERVING_HOST") or DEFAULT_HOST,
             "serving_port": env.get("MODELWORKS_SERVING_PORT") or DEFAULT_SERVING_PORT,
             "artifacts": artifacts or env.get("MODELWORKS_ARTIFACTS") or str(home_path / "artifacts"),
-            "max_upload_mb": max_upload_mb if max_upload_mb is not None else env.get("MODELWORKS_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB,
+            "max_upload_mb": max_upload_mb
+            if max_upload_mb is not None
+            else env.get("MODELWORKS_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB,
             "data_key": data_key or env.get("MODELWORKS_DATA_KEY") or None,
             "data_key_file": data_key_file or env.get("MODELWORKS_DATA_KEY_FILE") or None,
             "executor": executor or env.get("MODELWORKS_EXECUTOR") or "local",

@@ -77,4 +77,3 @@ class Storage:
     def listdir(self, key: str) -> list[str]:
         path = self._fresh(self.path(key))
         return [p.rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)] if self.fs.exists(path) else []
-

@@ -50,7 +50,14 @@ def issue_token(
         raise UserError("a token's expiry must carry a time zone, e.g. 2027-01-31T00:00:00Z")
     token_id = secrets.token_hex(8)
     token = f"mw_{token_id}_{secrets.token_urlsafe(32)}"
-    row = ApiToken(id=token_id, user_id=user.id, name=name, secret_sha256=digest(token), prefix=token[:PREFIX_LENGTH], expires_at=expires_at)
+    row = ApiToken(
+        id=token_id,
+        user_id=user.id,
+        name=name,
+        secret_sha256=digest(token),
+        prefix=token[:PREFIX_LENGTH],
+        expires_at=expires_at,
+    )
     session.add(row)
     detail = {"name": name, "user": user.name, "expires_at": expires_at.isoformat() if expires_at else None}
     audit.record(session, actor or user, "token.create", f"token:{token_id}", detail=detail)
@@ -66,7 +73,12 @@ def authenticate(session: Session, token: str, now: datetime | None = None) -> U
     row = session.get(ApiToken, match["id"]) if match else None
     # Compare even when there is no row, so a miss costs about as long as a wrong secret.
     matches = hmac.compare_digest(row.secret_sha256 if row else _NO_DIGEST, digest(token))
-    if row is None or not matches or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+    if (
+        row is None
+        or not matches
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
         raise Unauthenticated(REFUSED)
     user = session.get(User, row.user_id)
     if user is None:
@@ -106,10 +118,19 @@ def _keep_an_admin_token(session: Session, revoking: ApiToken) -> None:
     now = utcnow()
     session.execute(select(User.id).where(User.is_admin.is_(True)).with_for_update())
     others = session.scalar(
-        select(func.count()).select_from(ApiToken).join(User, ApiToken.user_id == User.id)
-        .where(User.is_admin.is_(True), ApiToken.id != revoking.id, ApiToken.revoked_at.is_(None),
-               or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now)))
+        select(func.count())
+        .select_from(ApiToken)
+        .join(User, ApiToken.user_id == User.id)
+        .where(
+            User.is_admin.is_(True),
+            ApiToken.id != revoking.id,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+    )
     if not others:
-        raise Conflict("this is the last valid token of the last admin: revoking it would lock every admin out. "
-                       "Create another token first (POST /api/v1/tokens), or recover later with "
-                       "'modelworks admin token NAME' on the server's machine")
+        raise Conflict(
+            "this is the last valid token of the last admin: revoking it would lock every admin out. "
+            "Create another token first (POST /api/v1/tokens), or recover later with "
+            "'modelworks admin token NAME' on the server's machine"
+        )

@@ -14,8 +14,9 @@ route that declares none of them. Each also declares the refusals it answers (`A
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Callable, Iterator
+from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -65,11 +66,17 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session)]
 
-_bearer = HTTPBearer(auto_error=False, description="an API token: modelworks up prints the first; POST /api/v1/tokens makes more")
+_bearer = HTTPBearer(
+    auto_error=False, description="an API token: modelworks up prints the first; POST /api/v1/tokens makes more"
+)
 
 
-@answers({401: "missing, malformed, unknown, revoked or expired token",
-          429: "too many refused tokens from this address; retry after Retry-After seconds"})
+@answers(
+    {
+        401: "missing, malformed, unknown, revoked or expired token",
+        429: "too many refused tokens from this address; retry after Retry-After seconds",
+    }
+)
 def current_user(
     request: Request, session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User:
@@ -105,7 +112,9 @@ def require_role(minimum: Role | str) -> Callable[..., ProjectAccess]:
     least the ``minimum`` role, and returns their `ProjectAccess`."""
     minimum = Role(minimum)
 
-    def project_access(project: Annotated[str, Path(description="project name")], user: CurrentUser, session: DbSession) -> ProjectAccess:
+    def project_access(
+        project: Annotated[str, Path(description="project name")], user: CurrentUser, session: DbSession
+    ) -> ProjectAccess:
         return authorize_project(session, user, project, minimum)
 
     project_access.__name__ = f"require_{minimum.value}"

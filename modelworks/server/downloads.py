@@ -22,12 +22,24 @@ class Download(StreamingResponse):
     HEADERS: ClassVar[dict[str, dict[str, Any]]] = {
         "Content-Length": {"description": "the file's size in bytes", "schema": {"type": "integer", "minimum": 0}},
         "Content-Disposition": {"description": "attachment, with the file's name", "schema": {"type": "string"}},
-        "X-Content-SHA256": {"description": "the SHA-256 of the file, hex",
-                             "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+        "X-Content-SHA256": {
+            "description": "the SHA-256 of the file, hex",
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        },
     }
 
-    def __init__(self, chunks: Iterable[bytes] | AsyncIterable[bytes], *, size: int, sha256: str, filename: str,
-                 status_code: int = 200) -> None:
-        headers = {"Content-Length": str(size), "X-Content-SHA256": sha256,
-                   "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}"}
+    def __init__(
+        self,
+        chunks: Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        size: int,
+        sha256: str,
+        filename: str,
+        status_code: int = 200,
+    ) -> None:
+        headers = {
+            "Content-Length": str(size),
+            "X-Content-SHA256": sha256,
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}",
+        }
         super().__init__(chunks, status_code=status_code, media_type=self.media_type, headers=headers)

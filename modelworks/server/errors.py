@@ -36,18 +36,34 @@ from modelworks.server.redact import redact
 log = logging.getLogger("modelworks.server")
 
 MAX_PROBLEMS = 20  # validation problems listed in one answer; the rest are counted
-STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, RequestTimeout: 408, Conflict: 409, TooLarge: 413,
-          Unprocessable: 422, TooManyRequests: 429, StoredDataError: 500}
+STATUS = {
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    RequestTimeout: 408,
+    Conflict: 409,
+    TooLarge: 413,
+    Unprocessable: 422,
+    TooManyRequests: 429,
+    StoredDataError: 500,
+}
 # The headers an error answer carries, by status, as OpenAPI header objects (`modelworks.server.openapi`).
 ERROR_HEADERS = {
-    401: {"WWW-Authenticate": {"description": "the scheme to authenticate with",
-                               "schema": {"type": "string", "const": "Bearer"}}},
-    429: {"Retry-After": {"description": "seconds to wait before retrying",
-                          "schema": {"type": "integer", "minimum": 1}}},
+    401: {
+        "WWW-Authenticate": {
+            "description": "the scheme to authenticate with",
+            "schema": {"type": "string", "const": "Bearer"},
+        }
+    },
+    429: {
+        "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
+    },
 }
 
 
-def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     code = code or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}

@@ -9,8 +9,8 @@ this module does not know, fails closed: `create_app` raises before the server e
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant

@@ -25,8 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelworks.platform.errors import RequestTimeout, TooLarge
 
-HTML_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-               "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HTML_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
@@ -67,8 +69,16 @@ class SecurityHeaders:
 class BodyLimits:
     """Bound the size of every request body and how long it may stall (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, max_stream: int, idle_timeout_s: float,
-                 refuse: Callable[[int, str], Any], streamed: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        max_stream: int,
+        idle_timeout_s: float,
+        refuse: Callable[[int, str], Any],
+        streamed: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.max_body, self.max_stream, self.idle_timeout_s = max_body, max_stream, idle_timeout_s
         self.refuse = refuse  # (status, message) -> an ASGI response, in the API's error shape

@@ -63,8 +63,9 @@ def tell_the_truth(doc: dict[str, Any], routes: list[RouteInfo]) -> dict[str, An
             if route.response_class is not None and issubclass(route.response_class, Download):
                 responses["200"]["content"] = {Download.media_type: {"schema": {"type": "string", "format": "binary"}}}
                 responses["200"]["headers"] = Download.HEADERS
-                responses["500"] = _error_response(500, "the stored file failed its integrity check, or no key "
-                                                        "decrypts it: nothing of it is sent")
+                responses["500"] = _error_response(
+                    500, "the stored file failed its integrity check, or no key decrypts it: nothing of it is sent"
+                )
             operation["responses"] = dict(sorted(responses.items()))
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, which the API never sends
@@ -92,8 +93,11 @@ def error_answers(route: RouteInfo, method: str, operation: dict[str, Any]) -> d
         add(404, f"what the path names does not exist ({', '.join(names)})")
     if operation.get("parameters") or "requestBody" in operation:
         add(422, "the request does not validate: the message names each field and why")
-        add(400, "the request cannot be acted on as sent (e.g. a body that is not JSON, a value the database "
-                 "refuses, a file the engine cannot read): the message says why")
+        add(
+            400,
+            "the request cannot be acted on as sent (e.g. a body that is not JSON, a value the database "
+            "refuses, a file the engine cannot read): the message says why",
+        )
     if "requestBody" in operation:
         add(413, "the request body is larger than the server's limit")
         add(408, "the request body stalled: nothing arrived for the server's body timeout")

@@ -3,8 +3,9 @@ that names the field rather than a setting silently ignored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, Callable, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
@@ -44,7 +45,7 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
     @classmethod
-    def of(cls, page: Any, convert: Callable[[Any], T]) -> "Page[T]":
+    def of(cls, page: Any, convert: Callable[[Any], T]) -> Page[T]:
         """Convert a `modelworks.platform.db.paging.Page` of rows; call as ``Page[Out].of(...)``."""
         return cls(items=[convert(row) for row in page.items], total=page.total, limit=page.limit, offset=page.offset)
 
@@ -65,7 +66,9 @@ class UserOut(ResponseBody):
 
 class TokenCreate(RequestBody):
     name: Annotated[Text, Field(min_length=1, max_length=100)]
-    expires_at: AwareDatetime | None = Field(None, description="when the token stops working (ISO 8601 with a zone); none: never")
+    expires_at: AwareDatetime | None = Field(
+        None, description="when the token stops working (ISO 8601 with a zone); none: never"
+    )
 
     @field_validator("expires_at")
     @classmethod
@@ -89,7 +92,7 @@ class TokenCreated(TokenOut):
     token: str = Field(description="the token itself: shown this once, never stored")
 
     @classmethod
-    def of(cls, row: Any, token: str) -> "TokenCreated":
+    def of(cls, row: Any, token: str) -> TokenCreated:
         return cls(**TokenOut.model_validate(row).model_dump(), token=token)
 
 
@@ -146,8 +149,9 @@ def _builtin_names(schema: dict[str, Any]) -> None:
 
 
 class BuiltinRegister(RequestBody):
-    builtin: Name = Field(description="a built-in data set, e.g. iris (the engine's builtin:NAME)",
-                          json_schema_extra=_builtin_names)
+    builtin: Name = Field(
+        description="a built-in data set, e.g. iris (the engine's builtin:NAME)", json_schema_extra=_builtin_names
+    )
 
 
 class DatasetVersionOut(BaseModel):
@@ -163,7 +167,9 @@ class DatasetVersionOut(BaseModel):
     key_id: str | None
     created_by: str | None
     created_at: datetime
-    preview: dict[str, Any] | None = Field(None, description="first rows (and image classes); in single-version answers only")
+    preview: dict[str, Any] | None = Field(
+        None, description="first rows (and image classes); in single-version answers only"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -190,8 +196,10 @@ class RotateKeyOut(BaseModel):
 
 class JobCreate(RequestBody):
     kind: Literal[KIND_NAMES] = Field(description="the job's kind (`modelworks.job_kinds`)")  # type: ignore[valid-type]
-    config: dict[str, Any] = Field(description="; ".join(f"{e.name}: {e.meta['summary']}" for e in JOB_KINDS),
-                                   examples=[e.meta["example"] for e in JOB_KINDS])
+    config: dict[str, Any] = Field(
+        description="; ".join(f"{e.name}: {e.meta['summary']}" for e in JOB_KINDS),
+        examples=[e.meta["example"] for e in JOB_KINDS],
+    )
     max_attempts: int = Field(3, ge=1, le=10, description="attempts before the job fails (crashes are retried)")
     timeout_s: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="per attempt; none: no limit")
 
@@ -265,8 +273,10 @@ class ArtifactOut(BaseModel):
 class RunOut(ResponseBody):
     id: int
     job_id: int | None
-    lineage: dict[str, Any] = Field(description="the data it trained on: source, and dataset, version, sha256 for a project dataset; "
-                                    "for a compressed or exported run also parent_job and parent_run")
+    lineage: dict[str, Any] = Field(
+        description="the data it trained on: source, and dataset, version, sha256 for a project dataset; "
+        "for a compressed or exported run also parent_job and parent_run"
+    )
     code_version: dict[str, Any] = Field(description="git_commit and modelworks version of the code that trained it")
     metrics: dict[str, float] = Field(description="final metrics from the run's report")
     created_at: datetime
@@ -280,8 +290,12 @@ class MetricPoint(BaseModel):
 
 class RunDetail(RunOut):
     config: dict[str, Any] = Field(description="the resolved experiment config: every parameter")
-    history: dict[str, list[MetricPoint]] = Field(description="metrics over time, by name, in streamed order; thinned to ?points= per name")
-    history_points: dict[str, int] = Field(description="how many points each metric has in all (the full series: /jobs/{job_id}/metrics)")
+    history: dict[str, list[MetricPoint]] = Field(
+        description="metrics over time, by name, in streamed order; thinned to ?points= per name"
+    )
+    history_points: dict[str, int] = Field(
+        description="how many points each metric has in all (the full series: /jobs/{job_id}/metrics)"
+    )
     artifacts: list[ArtifactOut]
 
 

@@ -44,9 +44,16 @@ class Environment(Stored):
             except metadata.PackageNotFoundError:
                 packages[name] = None
         return cls(
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), python=sys.version.split()[0],
-            platform=platform.platform(), packages=packages, device=device, cuda_device=cuda_device,
-            git_commit=_git_commit(), argv=list(sys.argv), unix_time=time.time(), world_size=world_size,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            python=sys.version.split()[0],
+            platform=platform.platform(),
+            packages=packages,
+            device=device,
+            cuda_device=cuda_device,
+            git_commit=_git_commit(),
+            argv=list(sys.argv),
+            unix_time=time.time(),
+            world_size=world_size,
         )
 
 

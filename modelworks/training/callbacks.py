@@ -69,8 +69,12 @@ class ProgressBar(Callback):
         )
         self.progress.start()
         self.task = self.progress.add_task(
-            "train", total=state.total_epochs * state.steps_per_epoch, completed=state.step,
-            epoch=state.epoch + 1, epochs=state.total_epochs, info="",
+            "train",
+            total=state.total_epochs * state.steps_per_epoch,
+            completed=state.step,
+            epoch=state.epoch + 1,
+            epochs=state.total_epochs,
+            info="",
         )
 
     def on_step_end(self, state: TrainState, logs: dict[str, Any]) -> None:

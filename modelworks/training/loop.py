@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,10 +73,16 @@ def fit(
     # ---- setup: model wrapper, loss, optimizer, schedule, state
     if cfg.early_stopping is not None and (val is None or not len(val)):
         raise UserError("train.early_stopping needs validation data; set data.split.validation > 0")
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world.distributed else model
+    net = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if world.distributed
+        else model
+    )
     task_loss = TaskLoss(resolve_loss(cfg.loss, schema.task), schema.num_classes, class_counts).to(device)
     criterion = loss_fn if loss_fn is not None else lambda outputs, target, inputs: task_loss(outputs, target)
-    optimizer = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay)
+    optimizer = build_optimizer(
+        cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay
+    )
     batches_per_epoch = train.num_batches(cfg.batch_size, world.size)
     steps_per_epoch = -(-batches_per_epoch // cfg.grad_accumulation)
     scheduler = build_scheduler(cfg.scheduler, optimizer, cfg.epochs * steps_per_epoch, steps_per_epoch)
@@ -105,8 +112,13 @@ def fit(
         net.train()
         loss_sum = torch.tensor(state.epoch_loss_sum, device=device)
         batches = train.iterate(
-            cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=state.epoch,
-            rank=world.rank, world_size=world.size, start_batch=state.batch_in_epoch,
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            epoch=state.epoch,
+            rank=world.rank,
+            world_size=world.size,
+            start_batch=state.batch_in_epoch,
         )
         for batch in batches:
             if augment is not None:
@@ -114,7 +126,9 @@ def fit(
             batch = to_device(batch, device)
             state.batch_in_epoch += 1
             boundary = state.batch_in_epoch % cfg.grad_accumulation == 0 or state.batch_in_epoch == batches_per_epoch
-            loss = _forward_backward(net, model, batch, criterion, cfg, device, scaler, sync=boundary or not world.distributed)
+            loss = _forward_backward(
+                net, model, batch, criterion, cfg, device, scaler, sync=boundary or not world.distributed
+            )
             loss_sum += loss.detach()
             if not boundary:
                 continue
@@ -139,7 +153,10 @@ def fit(
         state.epoch += 1
         state.batch_in_epoch, state.epoch_loss_sum = 0, 0.0
         logs = {
-            "kind": "epoch", "epoch": state.epoch, "step": state.step, "lr": optimizer.param_groups[0]["lr"],
+            "kind": "epoch",
+            "epoch": state.epoch,
+            "step": state.step,
+            "lr": optimizer.param_groups[0]["lr"],
             "elapsed_s": round(time.perf_counter() - started, 3),
             "train_loss": train_loss,
         }
@@ -164,7 +181,9 @@ def fit(
     return FitResult(history=history, state=state, best_epoch=best_epoch)
 
 
-def _forward_backward(net, model, batch, criterion: LossHook, cfg: TrainConfig, device, scaler, sync: bool) -> torch.Tensor:
+def _forward_backward(
+    net, model, batch, criterion: LossHook, cfg: TrainConfig, device, scaler, sync: bool
+) -> torch.Tensor:
     """One micro-batch: forward under autocast, loss (+ L1), scaled backward; DDP syncs only when `sync`."""
     target = batch.pop(TARGET)
     context = net.no_sync() if isinstance(net, DistributedDataParallel) and not sync else contextlib.nullcontext()
@@ -199,6 +218,7 @@ def validate(
     outputs = forward_all(model, data, max(cfg.batch_size, eval_batch_size), device, cfg.precision)
     target = data.tensors[TARGET]
     loss = loss_fn(outputs.to(device), target.to(device)).item()
-    metrics = compute_metrics(schema.task, target.numpy(), outputs_to_predictions(schema.task, outputs), schema.class_names)
+    metrics = compute_metrics(
+        schema.task, target.numpy(), outputs_to_predictions(schema.task, outputs), schema.class_names
+    )
     return {"val_loss": loss, **{f"val_{k}": v for k, v in summarize(metrics).items()}}
-

@@ -8,7 +8,7 @@ function below is declared there by its import path. Scheduler builders take
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -48,7 +48,9 @@ def adam(cfg: AdamConfig, params: Params, lr: float, weight_decay: float) -> tor
 
 
 def adamw(cfg: AdamWConfig, params: Params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad, weight_decay=weight_decay)
+    return torch.optim.AdamW(
+        params, lr=lr, betas=cfg.betas, eps=cfg.eps, amsgrad=cfg.amsgrad, weight_decay=weight_decay
+    )
 
 
 def adagrad(cfg: AdagradConfig, params: Params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -61,7 +63,13 @@ def adadelta(cfg: AdadeltaConfig, params: Params, lr: float, weight_decay: float
 
 def rmsprop(cfg: RMSpropConfig, params: Params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(
-        params, lr=lr, alpha=cfg.alpha, momentum=cfg.momentum, eps=cfg.eps, centered=cfg.centered, weight_decay=weight_decay
+        params,
+        lr=lr,
+        alpha=cfg.alpha,
+        momentum=cfg.momentum,
+        eps=cfg.eps,
+        centered=cfg.centered,
+        weight_decay=weight_decay,
     )
 
 
@@ -91,7 +99,9 @@ def cosine_schedule(cfg: CosineConfig, opt: torch.optim.Optimizer, total_steps: 
 
 def onecycle_schedule(cfg: OneCycleConfig, opt: torch.optim.Optimizer, total_steps: int, steps_per_epoch: int):
     max_lr = [g["lr"] * cfg.max_lr_factor for g in opt.param_groups]
-    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=max(2, total_steps), pct_start=cfg.pct_start)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=max_lr, total_steps=max(2, total_steps), pct_start=cfg.pct_start
+    )
 
 
 def warmup_linear_schedule(cfg: WarmupLinearConfig, opt: torch.optim.Optimizer, total_steps: int, steps_per_epoch: int):

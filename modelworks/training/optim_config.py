@@ -101,7 +101,9 @@ SCHEDULERS.declare("step", StepConfig, impl="modelworks.training.optim:step_sche
 
 class CosineConfig(Section):
     type: Literal["cosine"] = "cosine"
-    warmup_steps: int | None = Field(None, ge=0, description="explicit warm-up steps (wins over warmup_ratio); None: warmup_ratio of the run")
+    warmup_steps: int | None = Field(
+        None, ge=0, description="explicit warm-up steps (wins over warmup_ratio); None: warmup_ratio of the run"
+    )
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="warm-up as a fraction of the run's optimizer steps")
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
 
@@ -120,11 +122,15 @@ SCHEDULERS.declare("onecycle", OneCycleConfig, impl="modelworks.training.optim:o
 
 class WarmupLinearConfig(Section):
     type: Literal["warmup_linear"] = "warmup_linear"
-    warmup_steps: int | None = Field(None, ge=0, description="explicit warm-up steps (wins over warmup_ratio); None: warmup_ratio of the run")
+    warmup_steps: int | None = Field(
+        None, ge=0, description="explicit warm-up steps (wins over warmup_ratio); None: warmup_ratio of the run"
+    )
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="warm-up as a fraction of the run's optimizer steps")
 
 
-SCHEDULERS.declare("warmup_linear", WarmupLinearConfig, impl="modelworks.training.optim:warmup_linear_schedule", per_epoch=False)
+SCHEDULERS.declare(
+    "warmup_linear", WarmupLinearConfig, impl="modelworks.training.optim:warmup_linear_schedule", per_epoch=False
+)
 
 
 def warmup_steps(cfg: CosineConfig | WarmupLinearConfig, total_steps: int) -> int:

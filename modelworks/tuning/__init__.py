@@ -25,8 +25,14 @@ from typing import Any
 
 __all__ = ["SearchInterrupted", "TrialRecord", "TuneResult", "check_search", "finish", "tune"]
 
-_WHERE = {"SearchInterrupted": "study", "tune": "study", "check_search": "study", "TrialRecord": "workers",
-          "TuneResult": "results", "finish": "results"}
+_WHERE = {
+    "SearchInterrupted": "study",
+    "tune": "study",
+    "check_search": "study",
+    "TrialRecord": "workers",
+    "TuneResult": "results",
+    "finish": "results",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,8 +22,11 @@ PRUNERS: Registry = Registry("pruner")
 PRUNERS.declare("none", impl="modelworks.tuning.factories:no_pruning", options=())
 PRUNERS.declare("median", impl="modelworks.tuning.factories:median", options=("startup_trials", "warmup_epochs"))
 PRUNERS.declare("hyperband", impl="modelworks.tuning.factories:hyperband", options=("min_epochs", "reduction_factor"))
-PRUNERS.declare("successive_halving", impl="modelworks.tuning.factories:successive_halving",
-                options=("min_epochs", "reduction_factor"))
+PRUNERS.declare(
+    "successive_halving",
+    impl="modelworks.tuning.factories:successive_halving",
+    options=("min_epochs", "reduction_factor"),
+)
 
 SAMPLER_NAMES = tuple(e.name for e in SAMPLERS)  # in declaration order, for the schema's Literal
 PRUNER_NAMES = tuple(e.name for e in PRUNERS)

@@ -38,8 +38,9 @@ def median(search: Search) -> optuna.pruners.BasePruner:
 
 def hyperband(search: Search) -> optuna.pruners.BasePruner:
     p = search.tune.pruner
-    return optuna.pruners.HyperbandPruner(min_resource=p.min_epochs, max_resource=search.epochs,
-                                          reduction_factor=p.reduction_factor)
+    return optuna.pruners.HyperbandPruner(
+        min_resource=p.min_epochs, max_resource=search.epochs, reduction_factor=p.reduction_factor
+    )
 
 
 def successive_halving(search: Search) -> optuna.pruners.BasePruner:

@@ -55,7 +55,7 @@ class Search:
     epochs: int
 
     @classmethod
-    def load(cls, study_dir: Path) -> "Search":
+    def load(cls, study_dir: Path) -> Search:
         raw = read_yaml(study_dir / EXPERIMENT)
         config = validate(raw, str(study_dir / EXPERIMENT))
         return cls(Path(study_dir), raw, config.tune, Space.build(config), config.train.epochs)
@@ -94,7 +94,11 @@ class Search:
         """The experiment a trial trains: params applied, its own name, runs in trials/, no checkpoints."""
         raw = self.space.apply(without_tune(self.raw), params)
         raw.update(name=f"{self.name}-trial-{number:04d}", runs_dir=str(self.trials_dir.resolve()))
-        raw["train"] = {**(raw.get("train") or {}), "progress": False, "checkpoint": {"every_epochs": None, "every_steps": None}}
+        raw["train"] = {
+            **(raw.get("train") or {}),
+            "progress": False,
+            "checkpoint": {"every_epochs": None, "every_steps": None},
+        }
         return raw
 
     def best_experiment(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +133,10 @@ def check_same_search(study_dir: Path, raw: dict[str, Any]) -> None:
         {**raw, "tune": {k: v for k, v in raw.get("tune", {}).items() if k not in run_options}},
     )
     if differ:
-        raise UserError(f"{study_dir} searched a different experiment ({', '.join(differ[:5])} differ); "
-                        "resume it without an experiment file, or start a new study")
+        raise UserError(
+            f"{study_dir} searched a different experiment ({', '.join(differ[:5])} differ); "
+            "resume it without an experiment file, or start a new study"
+        )
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

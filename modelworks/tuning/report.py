@@ -36,7 +36,9 @@ STATE_COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:red", "FAIL": "black", "R
 Curves = dict[int, tuple[str, dict[int, float]]]  # trial number -> (state, {epoch: metric})
 
 
-def write_tune_report(study_dir: Path, summary: dict[str, Any], trials: pd.DataFrame, curves: Curves) -> tuple[Path, Path]:
+def write_tune_report(
+    study_dir: Path, summary: dict[str, Any], trials: pd.DataFrame, curves: Curves
+) -> tuple[Path, Path]:
     """Write ``tune.json`` and ``tune.html`` into `study_dir`; return their paths."""
     records = json.loads(trials.to_json(orient="records"))
     report = {**summary, "trials": records}
@@ -50,7 +52,11 @@ def _html(report: dict[str, Any], trials: pd.DataFrame, curves: Curves) -> str:
     metric, best = report["metric"], report["best"]
     better = "higher" if report["direction"] == "max" else "lower"
     counts = ", ".join(f"{n} {state.lower()}" for state, n in report["counts"].items()) or "no trials"
-    headline = (f"best {escape_html(metric)}: <b>{escape_html(format_value(best['value']))}</b> (trial {best['trial']})" if best else "no completed trial yet")
+    headline = (
+        f"best {escape_html(metric)}: <b>{escape_html(format_value(best['value']))}</b> (trial {best['trial']})"
+        if best
+        else "no completed trial yet"
+    )
     sections = [
         f"<h1>{escape_html(report['title'])}</h1>",
         f"<p class='headline'>{headline} <span class='muted'>({better} is better; {escape_html(counts)})</span></p>",
@@ -58,17 +64,31 @@ def _html(report: dict[str, Any], trials: pd.DataFrame, curves: Curves) -> str:
     if report["notes"]:
         sections.append("<ul class='notes'>" + "".join(f"<li>{escape_html(n)}</li>" for n in report["notes"]) + "</ul>")
     if best:
-        rows = [[k, json.dumps(v) if isinstance(v, (list, dict)) else format_value(v)] for k, v in best["params"].items()]
+        rows = [
+            [k, json.dumps(v) if isinstance(v, (list, dict)) else format_value(v)] for k, v in best["params"].items()
+        ]
         rows += [["run", best["run"] or "n/a"], ["config", best["config"]]]
         sections.append(section_html("Best trial", table_html(["param", "value"], rows)))
-    plots = [p for p in (_history_plot(trials, curves, metric, report["direction"]), _curves_plot(curves, metric), _importance_plot(report["importance"])) if p]
-    sections.append(section_html("Search", plots_html(plots) if plots else "<p class='muted'>No finished trials to plot.</p>"))
+    plots = [
+        p
+        for p in (
+            _history_plot(trials, curves, metric, report["direction"]),
+            _curves_plot(curves, metric),
+            _importance_plot(report["importance"]),
+        )
+        if p
+    ]
+    sections.append(
+        section_html("Search", plots_html(plots) if plots else "<p class='muted'>No finished trials to plot.</p>")
+    )
     if report["importance"] is None:
         sections.append("<p class='muted'>No parameter importance (see the notes above).</p>")
     shown = trials.astype(object).where(trials.notna(), "")
     rows = [[format_value(v) if isinstance(v, float) else v for v in row] for row in shown.itertuples(index=False)]
     sections.append(section_html("Trials", table_html(list(trials.columns), rows)))
-    settings = [[k, json.dumps(v) if isinstance(v, (dict, list)) else format_value(v)] for k, v in report["settings"].items()]
+    settings = [
+        [k, json.dumps(v) if isinstance(v, (dict, list)) else format_value(v)] for k, v in report["settings"].items()
+    ]
     settings += [[f"space: {k}", json.dumps(v)] for k, v in report["space"].items()]
     sections.append(section_html("Settings", table_html(["key", "value"], settings)))
     return (
@@ -91,9 +111,11 @@ def _history_plot(trials: pd.DataFrame, curves: Curves, metric: str, direction: 
     best = done[metric].cummax() if direction == "max" else done[metric].cummin()
     last = int(trials["number"].max())
     ax.step([*done["number"], last], [*best, best.iloc[-1]], where="post", color="tab:orange", label="best so far")
-    pruned = [(n, v[max(v)]) for n, (state, v) in curves.items() if state == "PRUNED" and v and math.isfinite(v[max(v)])]
+    pruned = [
+        (n, v[max(v)]) for n, (state, v) in curves.items() if state == "PRUNED" and v and math.isfinite(v[max(v)])
+    ]
     if pruned:
-        ax.scatter(*zip(*pruned), marker="x", s=18, color="tab:red", label="pruned (last value)", zorder=3)
+        ax.scatter(*zip(*pruned, strict=False), marker="x", s=18, color="tab:red", label="pruned (last value)", zorder=3)
     ax.set(title="Optimization history", xlabel="trial", ylabel=plot_text(metric))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")
@@ -112,8 +134,16 @@ def _curves_plot(curves: Curves, metric: str) -> str:
         steps = sorted(values)
         label = state.lower() if state not in seen else None
         seen.add(state)
-        ax.plot(steps, [values[s] for s in steps], marker="o", markersize=2, linewidth=1, alpha=0.7,
-                color=STATE_COLORS.get(state, "tab:gray"), label=label)
+        ax.plot(
+            steps,
+            [values[s] for s in steps],
+            marker="o",
+            markersize=2,
+            linewidth=1,
+            alpha=0.7,
+            color=STATE_COLORS.get(state, "tab:gray"),
+            label=label,
+        )
     ax.set(title="Metric per epoch", xlabel="epoch", ylabel=plot_text(metric))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")

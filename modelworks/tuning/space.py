@@ -31,8 +31,12 @@ from modelworks.config.schema import ChoiceParam, ExperimentConfig, IntParam, Lo
 from modelworks.errors import UserError
 
 # Top-level keys that a search cannot vary: tune writes them itself, or they are not for users.
-NOT_SEARCHABLE = {"tune": "the search's own settings", "runs_dir": "set by tune (trials go to the study folder)",
-                  "name": "set by tune (one name per trial)", "compression": "written by modelworks compress"}
+NOT_SEARCHABLE = {
+    "tune": "the search's own settings",
+    "runs_dir": "set by tune (trials go to the study folder)",
+    "name": "set by tune (one name per trial)",
+    "compression": "written by modelworks compress",
+}
 # Paths whose value confines what a run may open (the platform sets them for its jobs): never varied.
 CONFINING = {"data.root": "where data paths may lead", "model.allowed": "the pretrained models offered"}
 _PLAIN = (type(None), bool, int, float, str)  # what Optuna stores as a categorical value
@@ -47,7 +51,7 @@ class Space:
     unions: dict[str, dict[str, type[BaseModel]]]  # path of a union's `type` -> member class by type name
 
     @classmethod
-    def build(cls, config: ExperimentConfig) -> "Space":
+    def build(cls, config: ExperimentConfig) -> Space:
         """Walk each path of ``config.tune.space`` through the schema; a UserError names a bad one."""
         unions = {}
         for path in config.tune.space:
@@ -91,7 +95,10 @@ class Space:
 
     def decode_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """A stored trial's params (JSON text for list choices) as config values."""
-        return {k: decode(v, self.params[k]) if isinstance(self.params.get(k), ChoiceParam) else v for k, v in params.items()}
+        return {
+            k: decode(v, self.params[k]) if isinstance(self.params.get(k), ChoiceParam) else v
+            for k, v in params.items()
+        }
 
     # ---- writing values into an experiment
     def apply(self, raw: dict[str, Any], params: dict[str, Any], origin: str = "tune.space") -> dict[str, Any]:
@@ -110,10 +117,19 @@ class Space:
                 if child is None:
                     child = node[part] = {}
                 elif not isinstance(child, dict):
-                    raise UserError(f"{origin}: {'.'.join(parts[:depth + 1])} is a value in the experiment, not a section")
+                    raise UserError(
+                        f"{origin}: {'.'.join(parts[: depth + 1])} is a value in the experiment, not a section"
+                    )
                 node = child
             if path in self.unions:
-                _switch_member(node, params[path], self.unions[path], {p for p in params if p.startswith(path[: -len("type")])}, path, origin)
+                _switch_member(
+                    node,
+                    params[path],
+                    self.unions[path],
+                    {p for p in params if p.startswith(path[: -len("type")])},
+                    path,
+                    origin,
+                )
             node[parts[-1]] = params[path]
         return raw
 
@@ -127,7 +143,7 @@ def encode_choices(param: ChoiceParam) -> list[Any]:
 
 def decode(value: Any, param: ChoiceParam) -> Any:
     """The choice that `value` (as Optuna stored it) stands for."""
-    for choice, stored in zip(param.choice, encode_choices(param)):
+    for choice, stored in zip(param.choice, encode_choices(param), strict=False):
         if stored == value and type(stored) is type(value):  # 1, 1.0 and True are different choices
             return choice
     return value
@@ -181,8 +197,10 @@ def _walk(path: str, config: ExperimentConfig) -> dict[str, type[BaseModel]] | N
         origin = typing.get_origin(annotation)
         here = ".".join(parts[: depth + 1])
         if origin in (list, tuple, dict, set):
-            raise UserError(f"tune.space: {path} is not a config path: {here} is a {origin.__name__}, "
-                            "and a search path cannot go inside one")
+            raise UserError(
+                f"tune.space: {path} is not a config path: {here} is a {origin.__name__}, "
+                "and a search path cannot go inside one"
+            )
         union = _models(annotation)
         if not union:
             raise UserError(f"tune.space: {path} is not a config path: {here} is a value, not a section")
@@ -230,7 +248,9 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
-def _switch_member(section: dict, new_type: Any, members: dict[str, type[BaseModel]], searched: set[str], path: str, origin: str) -> None:
+def _switch_member(
+    section: dict, new_type: Any, members: dict[str, type[BaseModel]], searched: set[str], path: str, origin: str
+) -> None:
     """Drop from `section` the keys that member `new_type` lacks, if they only restate defaults."""
     new_cls = members.get(new_type)
     if new_cls is None:

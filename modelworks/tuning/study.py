@@ -86,8 +86,12 @@ def tune(
     atomic_write_text(study_dir / EXPERIMENT, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
     search = Search.load(study_dir)
     with optuna_quiet():
-        optuna.create_study(study_name=STUDY_NAME, storage=search.storage(), load_if_exists=True,
-                            direction="maximize" if search.direction == "max" else "minimize")
+        optuna.create_study(
+            study_name=STUDY_NAME,
+            storage=search.storage(),
+            load_if_exists=True,
+            direction="maximize" if search.direction == "max" else "minimize",
+        )
     # ---- the search
     try:
         run_trials(search, progress, callbacks)
@@ -111,14 +115,18 @@ def resolve(raw: dict[str, Any], base_dir: Path, name: str | None) -> tuple[dict
     metric = tune_cfg.metric or f"val_{main_metric(_task(config, base_dir))[0]}"
     check_search(config, raw, metric)
     tune_raw = dict(raw["tune"])
-    tune_raw.update(metric=metric, direction=metric_direction(metric) if tune_cfg.direction == "auto" else tune_cfg.direction)
+    tune_raw.update(
+        metric=metric, direction=metric_direction(metric) if tune_cfg.direction == "auto" else tune_cfg.direction
+    )
     if isinstance(tune_raw.get("pruner"), str):
         tune_raw["pruner"] = {"type": tune_raw["pruner"]}
     raw = {"name": name or raw.get("name") or "run", **{k: v for k, v in raw.items() if k != "name"}, "tune": tune_raw}
     return raw, config.runs_dir
 
 
-def check_search(config: ExperimentConfig, raw: dict[str, Any], metric: str | None, origin: str = "the experiment") -> TuneConfig:
+def check_search(
+    config: ExperimentConfig, raw: dict[str, Any], metric: str | None, origin: str = "the experiment"
+) -> TuneConfig:
     """The checks of a search that need no data, in one place for `tune` and for the platform's
     job check (`modelworks.api.check_job_config`): a ``tune:`` section, a space whose every path
     and value gives a valid experiment (written into `raw`), a validation metric (when `metric`
@@ -126,12 +134,18 @@ def check_search(config: ExperimentConfig, raw: dict[str, Any], metric: str | No
     tune_cfg = tune_section(config, origin)
     space = Space.build(config)
     if metric is not None and not metric.startswith("val_"):
-        raise UserError(f"tune.metric must be a validation metric, logged every epoch; got {metric!r} "
-                        f"(did you mean 'val_{metric}'?)")
+        raise UserError(
+            f"tune.metric must be a validation metric, logged every epoch; got {metric!r} "
+            f"(did you mean 'val_{metric}'?)"
+        )
     if tune_cfg.cv_folds and metric == "val_loss":
         raise UserError("tune.metric val_loss is not measured by cross-validation; use e.g. val_log_loss or val_rmse")
-    if not tune_cfg.cv_folds and config.data.split.method == "random" and config.data.split.validation == 0 \
-            and config.data.split.validation_source is None:
+    if (
+        not tune_cfg.cv_folds
+        and config.data.split.method == "random"
+        and config.data.split.validation == 0
+        and config.data.split.validation_source is None
+    ):
         raise UserError("tune scores each trial on validation data, but data.split.validation is 0; set it above 0")
     space.check(without_tune(raw))
     return tune_cfg
@@ -173,4 +187,3 @@ def _task(config: ExperimentConfig, base_dir: Path) -> str:
 
     loaded = read_source(config.data, base_dir)
     return infer_task(loaded.frame[loaded.target], "auto")
-

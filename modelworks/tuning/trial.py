@@ -8,16 +8,15 @@ the end of every epoch so that the pruner can stop it. With ``tune.cv_folds`` a 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
 
 from modelworks.config.load import validate
-from modelworks.errors import UserError
 from modelworks.engine.cv import cross_validate
 from modelworks.engine.train import train
+from modelworks.errors import UserError
 from modelworks.store import run as store
 from modelworks.store.atomic import atomic_write_text
 from modelworks.training.callbacks import Callback, TrainState
@@ -79,8 +78,10 @@ class Objective:
         summary = cross_validate(config, search.tune.cv_folds, base_dir=search.study_dir, out_dir=folder)
         key = search.metric.removeprefix("val_")
         if summary.mean.get(key) is None:
-            raise UserError(f"tune.metric {search.metric!r}: cross-validation measures "
-                            f"{', '.join('val_' + k for k in summary.mean)}")
+            raise UserError(
+                f"tune.metric {search.metric!r}: cross-validation measures "
+                f"{', '.join('val_' + k for k in summary.mean)}"
+            )
         return float(summary.mean[key])
 
 

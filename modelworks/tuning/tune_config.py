@@ -6,7 +6,7 @@ that runs it, as the other components' configs are; the experiment schema includ
 from __future__ import annotations
 
 import builtins  # `int` is a search-dimension key below
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
@@ -20,7 +20,7 @@ class LogUniformParam(Section):
     loguniform: tuple[float, float]
 
     @model_validator(mode="after")
-    def _bounds(self) -> "LogUniformParam":
+    def _bounds(self) -> LogUniformParam:
         lo, hi = self.loguniform
         if lo <= 0 or hi <= 0:
             raise ValueError(f"loguniform bounds must be positive; got [{lo}, {hi}]")
@@ -35,7 +35,7 @@ class UniformParam(Section):
     step: float | None = Field(None, gt=0.0)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "UniformParam":
+    def _bounds(self) -> UniformParam:
         _check_order(*self.uniform)
         return self
 
@@ -48,7 +48,7 @@ class IntParam(Section):
     log: bool = False
 
     @model_validator(mode="after")
-    def _bounds(self) -> "IntParam":
+    def _bounds(self) -> IntParam:
         lo, hi = self.int
         _check_order(lo, hi)
         if self.log and self.step != 1:
@@ -64,7 +64,7 @@ class ChoiceParam(Section):
     choice: list[Any]
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "ChoiceParam":
+    def _not_empty(self) -> ChoiceParam:
         if not self.choice:
             raise ValueError("the choice list is empty; give at least one value")
         return self
@@ -85,12 +85,7 @@ def _param_kind(value: Any) -> str | None:
 
 
 SearchParam = Annotated[
-    Union[
-        Annotated[LogUniformParam, Tag("loguniform")],
-        Annotated[UniformParam, Tag("uniform")],
-        Annotated[IntParam, Tag("int")],
-        Annotated[ChoiceParam, Tag("choice")],
-    ],
+    Annotated[LogUniformParam, Tag("loguniform")] | Annotated[UniformParam, Tag("uniform")] | Annotated[IntParam, Tag("int")] | Annotated[ChoiceParam, Tag("choice")],
     Discriminator(
         _param_kind,
         custom_error_type="search_param",
@@ -104,7 +99,9 @@ class PrunerConfig(Section):
 
     type: Literal[PRUNER_NAMES] = "median"  # type: ignore[valid-type]  # modelworks.tuning.declarations
     startup_trials: builtins.int = Field(5, ge=0, description="median: trials that finish before any is pruned")
-    warmup_epochs: builtins.int = Field(1, ge=0, description="median: a trial can be pruned from epoch warmup_epochs + 1 on")
+    warmup_epochs: builtins.int = Field(
+        1, ge=0, description="median: a trial can be pruned from epoch warmup_epochs + 1 on"
+    )
     min_epochs: builtins.int = Field(1, ge=1, description="hyperband, successive_halving: epochs of the first rung")
     reduction_factor: builtins.int = Field(3, ge=2, description="hyperband, successive_halving")
 
@@ -112,7 +109,9 @@ class PrunerConfig(Section):
 class TuneConfig(Section):
     """Hyperparameter search over config paths (`modelworks tune`)."""
 
-    metric: str | None = Field(None, description="a validation metric logged every epoch; None: val_ + the task's main metric")
+    metric: str | None = Field(
+        None, description="a validation metric logged every epoch; None: val_ + the task's main metric"
+    )
     direction: Literal["auto", "max", "min"] = Field("auto", description="auto: the direction the metric declares")
     space: dict[str, SearchParam] = Field(description="config path (e.g. train.lr) -> search dimension")
     sampler: Literal[SAMPLER_NAMES] = "tpe"  # type: ignore[valid-type]  # modelworks.tuning.declarations
@@ -120,7 +119,9 @@ class TuneConfig(Section):
     trials: builtins.int = Field(20, ge=1, description="total trials in the study, resumed ones included")
     parallel: builtins.int = Field(1, ge=1, description="trials at a time, each in its own worker process")
     timeout_s: float | None = Field(None, gt=0.0, description="no new trial starts after this many seconds")
-    cv_folds: builtins.int | None = Field(None, ge=2, description="k-fold cross-validation per trial (disables pruning)")
+    cv_folds: builtins.int | None = Field(
+        None, ge=2, description="k-fold cross-validation per trial (disables pruning)"
+    )
     seed: builtins.int = Field(0, description="sampler seed; each worker and each resumed session offsets it")
     keep: Literal["best", "all"] = Field("best", description="best: delete the weights of every trial run but the best")
 
@@ -130,7 +131,7 @@ class TuneConfig(Section):
         return {"type": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _space(self) -> "TuneConfig":
+    def _space(self) -> TuneConfig:
         if not self.space:
             raise ValueError("space is empty; map at least one config path to a search dimension")
         if self.sampler == "grid":
@@ -139,5 +140,3 @@ class TuneConfig(Section):
                     kind = "loguniform" if isinstance(param, LogUniformParam) else "uniform"
                     raise ValueError(f"sampler 'grid' needs choice or int dimensions; {path} is {kind}")
         return self
-
-

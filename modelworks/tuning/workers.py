@@ -84,10 +84,16 @@ class Reporter:
 
     def record(self, t: optuna.trial.FrozenTrial, resumed: bool) -> TrialRecord:
         run = t.user_attrs.get("run")
-        return TrialRecord(number=t.number, state=t.state.name, metric=self.search.metric,
-                           value=t.value if t.state == TrialState.COMPLETE else None,
-                           params=self.search.space.decode_params(t.params), epochs=t.last_step,
-                           run=self.search.study_dir / run if run else None, resumed=resumed)
+        return TrialRecord(
+            number=t.number,
+            state=t.state.name,
+            metric=self.search.metric,
+            value=t.value if t.state == TrialState.COMPLETE else None,
+            params=self.search.space.decode_params(t.params),
+            epochs=t.last_step,
+            run=self.search.study_dir / run if run else None,
+            resumed=resumed,
+        )
 
 
 class Tickets:
@@ -125,8 +131,11 @@ def run_trials(search: Search, progress: bool, callbacks: Sequence[TrialCallback
     threads = max(1, (os.cpu_count() or 1) // workers)
     errors = context.Queue()
     procs = [
-        context.Process(target=_worker, args=(str(search.study_dir), tickets, deadline, seed + 10007 * k, threads, progress, errors),
-                        name=f"modelworks-tune-{k}")
+        context.Process(
+            target=_worker,
+            args=(str(search.study_dir), tickets, deadline, seed + 10007 * k, threads, progress, errors),
+            name=f"modelworks-tune-{k}",
+        )
         for k in range(workers)
     ]
     for p in procs:
@@ -162,7 +171,9 @@ def _wait(procs: list, errors: Any, meanwhile: Callable[[], None]) -> None:
     raise RuntimeError(f"a tune worker failed:\n{message}")
 
 
-def _worker(study_dir: str, tickets: Tickets, deadline: float | None, seed: int, threads: int, progress: bool, errors: Any) -> None:
+def _worker(
+    study_dir: str, tickets: Tickets, deadline: float | None, seed: int, threads: int, progress: bool, errors: Any
+) -> None:
     """A spawned worker process: its share of the trials, errors sent back to the parent."""
     try:
         work(study_dir, tickets, deadline, seed, threads, progress)
@@ -176,8 +187,15 @@ def _worker(study_dir: str, tickets: Tickets, deadline: float | None, seed: int,
         raise SystemExit(1) from None
 
 
-def work(study_dir: str, tickets: Tickets, deadline: float | None, seed: int, threads: int | None, progress: bool,
-         reporter: Reporter | None = None) -> None:
+def work(
+    study_dir: str,
+    tickets: Tickets,
+    deadline: float | None,
+    seed: int,
+    threads: int | None,
+    progress: bool,
+    reporter: Reporter | None = None,
+) -> None:
     """Run trials on the study in `study_dir` while tickets last and the deadline allows; the
     `reporter` (in the process that called `tune` only) hands each finished trial to its callbacks."""
     if threads:
@@ -185,7 +203,9 @@ def work(study_dir: str, tickets: Tickets, deadline: float | None, seed: int, th
 
         torch.set_num_threads(threads)
     search = Search.load(Path(study_dir))
-    study = optuna.load_study(study_name=STUDY_NAME, storage=search.storage(), sampler=search.sampler(seed), pruner=search.pruner())
+    study = optuna.load_study(
+        study_name=STUDY_NAME, storage=search.storage(), sampler=search.sampler(seed), pruner=search.pruner()
+    )
 
     def next_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if progress:
@@ -216,7 +236,9 @@ def optuna_quiet():
 def _announce(search: Search, t: optuna.trial.FrozenTrial) -> None:
     import sys
 
-    value = t.value if t.state == TrialState.COMPLETE else (t.intermediate_values.get(t.last_step) if t.last_step else None)
+    value = (
+        t.value if t.state == TrialState.COMPLETE else (t.intermediate_values.get(t.last_step) if t.last_step else None)
+    )
     shown = f"{search.metric} {value:.4f}" if value is not None and math.isfinite(value) else "no value"
     epochs = f", {t.last_step} epoch{'s' if t.last_step != 1 else ''}" if t.last_step else ""
     seconds = t.duration.total_seconds() if t.duration else 0.0

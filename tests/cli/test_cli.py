@@ -21,7 +21,11 @@ def invoke(*args: str):
 
 
 def test_every_starter_config_is_valid():
-    names = [p.name.removesuffix(".yaml") for p in resources.files("modelworks.config.templates").iterdir() if p.name.endswith(".yaml")]
+    names = [
+        p.name.removesuffix(".yaml")
+        for p in resources.files("modelworks.config.templates").iterdir()
+        if p.name.endswith(".yaml")
+    ]
     assert {"image-classification", "tabular-classification", "text-classification", "regression"} <= set(names)
     for name in names:
         result = invoke("init", name)
@@ -37,7 +41,9 @@ def test_unknown_starter_names_the_choices():
 
 def test_train_evaluate_predict_report_compare(make_config, blobs_csv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = make_config({"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}, train={"epochs": 10})
+    path = make_config(
+        {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}, train={"epochs": 10}
+    )
     result = invoke("train", str(path), "--set", "train.lr=0.01", "--set", "model.hidden=[8]", "-q")
     assert result.exit_code == 0, result.output
     run_dir = next((tmp_path / "runs").iterdir())
@@ -49,7 +55,15 @@ def test_train_evaluate_predict_report_compare(make_config, blobs_csv, tmp_path,
 
     frame = pd.read_csv(blobs_csv).drop(columns=["label"])
     frame.to_csv(tmp_path / "new.csv", index=False)
-    result = invoke("predict", str(run_dir), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "preds.csv"), "--proba")
+    result = invoke(
+        "predict",
+        str(run_dir),
+        "--input",
+        str(tmp_path / "new.csv"),
+        "--output",
+        str(tmp_path / "preds.csv"),
+        "--proba",
+    )
     assert result.exit_code == 0, result.output
     preds = pd.read_csv(tmp_path / "preds.csv")
     assert len(preds) == len(frame)
@@ -59,7 +73,9 @@ def test_train_evaluate_predict_report_compare(make_config, blobs_csv, tmp_path,
     result = invoke("report", str(run_dir), "--refresh")
     assert result.exit_code == 0 and "report.html" in result.stdout
 
-    second = make_config({"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}, train={"epochs": 2})
+    second = make_config(
+        {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}, train={"epochs": 2}
+    )
     assert invoke("train", str(second), "-q").exit_code == 0
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     result = invoke("compare", *[str(tmp_path / "runs" / r) for r in runs])
@@ -129,7 +145,11 @@ def test_summaries_are_short_and_json_is_one_document(make_config, blobs_csv, tm
     assert 0 <= trained["summary"]["accuracy"] <= 1 and (Path(trained["run"]) / "model.safetensors").exists()
 
     result = invoke("evaluate", str(run_dir), "--split", "validation")
-    assert result.exit_code == 0 and result.stdout.startswith("validation: accuracy ") and len(result.stdout.splitlines()) == 1
+    assert (
+        result.exit_code == 0
+        and result.stdout.startswith("validation: accuracy ")
+        and len(result.stdout.splitlines()) == 1
+    )
     evaluated = json.loads(invoke("evaluate", str(run_dir), "--json").stdout)
     assert evaluated["evaluated_on"] == "test" and len(evaluated["metrics"]["confusion_matrix"]) == 3
     folds = json.loads(invoke("evaluate", str(run_dir), "--cv", "2", "--json").stdout)

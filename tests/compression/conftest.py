@@ -61,7 +61,11 @@ def text_csv(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def text_lstm(runs, text_csv):
-    data = {"source": str(text_csv), "target": "label", "features": [{"name": "text", "type": "text", "tokenizer": "vocab", "max_length": 12}]}
+    data = {
+        "source": str(text_csv),
+        "target": "label",
+        "features": [{"name": "text", "type": "text", "tokenizer": "vocab", "max_length": 12}],
+    }
     model = {"type": "rnn", "hidden_size": 16, "text_embedding_dim": 16, "hidden": [16]}
     return train(runs, data, model, epochs=4, lr=0.01)
 

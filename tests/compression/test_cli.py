@@ -27,7 +27,15 @@ def test_prune_then_quantize_records_the_lineage(digits_mlp, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     result = invoke("compress", str(digits_mlp.path), "--method", "prune", "--set", "amount=0.5", "-q")
     assert result.exit_code == 0, result.output
-    for row in ("size on disk", "parameters", "non-zero", "latency p50, batch 1", "latency p99, batch 32", "accuracy", "f1_macro"):
+    for row in (
+        "size on disk",
+        "parameters",
+        "non-zero",
+        "latency p50, batch 1",
+        "latency p99, batch 32",
+        "accuracy",
+        "f1_macro",
+    ):
         assert row in result.stdout
     pruned = next(digits_mlp.path.parent.glob(f"{digits_mlp.name}-prune-*"))
     result = invoke("compress", str(pruned), "--method", "quantize-dynamic", "-q")
@@ -61,13 +69,27 @@ def test_option_errors_name_the_key_and_the_choices(digits_mlp):
     result = invoke("compress", str(digits_mlp.path), "--method", "prune", "--set", "amount=1.5")
     assert result.exit_code == 2 and "amount" in result.stderr
     result = invoke("compress", str(digits_mlp.path), "--method", "zip")
-    assert result.exit_code == 2 and "unknown compression method 'zip'" in result.stderr and "quantize-dynamic" in result.stderr
+    assert (
+        result.exit_code == 2
+        and "unknown compression method 'zip'" in result.stderr
+        and "quantize-dynamic" in result.stderr
+    )
 
 
 def test_distill_options_from_a_yaml_file(digits_mlp, tmp_path):
     options = tmp_path / "student.yaml"
     options.write_text("student:\n  type: mlp\n  hidden: [16]\nepochs: 1\n")
-    result = invoke("compress", str(digits_mlp.path), "--method", "distill", "--options", str(options), "--set", "temperature=3", "-q")
+    result = invoke(
+        "compress",
+        str(digits_mlp.path),
+        "--method",
+        "distill",
+        "--options",
+        str(options),
+        "--set",
+        "temperature=3",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     child = next(digits_mlp.path.parent.glob(f"{digits_mlp.name}-distill-*"))
     stored = yaml.safe_load((child / "config.yaml").read_text())
@@ -82,10 +104,15 @@ def test_static_int8_tabular_mlp_predicts_from_the_command_line(make_config, blo
     result = invoke("compress", str(parent.path), "--method", "quantize-static", "--set", "calibration_batches=2", "-q")
     assert result.exit_code == 0, result.output
     child = next(parent.path.parent.glob(f"{parent.name}-quantize-static-*"))
-    assert json.loads((child / "compression.json").read_text())["notes"]["int8_layers"] == {"QuantizedLinearReLU": 1, "QuantizedLinear": 1}
+    assert json.loads((child / "compression.json").read_text())["notes"]["int8_layers"] == {
+        "QuantizedLinearReLU": 1,
+        "QuantizedLinear": 1,
+    }
     frame = pd.read_csv(blobs_csv).drop(columns=["label"])
     frame.to_csv(tmp_path / "new.csv", index=False)
-    result = invoke("predict", str(child), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "preds.csv"), "--proba")
+    result = invoke(
+        "predict", str(child), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "preds.csv"), "--proba"
+    )
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(tmp_path / "preds.csv")
     expected = pd.read_csv(blobs_csv)["label"]

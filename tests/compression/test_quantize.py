@@ -57,7 +57,10 @@ def test_static_refuses_a_transformer_and_names_the_layer(runs):
     model = {"type": "transformer", "patch_size": 4, "d_model": 16, "ff_dim": 16, "layers": 1, "heads": 2}
     parent = train(runs, {**DIGITS, "limit": 200}, model, epochs=1)
     before = set(runs.iterdir())
-    with pytest.raises(modelworks.UserError, match=r"cannot quantize layer images\.image \(ImageTransformer: cls, positions\).*quantize-dynamic"):
+    with pytest.raises(
+        modelworks.UserError,
+        match=r"cannot quantize layer images\.image \(ImageTransformer: cls, positions\).*quantize-dynamic",
+    ):
         compress(parent, "quantize-static")
     assert set(runs.iterdir()) == before  # no half-made run left behind
 
@@ -99,7 +102,9 @@ def test_minilm_dynamic_int8_is_over_3x_smaller_and_reopens_exactly(tmp_path):
     with torch.inference_mode():
         out = quantized(batch)
         mask = (ids != spec.pad_id).long()
-        hidden = [m.encoder(input_ids=ids, attention_mask=mask).last_hidden_state[mask.bool()] for m in (model, quantized)]
+        hidden = [
+            m.encoder(input_ids=ids, attention_mask=mask).last_hidden_state[mask.bool()] for m in (model, quantized)
+        ]
     assert torch.nn.functional.cosine_similarity(*hidden).mean() > 0.95  # (tokens,) per real token
     write_weights(tmp_path / "fp32.safetensors", model.state_dict())
     tensors, meta = encode_quantized(quantized)
@@ -108,7 +113,9 @@ def test_minilm_dynamic_int8_is_over_3x_smaller_and_reopens_exactly(tmp_path):
     assert ratio > 3.0
 
     fresh = Pretrained(config.model_copy(update={"load_weights": False}), schema)
-    record = CompressionRecord(method="quantize-dynamic", parent="-", options=QuantizeDynamicConfig().model_dump(exclude={"type"}))
+    record = CompressionRecord(
+        method="quantize-dynamic", parent="-", options=QuantizeDynamicConfig().model_dump(exclude={"type"})
+    )
     restored = restore_model(fresh, record, tmp_path / "int8.safetensors")
     with torch.inference_mode():
         assert torch.equal(restored(batch), out)

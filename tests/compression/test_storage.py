@@ -12,7 +12,13 @@ def test_sparse_tensors_round_trip_and_shrink_the_file(tmp_path):
     dense = torch.randn(64, 64, generator=g)
     sparse = dense * (torch.rand(64, 64, generator=g) > 0.8)  # 80% zeros
     int8 = (sparse * 20).to(torch.int8)
-    tensors = {"dense": dense, "sparse": sparse, "half": sparse.to(torch.bfloat16), "int8": int8, "small": torch.zeros(3)}
+    tensors = {
+        "dense": dense,
+        "sparse": sparse,
+        "half": sparse.to(torch.bfloat16),
+        "int8": int8,
+        "small": torch.zeros(3),
+    }
     info = write_weights(tmp_path / "w.safetensors", tensors, {"note": [1, 2]})
     back, meta = read_weights(tmp_path / "w.safetensors")
     assert meta == {"note": [1, 2]} and info == {"sparse_tensors": 3, "dense_tensors": 2}

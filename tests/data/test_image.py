@@ -65,9 +65,9 @@ def test_augment_changes_images_and_is_reproducible() -> None:
 def test_flip_only_mirrors_some_images_exactly() -> None:
     x = batch()
     out = augment_images(x, ImageFeature(name="img", flip=True), torch.Generator().manual_seed(3))
-    flipped = [torch.allclose(o, xi.flip(-1), atol=1e-5) for o, xi in zip(out, x)]
-    kept = [torch.allclose(o, xi, atol=1e-5) for o, xi in zip(out, x)]
-    assert all(f != k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+    flipped = [torch.allclose(o, xi.flip(-1), atol=1e-5) for o, xi in zip(out, x, strict=False)]
+    kept = [torch.allclose(o, xi, atol=1e-5) for o, xi in zip(out, x, strict=False)]
+    assert all(f != k for f, k in zip(flipped, kept, strict=False)) and any(flipped) and any(kept)
 
 
 def test_augment_without_settings_is_a_no_op() -> None:

@@ -45,8 +45,20 @@ def test_vocab_size_and_min_frequency() -> None:
     tokenizer = build_tokenizer(TextFeature(name="t", tokenizer="vocab", min_frequency=2, cjk_ngrams=1), TEXTS)
     assert set(tokenizer.get_vocab()) == {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "learning", "机", "器", "学", "习"}
     tokenizer = build_tokenizer(TextFeature(name="t", tokenizer="vocab", min_frequency=2), TEXTS)
-    assert set(tokenizer.get_vocab()) == {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "learning", "机", "器", "学", "习",
-                                          "机器", "器学", "学习"}
+    assert set(tokenizer.get_vocab()) == {
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "learning",
+        "机",
+        "器",
+        "学",
+        "习",
+        "机器",
+        "器学",
+        "学习",
+    }
 
 
 def test_pretrained_tokenizer(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from modelworks.errors import UserError
-from modelworks.evaluate.metrics import METRICS, MAX_CURVE_POINTS, compute_metrics, direction, main_metric, summarize
+from modelworks.evaluate.metrics import MAX_CURVE_POINTS, METRICS, compute_metrics, direction, main_metric, summarize
 
 
 def test_perfect_multiclass_predictions():

@@ -136,6 +136,6 @@ def test_chinese_class_names_stay_text_in_the_plots(tmp_path):
     metrics = compute_metrics("binary", y, np.array([0.2, 0.9, 0.1, 0.7, 0.6, 0.4]), names)
     _, html_path = write_report(tmp_path, "评论", metrics, _history(), "binary", names)
     page = html_path.read_text(encoding="utf-8")
-    confusion = page[page.index('aria-label="confusion matrix"'):]
+    confusion = page[page.index('aria-label="confusion matrix"') :]
     confusion = confusion[: confusion.index("</figure>")]
     assert "好评" in confusion and "差评" in confusion  # drawn by the browser's fonts, not missing glyphs

@@ -32,53 +32,113 @@ RECIPES: dict[str, dict[str, tuple[dict, dict, dict]]] = {
     "mlp": {
         "mlp-iris": (IRIS, {"type": "mlp", "hidden": [16]}, {"epochs": 3}),
         "mlp-digits": (DIGITS, {"type": "mlp", "hidden": [32]}, {"epochs": 2}),
-        "mlp-text": ({"features": TEXT_FEATURES}, {"type": "mlp", "hidden": [16], "text_embedding_dim": 16}, {"epochs": 2}),
+        "mlp-text": (
+            {"features": TEXT_FEATURES},
+            {"type": "mlp", "hidden": [16], "text_embedding_dim": 16},
+            {"epochs": 2},
+        ),
         "mlp-binary": ({"source": "builtin:breast_cancer"}, {"type": "mlp", "hidden": [16]}, {"epochs": 2}),
         "mlp-regression": ({"source": "builtin:diabetes"}, {"type": "mlp", "hidden": [16]}, {"epochs": 2}),
     },
     "cnn": {
-        "cnn-digits": (DIGITS, {"type": "cnn", "blocks": [{"filters": 8}, {"filters": 16}], "hidden": [32]}, {"epochs": 2}),
+        "cnn-digits": (
+            DIGITS,
+            {"type": "cnn", "blocks": [{"filters": 8}, {"filters": 16}], "hidden": [32]},
+            {"epochs": 2},
+        ),
     },
     "rnn": {
-        "rnn-lstm-bi": ({"features": TEXT_FEATURES}, {"type": "rnn", "cell": "lstm", "bidirectional": True,
-                         "hidden_size": 16, "text_embedding_dim": 16, "pooling": "max", "hidden": [16]}, {"epochs": 2}),
-        "rnn-gru-2layer": ({"features": TEXT_FEATURES}, {"type": "rnn", "cell": "gru", "num_layers": 2, "bidirectional": True,
-                            "hidden_size": 8, "text_embedding_dim": 8, "pooling": "last", "hidden": []}, {"epochs": 1}),
+        "rnn-lstm-bi": (
+            {"features": TEXT_FEATURES},
+            {
+                "type": "rnn",
+                "cell": "lstm",
+                "bidirectional": True,
+                "hidden_size": 16,
+                "text_embedding_dim": 16,
+                "pooling": "max",
+                "hidden": [16],
+            },
+            {"epochs": 2},
+        ),
+        "rnn-gru-2layer": (
+            {"features": TEXT_FEATURES},
+            {
+                "type": "rnn",
+                "cell": "gru",
+                "num_layers": 2,
+                "bidirectional": True,
+                "hidden_size": 8,
+                "text_embedding_dim": 8,
+                "pooling": "last",
+                "hidden": [],
+            },
+            {"epochs": 1},
+        ),
     },
     "fasttext": {
-        "fasttext-text": ({"features": TEXT_FEATURES}, {"type": "fasttext", "text_embedding_dim": 16, "ngrams": 3,
-                          "buckets": 512}, {"epochs": 2}),
+        "fasttext-text": (
+            {"features": TEXT_FEATURES},
+            {"type": "fasttext", "text_embedding_dim": 16, "ngrams": 3, "buckets": 512},
+            {"epochs": 2},
+        ),
     },
     "transformer": {
-        "transformer-digits": (DIGITS, {"type": "transformer", "d_model": 32, "heads": 2, "layers": 1, "ff_dim": 64,
-                                        "patch_size": 4}, {"epochs": 1}),
-        "transformer-text": ({"features": TEXT_FEATURES}, {"type": "transformer", "d_model": 32, "heads": 2, "layers": 1,
-                              "ff_dim": 64, "max_length": 12, "pooling": "mean"}, {"epochs": 1}),
+        "transformer-digits": (
+            DIGITS,
+            {"type": "transformer", "d_model": 32, "heads": 2, "layers": 1, "ff_dim": 64, "patch_size": 4},
+            {"epochs": 1},
+        ),
+        "transformer-text": (
+            {"features": TEXT_FEATURES},
+            {
+                "type": "transformer",
+                "d_model": 32,
+                "heads": 2,
+                "layers": 1,
+                "ff_dim": 64,
+                "max_length": 12,
+                "pooling": "mean",
+            },
+            {"epochs": 1},
+        ),
     },
     "pretrained": {
-        "pretrained-lora": ({"limit": 40, "features": [{"name": "text", "type": "text", "max_length": 16}]},
-                            {"type": "pretrained", "path": MINILM, "finetune": "lora"}, {"epochs": 1, "lr": 0.002}),
+        "pretrained-lora": (
+            {"limit": 40, "features": [{"name": "text", "type": "text", "max_length": 16}]},
+            {"type": "pretrained", "path": MINILM, "finetune": "lora"},
+            {"epochs": 1, "lr": 0.002},
+        ),
     },
 }
 RUN_IDS = [(model_type, run_id) for model_type, runs in RECIPES.items() for run_id in runs]
-TEXT_RUN_IDS = [run_id for runs in RECIPES.values() for run_id, (data, _, _) in runs.items()
-                if any(f["type"] == "text" for f in data.get("features", []))]
+TEXT_RUN_IDS = [
+    run_id
+    for runs in RECIPES.values()
+    for run_id, (data, _, _) in runs.items()
+    if any(f["type"] == "text" for f in data.get("features", []))
+]
 
 
 def text_frame(n: int = 150) -> pd.DataFrame:
     """Three topics of short texts with a numeric and a categorical column, some values missing."""
     rng = np.random.default_rng(0)
-    words = [["rain", "cloud", "storm", "wind", "snow"], ["goal", "match", "team", "score", "coach"],
-             ["bread", "soup", "salt", "oven", "spice"]]
+    words = [
+        ["rain", "cloud", "storm", "wind", "snow"],
+        ["goal", "match", "team", "score", "coach"],
+        ["bread", "soup", "salt", "oven", "spice"],
+    ]
     labels = np.arange(n) % 3
     texts = [" ".join(rng.choice(words[y], size=rng.integers(1, 10))) for y in labels]
     texts[5] = ""  # an empty text: only padding reaches the model
-    frame = pd.DataFrame({
-        "text": texts,
-        "length": [len(t) + rng.normal() for t in texts],
-        "source": rng.choice(["web", "mail", "paper"], size=n),
-        "label": np.array(["weather", "sport", "food"])[labels],
-    })
+    frame = pd.DataFrame(
+        {
+            "text": texts,
+            "length": [len(t) + rng.normal() for t in texts],
+            "source": rng.choice(["web", "mail", "paper"], size=n),
+            "label": np.array(["weather", "sport", "food"])[labels],
+        }
+    )
     frame.loc[7, "length"] = np.nan
     frame.loc[9, "source"] = None
     return frame
@@ -99,8 +159,13 @@ class TrainedRuns:
             data, model, train = RECIPES[model_type][run_id]
             if "source" not in data:
                 data = {"source": str(self.text_csv), "target": "label", **data}
-            config = {"name": run_id, "runs_dir": str(self.folder / "runs"), "data": data, "model": model,
-                      "train": {"batch_size": 32, **QUIET, **train}}
+            config = {
+                "name": run_id,
+                "runs_dir": str(self.folder / "runs"),
+                "data": data,
+                "model": model,
+                "train": {"batch_size": 32, **QUIET, **train},
+            }
             with pytest.MonkeyPatch.context() as patch:
                 # The HTML report's plots take most of a tiny run's time and none of these tests reads them.
                 patch.setattr(report, "_html", lambda *args, **kwargs: "<html><body>not drawn in tests</body></html>")

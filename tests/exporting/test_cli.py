@@ -23,22 +23,33 @@ def invoke(*args: str):
 def test_export_onnx_with_int8_from_the_command_line(trained, tmp_path) -> None:
     run = trained["mlp-iris"]
     out = tmp_path / "iris-onnx"
-    result = invoke("export", str(run.path), "--format", "onnx", "--quantize", "int8", "--opset", "17", "--output", str(out))
+    result = invoke(
+        "export", str(run.path), "--format", "onnx", "--quantize", "int8", "--opset", "17", "--output", str(out)
+    )
     assert result.exit_code == 0, result.output
     assert "check on the test split" in result.stdout and "passed" in result.stdout and "int8 model" in result.stdout
     assert "inputs, in order: numeric" in result.stdout
     record = json.loads((out / EXPORT_JSON).read_text())
     assert record["opset"] == 17 and record["check"]["passed"] and record["quantized"]["file"] == "model.int8.onnx"
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "export.json", "inputs.json", "model.int8.onnx", "model.onnx", "preprocess.json"]
+        "README.md",
+        "export.json",
+        "inputs.json",
+        "model.int8.onnx",
+        "model.onnx",
+        "preprocess.json",
+    ]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--format", "tflite"], "unknown export format 'tflite' at --format; choose one of: onnx, torchscript"),
-    (["--format", "torchscript", "--quantize", "int8"], "the quantize option does not apply to torchscript export"),
-    (["--format", "onnx", "--quantize", "int4"], "the quantize option of onnx export is invalid"),
-    (["--format", "onnx", "--opset", "16"], "the opset option of onnx export is invalid"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--format", "tflite"], "unknown export format 'tflite' at --format; choose one of: onnx, torchscript"),
+        (["--format", "torchscript", "--quantize", "int8"], "the quantize option does not apply to torchscript export"),
+        (["--format", "onnx", "--quantize", "int4"], "the quantize option of onnx export is invalid"),
+        (["--format", "onnx", "--opset", "16"], "the opset option of onnx export is invalid"),
+    ],
+)
 def test_bad_options_are_one_clear_error(trained, args: list[str], message: str) -> None:
     result = invoke("export", str(trained["mlp-iris"].path), *args)
     assert result.exit_code == 2

@@ -17,8 +17,14 @@ SPEC = TextSpec(vocab_size=50, max_length=12, pad_id=0)
 
 
 def schema(text: bool = True, image: bool = False) -> InputSchema:
-    return InputSchema(task="multiclass", num_classes=3, numeric=["x"], categorical={"c": 4},
-                       text={"review": SPEC} if text else {}, image={"photo": (1, 8, 8)} if image else {})
+    return InputSchema(
+        task="multiclass",
+        num_classes=3,
+        numeric=["x"],
+        categorical={"c": 4},
+        text={"review": SPEC} if text else {},
+        image={"photo": (1, 8, 8)} if image else {},
+    )
 
 
 def batch(s: InputSchema, n: int = 9) -> dict[str, torch.Tensor]:
@@ -46,13 +52,22 @@ def both_paths(model: torch.nn.Module, module, inputs, monkeypatch) -> tuple[tor
     return usual, exported
 
 
-@pytest.mark.parametrize("cell,bidirectional,layers,pooling",
-                         list(itertools.product(["lstm", "gru"], [False, True], [1, 2], ["last", "mean", "max"])))
+@pytest.mark.parametrize(
+    "cell,bidirectional,layers,pooling",
+    list(itertools.product(["lstm", "gru"], [False, True], [1, 2], ["last", "mean", "max"])),
+)
 def test_masked_rnn_equals_packed(monkeypatch, cell: str, bidirectional: bool, layers: int, pooling: str) -> None:
     torch.manual_seed(0)
     s = schema()
-    config = rnn.RNNConfig(cell=cell, bidirectional=bidirectional, num_layers=layers, pooling=pooling, hidden_size=8,
-                           text_embedding_dim=6, dropout=0.2)
+    config = rnn.RNNConfig(
+        cell=cell,
+        bidirectional=bidirectional,
+        num_layers=layers,
+        pooling=pooling,
+        hidden_size=8,
+        text_embedding_dim=6,
+        dropout=0.2,
+    )
     usual, exported = both_paths(rnn.RNN(config, s), rnn, batch(s), monkeypatch)
     torch.testing.assert_close(exported, usual, atol=1e-6, rtol=0)
 

@@ -13,8 +13,8 @@ import torch
 from tokenizers import Tokenizer
 
 from modelworks.data.schema import text_key
-from modelworks.exporting.export import export_run
 from modelworks.exporting.check import EXAMPLE_BATCH
+from modelworks.exporting.export import export_run
 from modelworks.exporting.interface import input_names
 from modelworks.models import MODELS
 from modelworks.store import run as store
@@ -86,7 +86,9 @@ def test_int8_is_smaller_and_its_metric_change_recorded(trained, onnx_exports) -
 
 
 @pytest.mark.parametrize("run_id,metric,width", [("mlp-binary", "accuracy", 1), ("mlp-regression", "rmse", 1)])
-def test_binary_and_regression_outputs_and_int8_records(trained, onnx_exports, run_id: str, metric: str, width: int) -> None:
+def test_binary_and_regression_outputs_and_int8_records(
+    trained, onnx_exports, run_id: str, metric: str, width: int
+) -> None:
     run = trained[run_id]
     result = onnx_exports[run_id]
     assert result.record.quantized.metric == metric and result.record.task == run.schema.task
@@ -112,10 +114,13 @@ def test_preprocess_json_is_the_runs_and_inputs_can_be_rebuilt_from_the_shipped_
     frame = text_frame().iloc[:20]
     expected = run.preprocessor.transform(frame, with_target=False)
 
-    numeric = np.stack([
-        (frame[c["column"]].fillna(c["fill"]).to_numpy(float) - c["center"]) / c["scale"]
-        for c in specs["numeric"]["columns"]
-    ], axis=1).astype(np.float32)
+    numeric = np.stack(
+        [
+            (frame[c["column"]].fillna(c["fill"]).to_numpy(float) - c["center"]) / c["scale"]
+            for c in specs["numeric"]["columns"]
+        ],
+        axis=1,
+    ).astype(np.float32)
     np.testing.assert_allclose(numeric, expected["numeric"].numpy(), rtol=1e-6)
 
     codes = []

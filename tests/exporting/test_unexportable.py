@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from modelworks.engine.run import Run
 from modelworks.errors import UserError
 from modelworks.exporting.export import export_run
-from modelworks.engine.run import Run
 
 
 class Digamma(nn.Module):
@@ -66,7 +66,9 @@ class LooseWeight(nn.Module):
 
 def test_an_operator_without_onnx_form_names_the_layer(trained, tmp_path) -> None:
     run = with_layer(trained["mlp-iris"], Digamma())
-    with pytest.raises(UserError, match=r"cannot export this model to ONNX: layer 'head.layers.1' \(Digamma\) .*aten::digamma"):
+    with pytest.raises(
+        UserError, match=r"cannot export this model to ONNX: layer 'head.layers.1' \(Digamma\) .*aten::digamma"
+    ):
         export_run(run, "onnx", output=tmp_path / "onnx")
     assert not list(tmp_path.iterdir())  # nothing published, no staging folder left behind
 

@@ -157,8 +157,9 @@ def test_finding3b_a_server_folder_answers_as_a_missing_one(cp, editor):
     project, client, token = editor
     answers = []
     for path in ("/etc", f"/no/such/folder-{uuid.uuid4().hex}"):
-        response = cp.http(token).post(f"/api/v1/projects/{project}/jobs",
-                                              json={"kind": "train", "config": _pretrained(path)})
+        response = cp.http(token).post(
+            f"/api/v1/projects/{project}/jobs", json={"kind": "train", "config": _pretrained(path)}
+        )
         answers.append((response.status_code, response.json()["error"]["message"].replace(repr(path), "PATH")))
     assert answers[0] == answers[1]
     assert answers[0][0] == 422 and OFFERED in answers[0][1]
@@ -178,8 +179,9 @@ def test_finding3c_the_job_check_imports_nothing_not_offered(cp, editor, monkeyp
     assert response.status_code == 422, response.text
     assert "'package:this' is not a pretrained model offered here" in response.json()["error"]["message"]
     assert "this" not in imported
-    accepted = cp.http(token).post(f"/api/v1/projects/{project}/jobs",
-                                          json={"kind": "train", "config": _pretrained(OFFERED)})
+    accepted = cp.http(token).post(
+        f"/api/v1/projects/{project}/jobs", json={"kind": "train", "config": _pretrained(OFFERED)}
+    )
     assert accepted.status_code == 201, accepted.text
 
 
@@ -227,8 +229,12 @@ def test_finding4a_no_plaintext_left_after_success_or_failure(cp, editor, worker
     assert finished(client, project, bad["id"], timeout=300)["state"] == "failed"
     # jobs that start from its run decrypt the data into their own folder, confined there, and remove it
     evaluate = client.submit_job(project, "evaluate", {"job": good["id"], "split": "test"}, max_attempts=1)
-    pruned = client.submit_job(project, "compress", {"job": good["id"], "method": "prune",
-                                                     "options": {"amount": 0.5, "finetune_epochs": 1}}, max_attempts=1)
+    pruned = client.submit_job(
+        project,
+        "compress",
+        {"job": good["id"], "method": "prune", "options": {"amount": 0.5, "finetune_epochs": 1}},
+        max_attempts=1,
+    )
     for job in (evaluate, pruned):
         done = finished(client, project, job["id"], timeout=300)
         assert done["state"] == "succeeded", done["error"]

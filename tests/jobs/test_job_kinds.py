@@ -80,7 +80,9 @@ def test_tune_job_streams_each_trial_resumes_after_a_crash_and_records_its_best_
 def test_compress_jobs_record_runs_that_name_their_parent(trained):
     client, name, source = trained["client"], trained["name"], trained["job"]["id"]
     quantized = client.submit_job(name, "compress", {"job": source, "method": "quantize-dynamic"})
-    pruned = client.submit_job(name, "compress", {"job": source, "method": "prune", "options": {"amount": 0.5, "finetune_epochs": 1}})
+    pruned = client.submit_job(
+        name, "compress", {"job": source, "method": "prune", "options": {"amount": 0.5, "finetune_epochs": 1}}
+    )
     assert quantized["gpus"] == 0 and pruned["gpus"] == 0
     for job in (quantized, pruned):
         done = finished(client, name, job["id"])
@@ -97,7 +99,9 @@ def test_compress_jobs_record_runs_that_name_their_parent(trained):
     # a quantized model is not float32: pruning it is refused before it is queued
     assert "float32" in _rejected(client, name, "compress", {"job": quantized["id"], "method": "prune"})
     version = client.register_model(name, _run_of(client, name, pruned["id"])["id"], "pruned")
-    assert any(a["path"] == "model.safetensors" for a in client.model_version(name, "pruned", version["version"])["artifacts"])
+    assert any(
+        a["path"] == "model.safetensors" for a in client.model_version(name, "pruned", version["version"])["artifacts"]
+    )
 
 
 def test_export_job_records_the_run_with_its_onnx_model(trained):
@@ -109,10 +113,18 @@ def test_export_job_records_the_run_with_its_onnx_model(trained):
     assert result["passed"] is True and result["max_abs_diff"] < 1e-4 and result["file"] == "export/onnx/model.onnx"
     run = _run_of(client, name, job["id"])
     paths = {a["path"] for a in run["artifacts"]}
-    assert {"export/onnx/model.onnx", "export/onnx/inputs.json", "model.safetensors", "config.yaml", "preprocess.json"} <= paths
+    assert {
+        "export/onnx/model.onnx",
+        "export/onnx/inputs.json",
+        "model.safetensors",
+        "config.yaml",
+        "preprocess.json",
+    } <= paths
     assert run["lineage"]["parent_run"] == trained["run"]["id"]
     version = client.register_model(name, run["id"], "exported")
-    assert "export/onnx/model.onnx" in {a["path"] for a in client.model_version(name, "exported", version["version"])["artifacts"]}
+    assert "export/onnx/model.onnx" in {
+        a["path"] for a in client.model_version(name, "exported", version["version"])["artifacts"]
+    }
     # an exported run is a run like any other: it can be evaluated
     evaluation = client.submit_job(name, "evaluate", {"job": job["id"]})
     done = finished(client, name, evaluation["id"])
@@ -126,13 +138,18 @@ def test_bad_configs_are_422_naming_the_key(trained, project):
     # tune
     assert "tune" in _rejected(client, name, "tune", TINY)  # no tune: section
     assert "tune.parallel" in _rejected(client, name, "tune", {**TUNE, "tune": {**TUNE["tune"], "parallel": 2}})
-    assert "tune.space" in _rejected(client, name, "tune", {**TUNE, "tune": {**TUNE["tune"], "space": {"train.lrr": {"choice": [1]}}}})
+    assert "tune.space" in _rejected(
+        client, name, "tune", {**TUNE, "tune": {**TUNE["tune"], "space": {"train.lrr": {"choice": [1]}}}}
+    )
     assert "data.source" in _rejected(client, name, "tune", {**TUNE, "data": {"source": "/etc/passwd"}})
     cuda = client.submit_job(name, "tune", {**TUNE, "train": {**TUNE["train"], "device": "cuda"}})
     assert cuda["gpus"] == 1  # no worker here has a GPU: it stays queued
     client.cancel_job(name, cuda["id"])
     # compress
-    assert "method" in (message := _rejected(client, name, "compress", {"job": source, "method": "shrink"})) and "quantize-dynamic" in message
+    assert (
+        "method" in (message := _rejected(client, name, "compress", {"job": source, "method": "shrink"}))
+        and "quantize-dynamic" in message
+    )
     assert "amount" in _rejected(client, name, "compress", {"job": source, "method": "prune", "options": {"amount": 2}})
     assert "amout" in _rejected(client, name, "compress", {"job": source, "method": "prune", "options": {"amout": 0.5}})
     assert "methd" in _rejected(client, name, "compress", {"job": source, "methd": "prune"})
@@ -151,6 +168,8 @@ def test_bad_configs_are_422_naming_the_key(trained, project):
     assert "not succeeded" in _rejected(client, name, "export", {"job": queued["id"], "format": "onnx"})
     client.cancel_job(name, queued["id"])
     evaluation = client.submit_job(name, "evaluate", {"job": source})
-    assert "no train, tune or compress job" in _rejected(client, name, "export", {"job": evaluation["id"], "format": "onnx"})
+    assert "no train, tune or compress job" in _rejected(
+        client, name, "export", {"job": evaluation["id"], "format": "onnx"}
+    )
     client.cancel_job(name, evaluation["id"])
     assert client.jobs(name)["total"] == before + 3  # only the three accepted above

@@ -105,7 +105,9 @@ def test_a_job_failing_on_a_user_error_is_not_retried(jp, project, workers):
     # still retried: test_kill_9_mid_training_resumes_with_the_same_steps.
     editor, name = project["editor"], project["name"]
     # Valid to the schema, wrong at runtime: iris has no such column.
-    job = editor.submit_job(name, "train", {**TINY, "data": {**TINY["data"], "target": "no_such_column"}}, max_attempts=2)
+    job = editor.submit_job(
+        name, "train", {**TINY, "data": {**TINY["data"], "target": "no_such_column"}}, max_attempts=2
+    )
     workers.start()
     done = finished(editor, name, job["id"])
     assert done["state"] == "failed" and done["attempts"] == 1
@@ -119,7 +121,14 @@ def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
     reference = editor.submit_job(name, "train", LONGER)
     interrupted = editor.submit_job(name, "train", LONGER)
     first = workers.start("--cpu-slots", "2", lease=2.0)
-    wait_for(lambda: (run := editor.job(name, interrupted["id"])["run_dir"]) and (jp.settings.work_dir / run / "checkpoint.safetensors").exists(), 60, "a checkpoint")
+    wait_for(
+        lambda: (
+            (run := editor.job(name, interrupted["id"])["run_dir"])
+            and (jp.settings.work_dir / run / "checkpoint.safetensors").exists()
+        ),
+        60,
+        "a checkpoint",
+    )
     pid = editor.job(name, interrupted["id"])["result"] is None and job_pid(jp, interrupted["id"])
     # kill -9 the worker and its training child: nobody is left to report anything
     os.kill(first.pid, signal.SIGKILL)
@@ -130,16 +139,26 @@ def test_kill_9_mid_training_resumes_with_the_same_steps(jp, project, workers):
     a = finished(editor, name, reference["id"], 120)
     b = finished(editor, name, interrupted["id"], 120)
     assert a["state"] == "succeeded" and b["state"] == "succeeded", (a["error"], b["error"])
-    assert b["attempts"] == 2 and a["result"]["steps"] == b["result"]["steps"] and a["result"]["epochs"] == b["result"]["epochs"]
+    assert (
+        b["attempts"] == 2
+        and a["result"]["steps"] == b["result"]["steps"]
+        and a["result"]["epochs"] == b["result"]["epochs"]
+    )
     logs = "\n".join(line["line"] for line in editor.job_logs(name, interrupted["id"]))
     assert "resuming" in logs and "stopped heartbeating" in logs
 
     def points(job_id: int) -> list[tuple]:
-        return sorted((m["step"], m["epoch"], m["name"]) for m in editor.job_metrics(name, job_id)["items"] if m["name"] != "elapsed_s")
+        return sorted(
+            (m["step"], m["epoch"], m["name"])
+            for m in editor.job_metrics(name, job_id)["items"]
+            if m["name"] != "elapsed_s"
+        )
 
     assert points(a["id"]) == points(b["id"])  # every step's point once: nothing lost, nothing twice
     losses = {m["epoch"]: m["value"] for m in editor.job_metrics(name, b["id"], name="val_loss")["items"]}
-    assert losses == pytest.approx({m["epoch"]: m["value"] for m in editor.job_metrics(name, a["id"], name="val_loss")["items"]}, rel=1e-4)
+    assert losses == pytest.approx(
+        {m["epoch"]: m["value"] for m in editor.job_metrics(name, a["id"], name="val_loss")["items"]}, rel=1e-4
+    )
 
 
 def test_server_restart_keeps_the_queue(tmp_path):

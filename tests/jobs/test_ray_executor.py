@@ -12,8 +12,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -57,14 +57,33 @@ def ray_cluster() -> Iterator[str]:
     in ~/.ray by some other Ray use cannot turn it on for one side only."""
     root = Path(tempfile.mkdtemp(prefix="mw-ray-"))  # short: Ray's unix sockets live in it
     port = free_port()
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
-           "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={root}", "--object-store-memory=100000000",
-           f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}"]
+    cmd = [
+        str(Path(sys.executable).parent / "ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--num-gpus=0",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={root}",
+        "--object-store-memory=100000000",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+    ]
     log = root / "start.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELWORKS_", "RAY_"))}
     with open(log, "w") as out:
-        head = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env={**env, "RAY_AUTH_MODE": "disabled"})
+        head = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**env, "RAY_AUTH_MODE": "disabled"},
+        )
     patch = pytest.MonkeyPatch()
     patch.setenv("RAY_AUTH_MODE", "disabled")
     patch.delenv("RAY_ADDRESS", raising=False)
@@ -92,7 +111,9 @@ def ray_cluster() -> Iterator[str]:
 def rp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """A platform on SQLite with a CPU price, so usage has a cost."""
     home = tmp_path_factory.mktemp("ray-jobs")
-    settings = Settings.from_env({"MODELWORKS_PRICE_CPU_HOUR": "3.6"}, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0)
+    settings = Settings.from_env(
+        {"MODELWORKS_PRICE_CPU_HOUR": "3.6"}, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0
+    )
     token = prepare(settings)
     with LiveServer(settings) as server:
         p = Platform(server=server, settings=settings, backend="sqlite", admin_token=token)
@@ -126,7 +147,13 @@ def _running_child(rp: Platform, job_id: int) -> int:
     engine = make_engine(rp.settings.database_url)
     try:
         with session_factory(engine)() as session:
-            return wait_for(lambda: session.scalar(select(Job.pid).where(Job.id == job_id).execution_options(populate_existing=True)), 60, "the child's pid")
+            return wait_for(
+                lambda: session.scalar(
+                    select(Job.pid).where(Job.id == job_id).execution_options(populate_existing=True)
+                ),
+                60,
+                "the child's pid",
+            )
     finally:
         engine.dispose()
 
@@ -194,7 +221,9 @@ def test_a_lost_actor_fails_the_attempt(rp: Platform, ray_worker: Worker, projec
 
 def test_a_crashing_job_is_retried_then_fails(rp: Platform, ray_worker: Worker, project: str) -> None:
     client = rp.client()
-    job = client.submit_job(project, "train", {**TINY, "data": {**TINY["data"], "target": "no_such_column"}}, max_attempts=2)
+    job = client.submit_job(
+        project, "train", {**TINY, "data": {**TINY["data"], "target": "no_such_column"}}, max_attempts=2
+    )
     done = finished(client, project, job["id"])
     assert done["state"] == "failed" and done["attempts"] == 2
     assert "exited with status" in done["error"]

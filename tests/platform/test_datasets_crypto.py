@@ -12,7 +12,18 @@ import pytest
 
 from modelworks.errors import UserError
 from modelworks.platform.archive import Limits, UnsafeArchive, check_member_name, safe_extract
-from modelworks.platform.crypto import HEADER, NONCE_BYTES, TAG_BYTES, EncryptingWriter, Keyring, TamperedData, UnknownKey, decrypt_chunks, new_key, parse_key
+from modelworks.platform.crypto import (
+    HEADER,
+    NONCE_BYTES,
+    TAG_BYTES,
+    EncryptingWriter,
+    Keyring,
+    TamperedData,
+    UnknownKey,
+    decrypt_chunks,
+    new_key,
+    parse_key,
+)
 from modelworks.platform.errors import TooLarge
 
 KEY_A, KEY_B = new_key(), new_key()
@@ -77,7 +88,17 @@ def tampered(kind: str, blob: bytes) -> bytes:
     raise AssertionError(kind)
 
 
-KINDS = ["flip a ciphertext byte", "flip a header byte", "truncate mid-chunk", "drop the final chunk", "swap two chunks", "duplicate a chunk", "append a chunk", "only the header", "chunk from another file"]
+KINDS = [
+    "flip a ciphertext byte",
+    "flip a header byte",
+    "truncate mid-chunk",
+    "drop the final chunk",
+    "swap two chunks",
+    "duplicate a chunk",
+    "append a chunk",
+    "only the header",
+    "chunk from another file",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -119,7 +140,20 @@ def test_key_file_is_created_private_and_bad_keys_are_user_errors(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["../evil", "a/../../evil", "/etc/passwd", "C:evil", "a\\..\\evil", "a\x00b", "..%2Fevil", "%2e%2e/evil", "./x", "a//b", "", ".."],
+    [
+        "../evil",
+        "a/../../evil",
+        "/etc/passwd",
+        "C:evil",
+        "a\\..\\evil",
+        "a\x00b",
+        "..%2Fevil",
+        "%2e%2e/evil",
+        "./x",
+        "a//b",
+        "",
+        "..",
+    ],
 )
 def test_unsafe_names_are_refused(name):
     with pytest.raises(UserError, match="refused"):
@@ -140,7 +174,12 @@ def _zip(path: Path, entries: list[tuple[str, bytes]], symlink: str | None = Non
 
 @pytest.mark.parametrize(
     "entries,symlink",
-    [([("cat/a.png", b"x"), ("../evil.png", b"x")], None), ([("/tmp/evil.png", b"x")], None), ([("cat\\..\\..\\evil.png", b"x")], None), ([("cat/a.png", b"x")], "cat/link.png")],
+    [
+        ([("cat/a.png", b"x"), ("../evil.png", b"x")], None),
+        ([("/tmp/evil.png", b"x")], None),
+        ([("cat\\..\\..\\evil.png", b"x")], None),
+        ([("cat/a.png", b"x")], "cat/link.png"),
+    ],
     ids=["dotdot", "absolute", "backslash", "symlink"],
 )
 def test_zip_extraction_refuses_escapes_and_writes_nothing(tmp_path, entries, symlink):

@@ -51,12 +51,46 @@ EXPECTED = {
     "list inference keys": {"owner": 200, "editor": 200, "viewer": 403, "outsider": 404, "admin": 200},
     "read inference usage": {"owner": 200, "editor": 200, "viewer": 200, "outsider": 404, "admin": 200},
 }
-READS = ["read project", "list projects", "list members", "read member", "read audit", "list datasets", "read dataset", "download dataset",
-         "list runs", "read run", "download run artifact", "list models", "read model version", "download model artifact",
-         "list jobs", "read job logs", "read usage", "list deployments", "list inference keys", "read inference usage"]
-CHANGES = ["add member", "change role", "remove member", "delete project", "upload dataset", "delete dataset",
-           "register version", "set alias", "delete alias", "submit job", "cancel job"]
-JOB = {"data": {"source": "builtin:iris"}, "model": {"type": "mlp", "hidden": [4]}, "train": {"epochs": 1, "device": "cpu"}}
+READS = [
+    "read project",
+    "list projects",
+    "list members",
+    "read member",
+    "read audit",
+    "list datasets",
+    "read dataset",
+    "download dataset",
+    "list runs",
+    "read run",
+    "download run artifact",
+    "list models",
+    "read model version",
+    "download model artifact",
+    "list jobs",
+    "read job logs",
+    "read usage",
+    "list deployments",
+    "list inference keys",
+    "read inference usage",
+]
+CHANGES = [
+    "add member",
+    "change role",
+    "remove member",
+    "delete project",
+    "upload dataset",
+    "delete dataset",
+    "register version",
+    "set alias",
+    "delete alias",
+    "submit job",
+    "cancel job",
+]
+JOB = {
+    "data": {"source": "builtin:iris"},
+    "model": {"type": "mlp", "hidden": [4]},
+    "train": {"epochs": 1, "device": "cpu"},
+}
 CSV = b"x,y\n1,2\n"
 
 
@@ -76,7 +110,9 @@ def trained(tmp_path_factory) -> Path:
     from modelworks.api import train
 
     out = tmp_path_factory.mktemp("trained")
-    return train({**JOB, "runs_dir": str(out), "name": "run", "train": {**JOB["train"], "progress": False}}, progress=False).path
+    return train(
+        {**JOB, "runs_dir": str(out), "name": "run", "train": {**JOB["train"], "progress": False}}, progress=False
+    ).path
 
 
 def record(platform, project: str, folder: Path) -> int:
@@ -148,7 +184,9 @@ def act(http, action: str, project: str, team: dict, run: int, job: int):
         "list datasets": lambda: http.get(f"{base}/datasets"),
         "read dataset": lambda: http.get(f"{base}/datasets/data/versions/1"),
         "download dataset": lambda: http.get(f"{base}/datasets/data/versions/1/download"),
-        "upload dataset": lambda: http.post(f"{base}/datasets/data/versions", params={"filename": "data.csv"}, content=CSV),
+        "upload dataset": lambda: http.post(
+            f"{base}/datasets/data/versions", params={"filename": "data.csv"}, content=CSV
+        ),
         "delete dataset": lambda: http.delete(f"{base}/datasets/data"),
         "list runs": lambda: http.get(f"{base}/runs"),
         "read run": lambda: http.get(f"{base}/runs/{run}"),
@@ -182,8 +220,13 @@ def state(platform, project: str) -> dict | None:
     data = {d["name"]: d["versions"] for d in http.get(f"{base}/datasets").json()["items"]}
     model = http.get(f"{base}/models/m").json()
     jobs = {j["id"]: j["state"] for j in http.get(f"{base}/jobs").json()["items"]}
-    return {"members": members, "datasets": data, "versions": [v["version"] for v in model["versions"]],
-            "aliases": {a["alias"]: a["version"] for a in model["aliases"]}, "jobs": jobs}
+    return {
+        "members": members,
+        "datasets": data,
+        "versions": [v["version"] for v in model["versions"]],
+        "aliases": {a["alias"]: a["version"] for a in model["aliases"]},
+        "jobs": jobs,
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -81,7 +81,9 @@ def test_an_expiring_token_stops_at_its_expiry(platform):
     soon = platform.client(token).create_token("short", expires_at=datetime.now(timezone.utc) + timedelta(seconds=1))
     short = platform.http(soon["token"])
     assert short.get("/api/v1/users/me").status_code == 200
-    time.sleep(max(0.0, (datetime.fromisoformat(soon["expires_at"]) - datetime.now(timezone.utc)).total_seconds()) + 0.05)
+    time.sleep(
+        max(0.0, (datetime.fromisoformat(soon["expires_at"]) - datetime.now(timezone.utc)).total_seconds()) + 0.05
+    )
     assert short.get("/api/v1/users/me").status_code == 401
 
 
@@ -115,7 +117,10 @@ def test_project_and_member_lifecycle(platform):
     assert owner.set_member(name, ada, "viewer")["role"] == "viewer"
     assert platform.client(ada_token).project(name)["role"] == "viewer"
     members = owner.members(name)
-    assert members["total"] == 2 and {m["user"]: m["role"] for m in members["items"]} == {owner_name: "owner", ada: "viewer"}
+    assert members["total"] == 2 and {m["user"]: m["role"] for m in members["items"]} == {
+        owner_name: "owner",
+        ada: "viewer",
+    }
     assert owner.member(name, ada)["role"] == "viewer"
 
     with pytest.raises(ApiError, match="no user named 'nobody-here'") as e:
@@ -153,7 +158,11 @@ def test_deleting_a_project_keeps_its_audit_and_a_new_one_starts_clean(platform)
     assert [m["user"] for m in me.members(name)["items"]] != [viewer] and me.members(name)["total"] == 1
     assert [e["action"] for e in me.audit(name)["items"]] == ["project.create"]
     everything = platform.client().audit(limit=500)["items"]
-    assert [e["action"] for e in everything if e["target"] == f"project:{name}"] == ["project.create", "project.delete", "project.create"]
+    assert [e["action"] for e in everything if e["target"] == f"project:{name}"] == [
+        "project.create",
+        "project.delete",
+        "project.create",
+    ]
 
 
 def test_audit_records_who_and_when(platform):
@@ -231,18 +240,48 @@ BAD_REQUESTS = [
     ("POST", "/api/v1/projects", {"json": {"name": "Bad Name"}}, 422, "body.name: String should match pattern"),
     ("POST", "/api/v1/projects", {"json": {"name": "../etc"}}, 422, "body.name"),
     ("POST", "/api/v1/projects", {"json": {"name": "x" * 65}}, 422, "body.name"),
-    ("POST", "/api/v1/projects", {"json": {"name": "ok-name", "colour": "red"}}, 422, "body.colour: Extra inputs are not permitted"),
+    (
+        "POST",
+        "/api/v1/projects",
+        {"json": {"name": "ok-name", "colour": "red"}},
+        422,
+        "body.colour: Extra inputs are not permitted",
+    ),
     ("POST", "/api/v1/projects", {"json": {"name": "ok-name", "description": "a\u0000b"}}, 422, "body.description"),
     ("POST", "/api/v1/projects", {"json": {"name": "ok-name", "description": "x" * 501}}, 422, "body.description"),
     ("POST", "/api/v1/projects", {"json": ["name"]}, 422, "body"),
-    ("POST", "/api/v1/projects", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON decode error"),
+    (
+        "POST",
+        "/api/v1/projects",
+        {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        422,
+        "JSON decode error",
+    ),
     ("POST", "/api/v1/projects", {"content": b"name=x", "headers": {"content-type": "text/plain"}}, 422, "body"),
-    ("POST", "/api/v1/users", {"json": {"name": "new-user", "is_admin": "yes"}}, 422, "body.is_admin: Input should be a valid boolean"),
+    (
+        "POST",
+        "/api/v1/users",
+        {"json": {"name": "new-user", "is_admin": "yes"}},
+        422,
+        "body.is_admin: Input should be a valid boolean",
+    ),
     ("POST", "/api/v1/tokens", {"json": {"name": ""}}, 422, "body.name"),
     ("POST", "/api/v1/tokens", {"json": {"name": "t", "expires_at": "tomorrow"}}, 422, "body.expires_at"),
     ("POST", "/api/v1/tokens", {"json": {"name": "t", "expires_at": "2030-01-01T00:00:00"}}, 422, "timezone"),
-    ("POST", "/api/v1/tokens", {"json": {"name": "t", "expires_at": "2001-01-01T00:00:00Z"}}, 422, "must be in the future"),
-    ("PUT", "/api/v1/projects/{p}/members/admin", {"json": {"role": "god"}}, 422, "body.role: Input should be 'viewer', 'editor' or 'owner'"),
+    (
+        "POST",
+        "/api/v1/tokens",
+        {"json": {"name": "t", "expires_at": "2001-01-01T00:00:00Z"}},
+        422,
+        "must be in the future",
+    ),
+    (
+        "PUT",
+        "/api/v1/projects/{p}/members/admin",
+        {"json": {"role": "god"}},
+        422,
+        "body.role: Input should be 'viewer', 'editor' or 'owner'",
+    ),
     ("PUT", "/api/v1/projects/{p}/members/admin", {"json": {"role": 3}}, 422, "body.role"),
     ("PUT", "/api/v1/projects/{p}/members/admin", {"json": {}}, 422, "body.role: Field required"),
     ("PUT", "/api/v1/projects/{p}/members/nobody%00x", {"json": {"role": "viewer"}}, 404, "no user named"),
@@ -268,7 +307,11 @@ def bad_request_project(platform):
     return name
 
 
-@pytest.mark.parametrize("method,path,kwargs,status,text", BAD_REQUESTS, ids=[f"{m} {p[:40]} {str(k)[:40]}" for m, p, k, _, _ in BAD_REQUESTS])
+@pytest.mark.parametrize(
+    "method,path,kwargs,status,text",
+    BAD_REQUESTS,
+    ids=[f"{m} {p[:40]} {str(k)[:40]}" for m, p, k, _, _ in BAD_REQUESTS],
+)
 def test_bad_requests_get_a_4xx_with_a_message(platform, bad_request_project, method, path, kwargs, status, text):
     r = platform.http(platform.admin_token).request(method, path.replace("{p}", bad_request_project), **kwargs)
     assert r.status_code == status, r.text

@@ -19,7 +19,16 @@ from modelworks.data.formats import FORMATS
 from modelworks.data.sources import read_source
 from modelworks.platform import datasets, uploads
 from modelworks.platform.bootstrap import prepare
-from modelworks.platform.crypto import HEADER, NONCE_BYTES, TAG_BYTES, Keyring, TamperedData, UnknownKey, decrypt_chunks, new_key
+from modelworks.platform.crypto import (
+    HEADER,
+    NONCE_BYTES,
+    TAG_BYTES,
+    Keyring,
+    TamperedData,
+    UnknownKey,
+    decrypt_chunks,
+    new_key,
+)
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Project
 from modelworks.platform.settings import Settings
@@ -81,7 +90,11 @@ def test_upload_versions_and_download(plat, project):
     v1 = c.upload_dataset(project, "cities", CSV, filename="cities.csv")
     assert v1["version"] == 1 and v1["sha256"] == hashlib.sha256(CSV).hexdigest() and v1["size"] == len(CSV)
     assert v1["rows"] == 3 and v1["format"] == "csv" and v1["encrypted"] and v1["key_id"]
-    assert [(s["name"], s["type"]) for s in v1["schema"]] == [("城市", "categorical"), ("人口", "numeric"), ("score", "numeric")]
+    assert [(s["name"], s["type"]) for s in v1["schema"]] == [
+        ("城市", "categorical"),
+        ("人口", "numeric"),
+        ("score", "numeric"),
+    ]
     assert v1["preview"]["rows"][0] == {"城市": "北京", "人口": 21540000, "score": 1.5}
     assert v1["preview"]["rows"][2]["score"] is None
     on_disk = stored_file(plat, v1, project).read_bytes()
@@ -205,7 +218,9 @@ def test_unsafe_zip_is_refused_and_nothing_is_written(plat, project, entries):
     else:
         data = _zip(entries)
     before = snapshot(plat)
-    r = plat.http(plat.admin_token).post(f"{base(project)}/bad-zip/versions", params={"filename": "x.zip"}, content=data)
+    r = plat.http(plat.admin_token).post(
+        f"{base(project)}/bad-zip/versions", params={"filename": "x.zip"}, content=data
+    )
     assert r.status_code == 400, r.text
     assert "refused archive entry" in r.json()["error"]["message"]
     assert snapshot(plat) == before
@@ -218,14 +233,36 @@ def test_size_limit_is_413_and_leaves_nothing(plat, project, chunked):
     big = b"a,b\n" + b"1,2\n" * 300_000  # 1.2 MB > 1 MB
     before = snapshot(plat)
     content = (big[i : i + 65536] for i in range(0, len(big), 65536)) if chunked else big
-    r = plat.http(plat.admin_token).post(f"{base(project)}/big/versions", params={"filename": "big.csv"}, content=content)
+    r = plat.http(plat.admin_token).post(
+        f"{base(project)}/big/versions", params={"filename": "big.csv"}, content=content
+    )
     assert r.status_code == 413 and "limit of 1 MB" in r.json()["error"]["message"]
     assert snapshot(plat) == before
 
 
 # Literal ".." segments are not here: httpx (like browsers) resolves them before sending.
-NAMES = ["%2E%2E", "..%2Fevil", "%2E%2E%2F%2E%2E%2Fetc", "..%5Cevil", "a%5Cb", "a%00b", "%2Fetc%2Fpasswd", "..%252Fevil", "%00", "UPPER", "a%2Fb"]
-FILENAMES = ["../evil.csv", "..%2Fevil.csv", "/etc/evil.csv", "a\\..\\evil.csv", "evil\x00.csv", "sub/evil.csv", "C:evil.csv"]
+NAMES = [
+    "%2E%2E",
+    "..%2Fevil",
+    "%2E%2E%2F%2E%2E%2Fetc",
+    "..%5Cevil",
+    "a%5Cb",
+    "a%00b",
+    "%2Fetc%2Fpasswd",
+    "..%252Fevil",
+    "%00",
+    "UPPER",
+    "a%2Fb",
+]
+FILENAMES = [
+    "../evil.csv",
+    "..%2Fevil.csv",
+    "/etc/evil.csv",
+    "a\\..\\evil.csv",
+    "evil\x00.csv",
+    "sub/evil.csv",
+    "C:evil.csv",
+]
 VERSIONS = ["%2E%2E", "0", "-1", "1%2F..", "..%2F1", "1.5", "99999999999"]
 
 
@@ -233,9 +270,21 @@ def test_path_traversal_is_refused_and_touches_nothing(plat, project):
     http = plat.http(plat.admin_token)
     before = snapshot(plat), http.get(base(project), params={"limit": 500}).json()
     for name in NAMES:
-        for method, suffix in [("POST", "/versions?filename=a.csv"), ("POST", "/builtin"), ("GET", ""), ("GET", "/versions/1"), ("GET", "/versions/1/download"), ("DELETE", "")]:
+        for method, suffix in [
+            ("POST", "/versions?filename=a.csv"),
+            ("POST", "/builtin"),
+            ("GET", ""),
+            ("GET", "/versions/1"),
+            ("GET", "/versions/1/download"),
+            ("DELETE", ""),
+        ]:
             url = f"{base(project)}/{name}{suffix}"
-            r = http.request(method, url, content=CSV if suffix.startswith("/versions?") else None, json={"builtin": "iris"} if suffix == "/builtin" else None)
+            r = http.request(
+                method,
+                url,
+                content=CSV if suffix.startswith("/versions?") else None,
+                json={"builtin": "iris"} if suffix == "/builtin" else None,
+            )
             assert r.status_code in (400, 404, 405, 422), f"{method} {url}: {r.status_code} {r.text}"
     for filename in FILENAMES:
         r = http.post(f"{base(project)}/cities/versions", params={"filename": filename}, content=CSV)
@@ -299,8 +348,12 @@ def test_roles_on_datasets(plat, project):
     plat.client().set_member(project, editor, "editor")
     as_viewer, as_editor, as_outsider = plat.http(viewer_token), plat.http(editor_token), plat.http(outsider_token)
     assert as_viewer.get(f"{base(project)}/cities/versions/1/download").content == CSV
-    assert as_viewer.post(f"{base(project)}/cities/versions", params={"filename": "a.csv"}, content=CSV).status_code == 403
-    assert as_editor.post(f"{base(project)}/mine/versions", params={"filename": "a.csv"}, content=CSV).status_code == 201
+    assert (
+        as_viewer.post(f"{base(project)}/cities/versions", params={"filename": "a.csv"}, content=CSV).status_code == 403
+    )
+    assert (
+        as_editor.post(f"{base(project)}/mine/versions", params={"filename": "a.csv"}, content=CSV).status_code == 201
+    )
     assert as_editor.delete(f"{base(project)}/mine").status_code == 403
     assert as_outsider.get(f"{base(project)}/cities/versions/1/download").status_code == 404
     assert as_outsider.post("/api/v1/datasets/rotate-key").status_code == 403

@@ -40,8 +40,13 @@ def world(strict_platform):
     outsider, outsider_token = p.new_user("outsider")
     project = unique("hard")
     assert p.http(owner_token).post("/api/v1/projects", json={"name": project}).status_code == 201
-    return {"project": project, "owner": owner, "owner_token": owner_token, "outsider": outsider,
-            "outsider_token": outsider_token}
+    return {
+        "project": project,
+        "owner": owner,
+        "owner_token": owner_token,
+        "outsider": outsider,
+        "outsider_token": outsider_token,
+    }
 
 
 def raw_exchange(url: str, requests: list[bytes], timeout: float = 10) -> list[tuple[int, dict[str, str], bytes]]:
@@ -79,10 +84,17 @@ def post(path: str, token: str, body: object) -> bytes:
 
 JOBS = "/api/v1/projects/{project}/jobs"
 F1_GETS = [
-    JOBS + f"/{BIG}", JOBS + f"/{BIG}/logs", JOBS + f"/{BIG}/metrics", JOBS + f"/1/logs?since={BIG}",
-    JOBS + f"/1/metrics?offset={BIG}", JOBS + f"?offset={BIG}", "/api/v1/projects/{project}/runs" + f"/{BIG}",
-    "/api/v1/projects/{project}/runs" + f"?job={BIG}", "/api/v1/projects/{project}/models/m/versions" + f"/{BIG}",
-    "/api/v1/projects/{project}/datasets/d/versions" + f"/{BIG}", f"/api/v1/tokens?offset={BIG}",
+    JOBS + f"/{BIG}",
+    JOBS + f"/{BIG}/logs",
+    JOBS + f"/{BIG}/metrics",
+    JOBS + f"/1/logs?since={BIG}",
+    JOBS + f"/1/metrics?offset={BIG}",
+    JOBS + f"?offset={BIG}",
+    "/api/v1/projects/{project}/runs" + f"/{BIG}",
+    "/api/v1/projects/{project}/runs" + f"?job={BIG}",
+    "/api/v1/projects/{project}/models/m/versions" + f"/{BIG}",
+    "/api/v1/projects/{project}/datasets/d/versions" + f"/{BIG}",
+    f"/api/v1/tokens?offset={BIG}",
 ]
 F1_POSTS = [
     (JOBS + f"/{BIG}/cancel", None),
@@ -157,8 +169,11 @@ def test_f2_a_10_mb_body_is_413_declared_or_chunked(strict_platform, world):
     body = b'{"kind": "train", "config": {"x": "' + b"y" * (10 << 20) + b'"}}'
     r = http.post(url, content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and "MODELWORKS_MAX_BODY_MB" in r.json()["error"]["message"]
-    r = http.post(url, content=iter([body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20)]),
-                  headers={"Content-Type": "application/json"})
+    r = http.post(
+        url,
+        content=iter([body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)]),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 413
     assert http.get("/api/v1/users/me").status_code == 200
 
@@ -267,8 +282,10 @@ def test_f8_docs_load_nothing_from_outside(strict_platform):
 
 
 def test_f8_a_stalled_request_body_is_refused(strict_platform, world):
-    head = (f"POST /api/v1/projects HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {strict_platform.admin_token}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":")
+    head = (
+        f"POST /api/v1/projects HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {strict_platform.admin_token}\r\n"
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name":'
+    )
     start = time.monotonic()
     answers = raw_exchange(strict_platform.url, [head.encode()], timeout=10)
     assert answers and answers[0][0] == 408, answers
@@ -283,8 +300,15 @@ def test_f8_no_response_names_the_servers_folders(strict_platform, world):
     with session_factory(engine)() as session:
         project = session.scalar(select(Project).where(Project.name == world["project"]))
         error = f"exited with status 1: no file {settings.home / 'scratch' / 'x'}"
-        job = Job(project_id=project.id, kind="train", config={}, state="failed", run_dir=str(run_dir),
-                  result={"run": str(run_dir)}, error=error)
+        job = Job(
+            project_id=project.id,
+            kind="train",
+            config={},
+            state="failed",
+            run_dir=str(run_dir),
+            result={"run": str(run_dir)},
+            error=error,
+        )
         session.add(job)
         session.flush()
         session.add(JobLog(job_id=job.id, seq=1, line=f"saved the run to {run_dir}"))

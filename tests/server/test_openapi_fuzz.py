@@ -37,15 +37,30 @@ from schemathesis.engine import Status, events, from_schema  # noqa: E402
 
 SEED = 9
 MAX_EXAMPLES = 5  # per operation and pass, in the fuzzing phase; the coverage phase adds its own boundary cases
-JOB = {"data": {"source": "builtin:iris"}, "model": {"type": "mlp", "hidden": [4]},
-       "train": {"epochs": 1, "device": "cpu"}}
-RESPONSE_CHECKS = {"not_a_server_error", "status_code_conformance", "content_type_conformance",
-                   "response_headers_conformance", "response_schema_conformance", "negative_data_rejection",
-                   "positive_data_acceptance"}
+JOB = {
+    "data": {"source": "builtin:iris"},
+    "model": {"type": "mlp", "hidden": [4]},
+    "train": {"epochs": 1, "device": "cpu"},
+}
+RESPONSE_CHECKS = {
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+}
 # All of schemathesis 4's checks: `schemathesis run --checks all`.
-ALL_CHECKS = RESPONSE_CHECKS | {"missing_required_header", "unsupported_method", "allow_header_conformance",
-                                "use_after_free", "ensure_resource_availability", "ignored_auth",
-                                "object_level_authorization"}
+ALL_CHECKS = RESPONSE_CHECKS | {
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "object_level_authorization",
+}
 
 # One check left out on one operation, each because the document cannot say what it checks.
 EXEMPT = {
@@ -110,8 +125,14 @@ def _config(platform, world: dict[str, Any], *, named: bool) -> SchemathesisConf
     def path_values(project: str) -> dict[str, Any]:
         values = {"path.project": project}
         if named:
-            values |= {"path.name": "data", "path.version": 1, "path.alias": "live", "path.user": world["someone"],
-                       "path.path": "notes.txt", **{f"path.{k}": v for k, v in world["ids"][project].items()}}
+            values |= {
+                "path.name": "data",
+                "path.version": 1,
+                "path.alias": "live",
+                "path.user": world["someone"],
+                "path.path": "notes.txt",
+                **{f"path.{k}": v for k, v in world["ids"][project].items()},
+            }
         return values
 
     operations = [{"include-name": name, "checks": {check: {"enabled": False}}} for name, check in sorted(EXEMPT)]
@@ -119,19 +140,23 @@ def _config(platform, world: dict[str, Any], *, named: bool) -> SchemathesisConf
         # What deletes works on the scratch project, and tokens are revoked as a user of their own:
         # the fuzzer reuses ids it has seen in answers, the admin's token among them.
         {"include-method": "DELETE", "parameters": path_values("scratch")},
-        {"include-name": "DELETE /api/v1/tokens/{token_id}",
-         "headers": {"Authorization": f"Bearer {world['revoker']}"}},
+        {
+            "include-name": "DELETE /api/v1/tokens/{token_id}",
+            "headers": {"Authorization": f"Bearer {world['revoker']}"},
+        },
     ]
-    return SchemathesisConfig.from_dict({
-        "seed": SEED,
-        "workers": 1,
-        "headers": {"Authorization": f"Bearer {platform.admin_token}"},
-        "checks": {name: {"enabled": True} for name in sorted(ALL_CHECKS)},
-        "phases": {name: {"enabled": True} for name in ("examples", "coverage", "fuzzing", "stateful")},
-        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
-        "parameters": path_values("fuzz"),
-        "operations": operations,
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "workers": 1,
+            "headers": {"Authorization": f"Bearer {platform.admin_token}"},
+            "checks": {name: {"enabled": True} for name in sorted(ALL_CHECKS)},
+            "phases": {name: {"enabled": True} for name in ("examples", "coverage", "fuzzing", "stateful")},
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+            "parameters": path_values("fuzz"),
+            "operations": operations,
+        }
+    )
 
 
 HEAVY_BUILTINS = {e.name for e in BUILTINS if "debian_package" in e.meta}
@@ -176,8 +201,10 @@ def fuzz(schema) -> Fuzzed:
             out.checks.add(check.name)
             if check.status == Status.FAILURE and check.failure_info is not None:
                 failure = check.failure_info.failure
-                out.problems.append(f"{event.label} [{event.phase.value}] {check.name}: {failure.title}\n"
-                                    f"    {failure.message.strip()}\n    {check.failure_info.code_sample}")
+                out.problems.append(
+                    f"{event.label} [{event.phase.value}] {check.name}: {failure.title}\n"
+                    f"    {failure.message.strip()}\n    {check.failure_info.code_sample}"
+                )
     out.problems = sorted(set(out.problems))
     return out
 
@@ -241,8 +268,11 @@ def test_f9_downloads_are_declared_as_bytes_with_their_headers(platform):
 @SQLITE
 def test_f9_a_wrong_method_answers_405_allowing_every_method_of_the_path(platform, world):
     http = platform.http(platform.admin_token)
-    for path, allowed in [("/api/v1/projects/fuzz", "DELETE, GET"), ("/api/v1/projects", "GET, POST"),
-                          ("/api/v1/projects/fuzz/models/data/aliases/live", "DELETE, GET, PUT")]:
+    for path, allowed in [
+        ("/api/v1/projects/fuzz", "DELETE, GET"),
+        ("/api/v1/projects", "GET, POST"),
+        ("/api/v1/projects/fuzz/models/data/aliases/live", "DELETE, GET, PUT"),
+    ]:
         r = http.request("OPTIONS", path)
         assert r.status_code == 405 and r.headers["allow"] == allowed, (path, r.headers.get("allow"))
         assert r.json()["error"]["code"] == "method_not_allowed"
@@ -253,8 +283,11 @@ def test_f9_an_upload_that_is_not_utf8_is_a_400_not_a_500(platform, world):
     # Found by the fuzzing below: a JSON Lines upload of binary bytes was a 500 (UnicodeDecodeError).
     http = platform.http(platform.admin_token)
     for filename in ("junk.jsonl", "junk.csv"):
-        r = http.post("/api/v1/projects/fuzz/datasets/junk/versions", params={"filename": filename},
-                      content=b"\x89PNG\r\n\x1a\n\x00\xff")
+        r = http.post(
+            "/api/v1/projects/fuzz/datasets/junk/versions",
+            params={"filename": filename},
+            content=b"\x89PNG\r\n\x1a\n\x00\xff",
+        )
         assert r.status_code == 400 and "not UTF-8" in r.json()["error"]["message"], r.text
 
 
@@ -263,9 +296,11 @@ def test_f9_names_in_paths_follow_the_name_rule(platform, world):
     # Found by the fuzzing below: an invalid name in a path was a 400 from the service, which the
     # document did not say; the rule is now part of the document, and FastAPI applies it (422).
     http = platform.http(platform.admin_token)
-    for method, path in [("GET", "/api/v1/projects/fuzz/datasets/Bad Name"),
-                         ("POST", "/api/v1/projects/fuzz/models/UP/versions"),
-                         ("GET", "/api/v1/projects/fuzz/models/data/aliases/a%00b")]:
+    for method, path in [
+        ("GET", "/api/v1/projects/fuzz/datasets/Bad Name"),
+        ("POST", "/api/v1/projects/fuzz/models/UP/versions"),
+        ("GET", "/api/v1/projects/fuzz/models/data/aliases/a%00b"),
+    ]:
         r = http.request(method, path, json={"run_id": 1} if method == "POST" else None)
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", (path, r.text)
     assert http.get("/api/v1/projects/fuzz/jobs", params={"state": "sleeping"}).status_code == 422

@@ -62,14 +62,26 @@ def reg(tmp_path_factory) -> dict[str, Any]:
         workers = Workers(settings)
         workers.start()
         try:
-            done = wait_for(lambda: (j := ed.job(name, job["id"]))["state"] in ("succeeded", "failed") and j, 120, "the train job")
+            done = wait_for(
+                lambda: (j := ed.job(name, job["id"]))["state"] in ("succeeded", "failed") and j, 120, "the train job"
+            )
             assert done["state"] == "succeeded", done["error"]
             runs = wait_for(lambda: ed.runs(name, job=job["id"])["items"], 30, "the run to be recorded")
         finally:
             workers.stop_all()
         engine = make_engine(settings.database_url)
-        yield {"p": p, "project": name, "editor": ed, "editor_name": editor, "viewer": p.client(viewer_token), "job": done,
-               "run": runs[0], "sessions": session_factory(engine), "storage": Storage(settings.artifacts), "home": home}
+        yield {
+            "p": p,
+            "project": name,
+            "editor": ed,
+            "editor_name": editor,
+            "viewer": p.client(viewer_token),
+            "job": done,
+            "run": runs[0],
+            "sessions": session_factory(engine),
+            "storage": Storage(settings.artifacts),
+            "home": home,
+        }
         engine.dispose()
         p.close()
 
@@ -148,7 +160,9 @@ def test_runs_are_paginated_and_filtered_by_job(reg):
 
 
 def test_artifact_download_is_verified(reg, tmp_path):
-    got = reg["viewer"].download_run_artifact(reg["project"], reg["run"]["id"], "model.safetensors", tmp_path / "w.safetensors")
+    got = reg["viewer"].download_run_artifact(
+        reg["project"], reg["run"]["id"], "model.safetensors", tmp_path / "w.safetensors"
+    )
     assert got.read_bytes() == (reg["p"].settings.work_dir / reg["job"]["run_dir"] / "model.safetensors").read_bytes()
 
 
@@ -165,8 +179,15 @@ def test_a_changed_artifact_is_never_served(reg):
     assert "changed" not in [m["name"] for m in reg["editor"].models(reg["project"])["items"]]
 
 
-TRAVERSALS = ["..%2F..%2Fetc%2Fpasswd", "%2E%2E/%2E%2E/modelworks.db", "%2Fetc%2Fpasswd", "a/%2E%2E/config.yaml",
-              "%252E%252E%252Fconfig.yaml", "C:%5Cwindows", "config.yaml%00"]
+TRAVERSALS = [
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2E%2E/%2E%2E/modelworks.db",
+    "%2Fetc%2Fpasswd",
+    "a/%2E%2E/config.yaml",
+    "%252E%252E%252Fconfig.yaml",
+    "C:%5Cwindows",
+    "config.yaml%00",
+]
 
 
 def test_traversal_in_path_parameters_is_refused(reg):
@@ -174,16 +195,20 @@ def test_traversal_in_path_parameters_is_refused(reg):
     reg["editor"].register_model(project, run_id, "trav")
     before = sorted(p.name for p in reg["home"].iterdir())
     for bad in TRAVERSALS:
-        for url in (f"/api/v1/projects/{project}/runs/{run_id}/artifacts/{bad}",
-                    f"/api/v1/projects/{project}/models/trav/versions/1/artifacts/{bad}"):
+        for url in (
+            f"/api/v1/projects/{project}/runs/{run_id}/artifacts/{bad}",
+            f"/api/v1/projects/{project}/models/trav/versions/1/artifacts/{bad}",
+        ):
             r = http.get(url)
             assert r.status_code in (400, 404), f"{url}: {r.status_code} {r.text}"
             assert r.json()["error"]["message"] and "root:" not in r.text
     for bad in ("..%2Fx", "%2E%2E", "UPPER", "a%2Fb", "x%00"):
-        for method, url, body in (("GET", f"/api/v1/projects/{project}/models/{bad}", None),
-                                  ("POST", f"/api/v1/projects/{project}/models/{bad}/versions", {"run_id": run_id}),
-                                  ("PUT", f"/api/v1/projects/{project}/models/trav/aliases/{bad}", {"version": 1}),
-                                  ("GET", f"/api/v1/projects/{project}/models/trav/aliases/{bad}", None)):
+        for method, url, body in (
+            ("GET", f"/api/v1/projects/{project}/models/{bad}", None),
+            ("POST", f"/api/v1/projects/{project}/models/{bad}/versions", {"run_id": run_id}),
+            ("PUT", f"/api/v1/projects/{project}/models/trav/aliases/{bad}", {"version": 1}),
+            ("GET", f"/api/v1/projects/{project}/models/trav/aliases/{bad}", None),
+        ):
             r = http.request(method, url, json=body)
             assert r.status_code in (400, 404, 422), f"{method} {url}: {r.status_code} {r.text}"
     assert sorted(p.name for p in reg["home"].iterdir()) == before
@@ -205,7 +230,12 @@ def test_register_versions_and_they_never_change(reg, tmp_path):
     assert not [(m, p) for m, p in paths if "/versions/{version}" in p and m not in ("GET", "HEAD")]
     http = reg["p"].http(reg["p"].admin_token)
     for method in ("PUT", "PATCH", "DELETE", "POST"):
-        assert http.request(method, f"/api/v1/projects/{project}/models/iris/versions/1", json={"run_id": run_id}).status_code == 405
+        assert (
+            http.request(
+                method, f"/api/v1/projects/{project}/models/iris/versions/1", json={"run_id": run_id}
+            ).status_code
+            == 405
+        )
     # changing the run folder afterwards does not reach the registered files
     folder = run_folder(reg, run_id)
     original = (folder / "model.safetensors").read_bytes()
@@ -242,11 +272,18 @@ def test_aliases_move_and_every_change_is_audited(reg):
     with pytest.raises(ApiError) as e:
         ed.set_alias(project, "aliased", "staging", 9)
     assert e.value.status == 404 and "no version 9" in str(e.value)
-    entries = [e for e in reg["p"].client().audit(project, limit=500)["items"] if e["target"].startswith("model:aliased")]
+    entries = [
+        e for e in reg["p"].client().audit(project, limit=500)["items"] if e["target"].startswith("model:aliased")
+    ]
     got = [(e["action"], e["actor"], e["detail"].get("version")) for e in reversed(entries)]
-    assert got == [("model.version.create", reg["editor_name"], 1), ("model.version.create", reg["editor_name"], 2),
-                   ("model.alias.set", reg["editor_name"], 1), ("model.alias.set", reg["editor_name"], 2),
-                   ("model.alias.set", reg["editor_name"], 1), ("model.alias.delete", reg["editor_name"], 2)]
+    assert got == [
+        ("model.version.create", reg["editor_name"], 1),
+        ("model.version.create", reg["editor_name"], 2),
+        ("model.alias.set", reg["editor_name"], 1),
+        ("model.alias.set", reg["editor_name"], 2),
+        ("model.alias.set", reg["editor_name"], 1),
+        ("model.alias.delete", reg["editor_name"], 2),
+    ]
     assert all(e["at"] for e in entries)
     assert entries[-4]["detail"]["from"] == 1  # the move from 1 to 2 says where it came from
 
@@ -255,8 +292,11 @@ def test_a_viewer_reads_but_cannot_register_or_move_aliases(reg):
     viewer, project, run_id = reg["viewer"], reg["project"], reg["run"]["id"]
     reg["editor"].register_model(project, run_id, "guarded")
     assert viewer.models(project)["total"] >= 1 and viewer.model_version(project, "guarded", 1)["version"] == 1
-    for call in (lambda: viewer.register_model(project, run_id, "guarded"), lambda: viewer.set_alias(project, "guarded", "production", 1),
-                 lambda: viewer.delete_alias(project, "guarded", "production")):
+    for call in (
+        lambda: viewer.register_model(project, run_id, "guarded"),
+        lambda: viewer.set_alias(project, "guarded", "production", 1),
+        lambda: viewer.delete_alias(project, "guarded", "production"),
+    ):
         with pytest.raises(ApiError) as e:
             call()
         assert e.value.status == 403
@@ -291,13 +331,19 @@ def test_a_pickle_smuggled_as_weights_is_refused_and_no_code_runs(reg, tmp_path)
     # a pickle put in place of a registered version's weights: refused on read and on load
     good = ed.register_model(project, reg["run"]["id"], "swapped")
     with reg["sessions"]() as session:
-        row = session.scalar(select(ModelVersion).where(ModelVersion.version == good["version"], ModelVersion.model.has(name="swapped")))
+        row = session.scalar(
+            select(ModelVersion).where(ModelVersion.version == good["version"], ModelVersion.model.has(name="swapped"))
+        )
         with reg["storage"].open(f"{row.storage_prefix}/model.safetensors", "wb") as f:
             f.write(smuggled)
         with pytest.raises(Exception, match="artifact changed"):
             materialize_version(reg["storage"], row, tmp_path / "swapped")
         assert not (tmp_path / "swapped").exists()
-    r = reg["p"].http(reg["p"].admin_token).get(f"/api/v1/projects/{project}/models/swapped/versions/1/artifacts/model.safetensors")
+    r = (
+        reg["p"]
+        .http(reg["p"].admin_token)
+        .get(f"/api/v1/projects/{project}/models/swapped/versions/1/artifacts/model.safetensors")
+    )
     assert r.status_code == 500 and "artifact changed" in r.json()["error"]["message"]
     assert not marker.exists()
 

@@ -80,14 +80,17 @@ def test_json_is_one_document_on_stdout(remote, tmp_path: Path):
     assert set(runs) == {"items", "total", "limit", "offset"}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["evaluate", "runs/x"], "RUN is the id of a job on the server"),
-    (["evaluate", "1", "--cv", "3"], "--data and --cv are for local runs"),
-    (["train", "EXP", "--resume", "runs/x"], "--resume is for local runs"),
-    (["export", "1", "-f", "onnx", "-o", "out"], "--output is for local runs"),
-    (["compress", "999999", "-m", "prune"], "999999"),  # checked by the server: no such job
-    (["train", "EXP", "--set", "model.hiden=[4]"], "model.hiden"),  # checked by the server: 422
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["evaluate", "runs/x"], "RUN is the id of a job on the server"),
+        (["evaluate", "1", "--cv", "3"], "--data and --cv are for local runs"),
+        (["train", "EXP", "--resume", "runs/x"], "--resume is for local runs"),
+        (["export", "1", "-f", "onnx", "-o", "out"], "--output is for local runs"),
+        (["compress", "999999", "-m", "prune"], "999999"),  # checked by the server: no such job
+        (["train", "EXP", "--set", "model.hiden=[4]"], "model.hiden"),  # checked by the server: 422
+    ],
+)
 def test_remote_mistakes_are_one_clear_message(remote, tmp_path: Path, args: list[str], message: str):
     exp = tmp_path / "exp.yaml"
     exp.write_text(yaml.safe_dump(TINY), encoding="utf-8")
@@ -115,7 +118,11 @@ def test_upload_and_list_datasets(remote, tmp_path: Path):
     data.write_bytes("\ufeff文本,label\r\n你好,a\r\nhello,b\r\n".encode("utf-8"))
     common = ["--url", remote["url"], "--project", remote["project"], "--token", remote["token"]]
     out = CliRunner().invoke(app, ["remote", "upload", "greetings", str(data), *common])
-    assert out.exit_code == 0 and "dataset greetings version 1: 2 rows" in out.output and "dataset:greetings@1" in out.output, out.output
+    assert (
+        out.exit_code == 0
+        and "dataset greetings version 1: 2 rows" in out.output
+        and "dataset:greetings@1" in out.output
+    ), out.output
     out = CliRunner().invoke(app, ["remote", "datasets", *common])
     assert out.exit_code == 0 and "greetings  1 version, latest 1" in out.output
     out = CliRunner().invoke(app, ["remote", "upload", "greetings", str(tmp_path / "missing.csv"), *common])

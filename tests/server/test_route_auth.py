@@ -52,7 +52,18 @@ def world(platform):
     engine.dispose()
     valid = platform.admin_token
     return {
-        "fill": {"project": project, "user": member, "token_id": admin.tokens()["items"][0]["id"], "job_id": "1", "name": "data", "version": "1", "run_id": "1", "alias": "staging", "path": "model.safetensors", "key_id": "0123456789abcdef"},
+        "fill": {
+            "project": project,
+            "user": member,
+            "token_id": admin.tokens()["items"][0]["id"],
+            "job_id": "1",
+            "name": "data",
+            "version": "1",
+            "run_id": "1",
+            "alias": "staging",
+            "path": "model.safetensors",
+            "key_id": "0123456789abcdef",
+        },
         "outsider": outsider_token,
         "bad_headers": {
             "no header": None,
@@ -125,7 +136,9 @@ def test_outsider_cannot_tell_a_hidden_project_from_a_missing_one(platform, worl
     hidden = http.get(f"/api/v1/projects/{world['fill']['project']}")
     missing = http.get("/api/v1/projects/no-such-project")
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.json()["error"]["message"].replace(world["fill"]["project"], "X") == missing.json()["error"]["message"].replace("no-such-project", "X")
+    assert hidden.json()["error"]["message"].replace(world["fill"]["project"], "X") == missing.json()["error"][
+        "message"
+    ].replace("no-such-project", "X")
 
 
 def test_public_routes_answer_without_a_token(platform):

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ s3fs = pytest.importorskip("s3fs", reason="the S3 store needs s3fs (pip install 
 moto_server = pytest.importorskip("moto.server", reason="the S3 test server is moto's (pip install 'moto[server]')")
 
 BUCKET = "mw-artifacts"
-CSV = "x1,x2,label\n" + "".join(f"{i % 7},{(i * 3) % 5},{'yes' if (i % 7) + (i * 3) % 5 > 5 else 'no'}\n" for i in range(120))
+CSV = "x1,x2,label\n" + "".join(
+    f"{i % 7},{(i * 3) % 5},{'yes' if (i % 7) + (i * 3) % 5 > 5 else 'no'}\n" for i in range(120)
+)
 TINY = {
     "data": {"source": "dataset:table@1", "target": "label", "split": {"validation": 0.2, "test": 0.2, "seed": 1}},
     "model": {"type": "mlp", "hidden": [8]},
@@ -39,8 +42,12 @@ def s3() -> Iterator[Any]:
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -59,8 +66,9 @@ def s3() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def sp(s3, tmp_path_factory) -> Iterator[Platform]:
     home = tmp_path_factory.mktemp("s3-platform")
-    settings = Settings.from_env({}, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0,
-                                 artifacts=f"s3://{BUCKET}/platform")
+    settings = Settings.from_env(
+        {}, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0, artifacts=f"s3://{BUCKET}/platform"
+    )
     token = prepare(settings)
     with LiveServer(settings) as server:
         p = Platform(server=server, settings=settings, backend="sqlite", admin_token=token)
@@ -97,7 +105,9 @@ def test_jobs_runs_and_models_live_in_the_bucket(s3, sp: Platform, tmp_path: Pat
     workers = Workers(sp.settings)
     workers.start()
     try:
-        done = wait_for(lambda: (j := client.job(name, job["id"]))["state"] in ("succeeded", "failed") and j, 120, "the train job")
+        done = wait_for(
+            lambda: (j := client.job(name, job["id"]))["state"] in ("succeeded", "failed") and j, 120, "the train job"
+        )
         assert done["state"] == "succeeded", done["error"]
         run = wait_for(lambda: client.runs(name, job=job["id"])["items"], 30, "the run to be recorded")[0]
         # The run is in the bucket, file for file as its manifest says.
@@ -111,7 +121,9 @@ def test_jobs_runs_and_models_live_in_the_bucket(s3, sp: Platform, tmp_path: Pat
         assert weights.stat().st_size == entry["size"]
         # A model version is copied within the bucket.
         version = client.register_model(name, run["id"], "classifier")
-        assert any(k.startswith(f"{pid}/models/") and k.endswith("model.safetensors") for k in objects(s3, f"{pid}/models"))
+        assert any(
+            k.startswith(f"{pid}/models/") and k.endswith("model.safetensors") for k in objects(s3, f"{pid}/models")
+        )
         client.download_model_artifact(name, "classifier", version["version"], "config.yaml", tmp_path / "config.yaml")
         # An evaluate job reads the run back from the bucket (the worker's copy is not used).
         local = sp.settings.work_dir / str(pid) / "jobs" / str(job["id"])
@@ -120,7 +132,11 @@ def test_jobs_runs_and_models_live_in_the_bucket(s3, sp: Platform, tmp_path: Pat
 
         shutil.rmtree(local)
         evaluation = client.submit_job(name, "evaluate", {"job": job["id"], "split": "test"})
-        done = wait_for(lambda: (j := client.job(name, evaluation["id"]))["state"] in ("succeeded", "failed") and j, 120, "the evaluate job")
+        done = wait_for(
+            lambda: (j := client.job(name, evaluation["id"]))["state"] in ("succeeded", "failed") and j,
+            120,
+            "the evaluate job",
+        )
         assert done["state"] == "succeeded", done["error"]
         assert "accuracy" in done["result"]["metrics"]
     finally:

@@ -142,4 +142,3 @@ def test_reading_artifacts_needs_no_torch():
     code = "import sys\n" + "".join(f"import modelworks.store.{m}\n" for m in modules) + "print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
-

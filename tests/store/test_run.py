@@ -12,8 +12,11 @@ from modelworks.store.run import StoredRun, find_run
 
 @pytest.fixture
 def trained(blobs_csv, tmp_path):
-    config = {"data": {"source": blobs_csv.name, "target": "label", "split": {"column": "split"}},
-              "model": {"type": "mlp", "hidden": [8]}, "train": {"epochs": 2, "batch_size": 32, "progress": False}}
+    config = {
+        "data": {"source": blobs_csv.name, "target": "label", "split": {"column": "split"}},
+        "model": {"type": "mlp", "hidden": [8]},
+        "train": {"epochs": 2, "batch_size": 32, "progress": False},
+    }
     return modelworks.train(config, base_dir=tmp_path)
 
 

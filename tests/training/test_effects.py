@@ -45,8 +45,15 @@ def _train(data, schema: InputSchema, tmp_path: Path, val=None, seed: int = 0, h
     classes = schema.task != "regression"
     counts = np.bincount(data[TARGET].long().numpy(), minlength=schema.num_classes) if classes else None
     result = fit(
-        model, TensorBatches(data), TensorBatches(val) if val is not None else None, cfg, schema,
-        device=CPU, world=World(), run_dir=folder, class_counts=counts,
+        model,
+        TensorBatches(data),
+        TensorBatches(val) if val is not None else None,
+        cfg,
+        schema,
+        device=CPU,
+        world=World(),
+        run_dir=folder,
+        class_counts=counts,
     )
     return model, result, folder
 

@@ -21,10 +21,20 @@ def _same(a: dict, b: dict, atol: float = 0.0) -> bool:
 
 
 def test_trains_and_writes_a_self_describing_run(make_config, blobs_csv):
-    path = make_config({"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}, train={"epochs": 15})
+    path = make_config(
+        {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}, train={"epochs": 15}
+    )
     run = modelworks.train(path)
     names = {p.name for p in run.path.iterdir()}
-    assert {"config.yaml", "model.safetensors", "preprocess.json", "metrics.jsonl", "report.json", "report.html", "environment.json"} <= names
+    assert {
+        "config.yaml",
+        "model.safetensors",
+        "preprocess.json",
+        "metrics.jsonl",
+        "report.json",
+        "report.html",
+        "environment.json",
+    } <= names
     assert run.report["summary"]["accuracy"] >= 0.9
     history = run.history
     assert len(history) == 15 and history[-1]["train_loss"] < history[0]["train_loss"]
@@ -35,7 +45,11 @@ def test_trains_and_writes_a_self_describing_run(make_config, blobs_csv):
     assert stored["data"]["task"] == "multiclass"
     assert stored["train"]["loss"]["type"] == "cross_entropy"
     assert {f["name"]: f["type"] for f in stored["data"]["features"]} == {
-        "a": "numeric", "b": "numeric", "c": "numeric", "d": "numeric", "colour": "categorical"
+        "a": "numeric",
+        "b": "numeric",
+        "c": "numeric",
+        "d": "numeric",
+        "colour": "categorical",
     }
     # loading the run gives the same outputs as at the end of training
     loaded = modelworks.load_run(run.path)
@@ -61,16 +75,24 @@ def _latest_run(path):
 
 
 @pytest.mark.parametrize(
-    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))],
 )
 def test_resume_continues_exactly(make_config, device):
     # dropout, shuffling and image augmentation all draw random numbers; the step checkpoint
     # lands mid-epoch; the resumed run must end with the same weights as an uninterrupted one
     data = {
-        "source": "builtin:digits", "limit": 300,
+        "source": "builtin:digits",
+        "limit": 300,
         "features": [{"name": "image", "type": "image", "translate": 0.1, "rotate": 10}],
     }
-    train = {"epochs": 3, "batch_size": 32, "checkpoint": {"every_steps": 3, "every_epochs": 1}, "device": device, "deterministic": True}
+    train = {
+        "epochs": 3,
+        "batch_size": 32,
+        "checkpoint": {"every_steps": 3, "every_epochs": 1},
+        "device": device,
+        "deterministic": True,
+    }
     model = {"type": "mlp", "hidden": [32], "dropout": 0.3}
     straight = modelworks.train(make_config(data, model, train))
 
@@ -82,7 +104,9 @@ def test_resume_continues_exactly(make_config, device):
     resumed = modelworks.train(None, resume=run_dir)
     assert resumed.path == run_dir
     assert _same(_weights(straight), _weights(resumed))
-    assert [h["train_loss"] for h in resumed.history] == pytest.approx([h["train_loss"] for h in straight.history], rel=1e-5)
+    assert [h["train_loss"] for h in resumed.history] == pytest.approx(
+        [h["train_loss"] for h in straight.history], rel=1e-5
+    )
     assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history]
 
 
@@ -109,8 +133,12 @@ def test_same_seed_same_weights_and_different_seed_differs(make_config, blobs_cs
 def test_early_stopping_stops_and_restores_the_best_epoch(make_config, blobs_csv):
     data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
     # a huge learning rate makes validation loss bounce, so patience 1 runs out early
-    train = {"epochs": 40, "lr": 3.0, "optimizer": {"type": "sgd", "momentum": 0.9},
-             "early_stopping": {"metric": "val_loss", "patience": 1}}
+    train = {
+        "epochs": 40,
+        "lr": 3.0,
+        "optimizer": {"type": "sgd", "momentum": 0.9},
+        "early_stopping": {"metric": "val_loss", "patience": 1},
+    }
     run = modelworks.train(make_config(data, train=train))
     history = run.history
     assert len(history) < 40
@@ -138,9 +166,15 @@ def test_every_optimizer_learns(make_config, blobs_csv, optimizer):
 @pytest.mark.parametrize("scheduler", SCHEDULERS.names())
 def test_every_schedule_runs_and_moves_the_learning_rate(make_config, blobs_csv, scheduler):
     data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
-    options = {"step": {"step_epochs": 1, "gamma": 0.5}, "warmup_linear": {"warmup_steps": 4},
-               "cosine": {"warmup_steps": 2}, "plateau": {"patience": 0, "factor": 0.5}}.get(scheduler, {})
-    run = modelworks.train(make_config(data, train={"scheduler": {"type": scheduler, **options}, "epochs": 4, "lr": 0.01}))
+    options = {
+        "step": {"step_epochs": 1, "gamma": 0.5},
+        "warmup_linear": {"warmup_steps": 4},
+        "cosine": {"warmup_steps": 2},
+        "plateau": {"patience": 0, "factor": 0.5},
+    }.get(scheduler, {})
+    run = modelworks.train(
+        make_config(data, train={"scheduler": {"type": scheduler, **options}, "epochs": 4, "lr": 0.01})
+    )
     lrs = [h["lr"] for h in run.history]
     assert all(np.isfinite(h["train_loss"]) for h in run.history)
     if scheduler == "none":
@@ -169,6 +203,8 @@ def test_binary_and_regression_targets(make_config):
     assert binary.config.train.loss.type == "bce"
     assert binary.report["summary"]["accuracy"] > 0.9
     assert binary.report["metrics"]["roc_auc"] > 0.95
-    regression = modelworks.train(make_config({"source": "builtin:diabetes"}, {"type": "mlp", "hidden": [32]}, {"epochs": 30, "lr": 0.01}))
+    regression = modelworks.train(
+        make_config({"source": "builtin:diabetes"}, {"type": "mlp", "hidden": [32]}, {"epochs": 30, "lr": 0.01})
+    )
     assert regression.config.data.task == "regression"
     assert regression.report["summary"]["r2"] > 0.2

@@ -11,8 +11,12 @@ runner = CliRunner()
 
 def test_tune_prints_the_best_trials_and_the_paths(iris_experiment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = iris_experiment({"space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-1]}}, "pruner": "none"}, train={"epochs": 2})
-    result = runner.invoke(app, ["tune", str(path), "--trials", "1", "--set", "model.hidden=[8]"], catch_exceptions=False)
+    path = iris_experiment(
+        {"space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-1]}}, "pruner": "none"}, train={"epochs": 2}
+    )
+    result = runner.invoke(
+        app, ["tune", str(path), "--trials", "1", "--set", "model.hidden=[8]"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert "best trials by val_accuracy" in result.stdout and "train.lr" in result.stdout
     assert "1 trial: 1 complete" in result.stdout

@@ -55,8 +55,13 @@ def test_tpe_search_finds_a_good_config_and_writes_every_output(iris_experiment)
 
 def test_median_pruner_stops_clearly_bad_trials(iris_experiment):
     # lr from 1e-6 (learns nothing in 6 epochs) to 1e-1 (learns iris in 2): the bad ones are pruned
-    tune = {"space": {"train.lr": {"loguniform": [1.0e-6, 1.0e-1]}}, "trials": 8, "sampler": "random", "seed": 3,
-            "pruner": {"type": "median", "startup_trials": 2, "warmup_epochs": 1}}
+    tune = {
+        "space": {"train.lr": {"loguniform": [1.0e-6, 1.0e-1]}},
+        "trials": 8,
+        "sampler": "random",
+        "seed": 3,
+        "pruner": {"type": "median", "startup_trials": 2, "warmup_epochs": 1},
+    }
     result = modelworks.tune(iris_experiment(tune, train={"epochs": 6}))
 
     frame = trials_of(result)

@@ -30,5 +30,3 @@ def read_csv(location: str, cfg: DataConfig) -> LoadedData:
     loaded = table_data(frame, path, cfg)
     loaded.encoding = encoding
     return loaded
-
-

@@ -27,5 +27,10 @@ def run_compress(attempt: Attempt, job: Job, project: Project, folder: Path) -> 
     metrics = numbers(stats.compressed.metrics)
     attempt.add_final_metrics(metrics)
     comparison = stats.model_dump(mode="json", include={"measured_on", "parent_stats", "compressed", "change"})
-    return {"run": str(child.path), "method": stats.method, "options": json_safe(stats.options),
-            "comparison": json_safe(comparison), "metrics": metrics}
+    return {
+        "run": str(child.path),
+        "method": stats.method,
+        "options": json_safe(stats.options),
+        "comparison": json_safe(comparison),
+        "metrics": metrics,
+    }

@@ -22,6 +22,12 @@ def run_export(attempt: Attempt, job: Job, project: Project, folder: Path) -> di
     check = exported.record.check
     metrics = numbers({"max_abs_diff": check.max_abs_diff})
     attempt.add_final_metrics(metrics)
-    return {"run": str(run_dir), "format": job.config["format"], "file": exported.file.relative_to(run_dir).as_posix(),
-            "check": json_safe(check.model_dump(mode="json", exclude_unset=True)), "passed": bool(check.passed),
-            "max_abs_diff": check.max_abs_diff, "metrics": metrics}
+    return {
+        "run": str(run_dir),
+        "format": job.config["format"],
+        "file": exported.file.relative_to(run_dir).as_posix(),
+        "check": json_safe(check.model_dump(mode="json", exclude_unset=True)),
+        "passed": bool(check.passed),
+        "max_abs_diff": check.max_abs_diff,
+        "metrics": metrics,
+    }

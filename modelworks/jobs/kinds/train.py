@@ -42,8 +42,11 @@ class MetricsToDb(Callback):
             session.execute(after)
             run_dir = next(iter(sorted(self.runs.iterdir())), None)  # the one run folder, made by train
             self.attempt.update(session, run_dir=str(run_dir) if run_dir else None)
-        print(f"training from step {state.step} (epoch {state.epoch} of {state.total_epochs}, "
-              f"{state.steps_per_epoch} steps each)", flush=True)
+        print(
+            f"training from step {state.step} (epoch {state.epoch} of {state.total_epochs}, "
+            f"{state.steps_per_epoch} steps each)",
+            flush=True,
+        )
 
     def on_step_end(self, state: TrainState, logs: dict[str, Any]) -> None:
         if "loss" in logs:
@@ -67,8 +70,11 @@ class MetricsToDb(Callback):
     def _add(self, state: TrainState, values: dict[str, Any]) -> None:
         for name, value in values.items():
             if is_number(value):
-                self.pending.append(JobMetric(job_id=self.attempt.job_id, step=state.step, epoch=state.epoch, name=name,
-                                              value=float(value)))
+                self.pending.append(
+                    JobMetric(
+                        job_id=self.attempt.job_id, step=state.step, epoch=state.epoch, name=name, value=float(value)
+                    )
+                )
 
     def flush(self) -> None:
         points, self.pending = self.pending, []
@@ -91,5 +97,9 @@ def run_train(attempt: Attempt, job: Job, project: Project, folder: Path) -> dic
     callbacks = [MetricsToDb(attempt, runs, every_steps)]
     run = train(config, resume=resume, callbacks=callbacks, progress=False, base_dir=folder)
     history = run.history
-    return {"run": str(run.path), "steps": history[-1].step if history else 0, "epochs": len(history),
-            "metrics": numbers(run.report.metrics)}
+    return {
+        "run": str(run.path),
+        "steps": history[-1].step if history else 0,
+        "epochs": len(history),
+        "metrics": numbers(run.report.metrics),
+    }

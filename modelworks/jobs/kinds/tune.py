@@ -36,8 +36,17 @@ class TrialsToDb:
         if trial.state != "COMPLETE" or not is_number(trial.value):
             print(f"trial {trial.number}: {trial.state.lower()}", flush=True)
             return
-        self.attempt.add_metrics([JobMetric(job_id=self.attempt.job_id, step=trial.number, epoch=trial.epochs,
-                                            name=trial.metric, value=float(trial.value))])
+        self.attempt.add_metrics(
+            [
+                JobMetric(
+                    job_id=self.attempt.job_id,
+                    step=trial.number,
+                    epoch=trial.epochs,
+                    name=trial.metric,
+                    value=float(trial.value),
+                )
+            ]
+        )
         print(f"trial {trial.number}: {trial.metric} {trial.value:.4g}", flush=True)
 
 
@@ -50,8 +59,15 @@ def run_tune(attempt: Attempt, job: Job, project: Project, folder: Path) -> dict
     counted = sum(t.counted for t in streamed.trials)
     if result.best_run is None:
         raise UserError(f"no trial of the search completed ({counted} finished); there is no best run to record")
-    return {"run": str(result.best_run), "study": str(result.study_dir), "metric": result.metric,
-            "direction": result.direction, "best_value": result.best_value, "best_params": json_safe(result.best_params),
-            "best_trial": result.best_trial, "trials": counted,
-            "failed_trials": sum(t.state == "FAIL" for t in streamed.trials),
-            "metrics": numbers({result.metric: result.best_value})}
+    return {
+        "run": str(result.best_run),
+        "study": str(result.study_dir),
+        "metric": result.metric,
+        "direction": result.direction,
+        "best_value": result.best_value,
+        "best_params": json_safe(result.best_params),
+        "best_trial": result.best_trial,
+        "trials": counted,
+        "failed_trials": sum(t.state == "FAIL" for t in streamed.trials),
+        "metrics": numbers({result.metric: result.best_value}),
+    }

@@ -27,7 +27,9 @@ def make_engine(url: str | URL) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         # Neither the URL nor the parser's message (which quotes it) is passed on: it may hold a password.
-        raise UserError("the database URL (MODELWORKS_DATABASE_URL) is not a URL such as sqlite:///PATH or postgresql://USER@HOST/DB") from None
+        raise UserError(
+            "the database URL (MODELWORKS_DATABASE_URL) is not a URL such as sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -41,8 +43,12 @@ def make_engine(url: str | URL) -> Engine:
         try:
             return create_engine(parsed, pool_pre_ping=True)
         except ModuleNotFoundError as e:
-            raise UserError(f"PostgreSQL needs its driver ({e.name} is missing): pip install 'modelworks[postgres]'") from e
-    raise UserError(f"unsupported database {backend!r} in the database URL; use sqlite:///PATH or postgresql://USER@HOST/DB")
+            raise UserError(
+                f"PostgreSQL needs its driver ({e.name} is missing): pip install 'modelworks[postgres]'"
+            ) from e
+    raise UserError(
+        f"unsupported database {backend!r} in the database URL; use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -12,7 +12,20 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from modelworks.job_kinds import KIND_NAMES
@@ -267,7 +280,9 @@ class Run(Base):
     run_dir: Mapped[str] = mapped_column(String(1000))  # where the job wrote it, on the machine that ran it
     storage_prefix: Mapped[str | None] = mapped_column(String(1000))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the resolved experiment config
-    lineage: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"source", and "dataset", "version", "sha256" for a dataset}
+    lineage: Mapped[dict[str, Any]] = mapped_column(
+        JSON
+    )  # {"source", and "dataset", "version", "sha256" for a dataset}
     code_version: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"git_commit", "modelworks"}
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)  # the report's final metrics
     artifacts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
@@ -333,10 +348,12 @@ class Deployment(Base):
     """A registered model served under a name: following an alias or one version, with an optional canary."""
 
     __tablename__ = "deployments"
-    __table_args__ = (UniqueConstraint("project_id", "name"),
-                      CheckConstraint("(alias IS NULL) <> (version IS NULL)", name="target"),
-                      CheckConstraint("canary_percent >= 0 AND canary_percent <= 100", name="canary_percent"),
-                      {"sqlite_autoincrement": True})
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        CheckConstraint("(alias IS NULL) <> (version IS NULL)", name="target"),
+        CheckConstraint("canary_percent >= 0 AND canary_percent <= 100", name="canary_percent"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)

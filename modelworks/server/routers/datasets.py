@@ -35,20 +35,40 @@ def store_of(request: Request) -> DataStore:
 def version_out(v: DatasetVersion, *, opened_by: DataStore | None = None) -> DatasetVersionOut:
     """A version's answer; with its preview (opened with the store's keyring) when `opened_by` is given."""
     return DatasetVersionOut(
-        dataset=v.dataset.name, version=v.version, sha256=v.sha256, size=v.size, format=v.format, source=v.source,
-        schema=v.schema, rows=v.rows, encrypted=v.encrypted, key_id=v.key_id,
-        created_by=v.created_by.name if v.created_by else None, created_at=v.created_at,
+        dataset=v.dataset.name,
+        version=v.version,
+        sha256=v.sha256,
+        size=v.size,
+        format=v.format,
+        source=v.source,
+        schema=v.schema,
+        rows=v.rows,
+        encrypted=v.encrypted,
+        key_id=v.key_id,
+        created_by=v.created_by.name if v.created_by else None,
+        created_at=v.created_at,
         preview=preview_of(v, opened_by.keyring) if opened_by is not None else None,
     )
 
 
 def dataset_out(d: Dataset, versions: int, latest: int | None) -> DatasetOut:
-    return DatasetOut(name=d.name, created_by=d.created_by.name if d.created_by else None, created_at=d.created_at, versions=versions, latest=latest)
+    return DatasetOut(
+        name=d.name,
+        created_by=d.created_by.name if d.created_by else None,
+        created_at=d.created_at,
+        versions=versions,
+        latest=latest,
+    )
 
 
 # The route reads the raw body itself, so FastAPI cannot see it: declared here.
-RAW_BODY = {"requestBody": {"required": True, "description": "the file's bytes",
-                            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the file's bytes",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 @router.post("/{name}/versions", status_code=201, openapi_extra=RAW_BODY)
@@ -57,7 +77,9 @@ async def upload_version(
     request: Request,
     access: Editor,
     session: DbSession,
-    filename: Annotated[str, Query(min_length=1, max_length=200, description="the file's name; its extension gives the format")],
+    filename: Annotated[
+        str, Query(min_length=1, max_length=200, description="the file's name; its extension gives the format")
+    ],
     format: Annotated[Format | None, Query(description="default: from the file name")] = None,
     public: Annotated[bool, Query(description="store unencrypted")] = False,
 ) -> DatasetVersionOut:
@@ -67,17 +89,22 @@ async def upload_version(
     store = store_of(request)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > store.max_upload_bytes:
-        raise TooLarge(f"the upload is larger than the limit of {store.max_upload_bytes / (1 << 20):g} MB (MODELWORKS_MAX_UPLOAD_MB)")
+        raise TooLarge(
+            f"the upload is larger than the limit of {store.max_upload_bytes / (1 << 20):g} MB (MODELWORKS_MAX_UPLOAD_MB)"
+        )
     with store.stage() as staged:
         async for chunk in request.stream():
             staged.write(chunk)
-        row = await anyio.to_thread.run_sync(lambda: datasets.add_version(session, store, access, name, staged, filename, format, public=public))
+        row = await anyio.to_thread.run_sync(
+            lambda: datasets.add_version(session, store, access, name, staged, filename, format, public=public)
+        )
     return version_out(row, opened_by=store)
 
 
 @router.post("/{name}/builtin", status_code=201)
-def register_builtin(name: PathName, body: BuiltinRegister, request: Request, access: Editor,
-                     session: DbSession) -> DatasetVersionOut:
+def register_builtin(
+    name: PathName, body: BuiltinRegister, request: Request, access: Editor, session: DbSession
+) -> DatasetVersionOut:
     """Register a built-in data set as the next version of ``name`` (no upload, not encrypted)."""
     store = store_of(request)
     return version_out(datasets.register_builtin(session, store, access, name, body.builtin), opened_by=store)
@@ -97,13 +124,16 @@ def get_dataset(name: PathName, access: Viewer, session: DbSession) -> DatasetDe
 
 
 @router.get("/{name}/versions/{version}")
-def get_version(name: PathName, version: Version, request: Request, access: Viewer, session: DbSession) -> DatasetVersionOut:
+def get_version(
+    name: PathName, version: Version, request: Request, access: Viewer, session: DbSession
+) -> DatasetVersionOut:
     return version_out(datasets.get_version(session, access.project, name, version), opened_by=store_of(request))
 
 
 @router.get("/{name}/versions/{version}/download", response_class=Download)
-def download_version(name: PathName, version: Version, request: Request, access: Viewer,
-                     session: DbSession) -> Download:
+def download_version(
+    name: PathName, version: Version, request: Request, access: Viewer, session: DbSession
+) -> Download:
     """The version's plaintext, checked against its tags and SHA-256 before it is sent."""
     row = datasets.get_version(session, access.project, name, version)
     return Download(datasets.read_chunks(store_of(request), row), size=row.size, sha256=row.sha256, filename=row.source)

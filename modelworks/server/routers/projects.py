@@ -14,7 +14,13 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 def project_out(access: ProjectAccess) -> ProjectOut:
     p = access.project
-    return ProjectOut(name=p.name, description=p.description, created_at=p.created_at, created_by=p.created_by.name if p.created_by else None, role=access.role)
+    return ProjectOut(
+        name=p.name,
+        description=p.description,
+        created_at=p.created_at,
+        created_by=p.created_by.name if p.created_by else None,
+        role=access.role,
+    )
 
 
 @router.post("", status_code=201)
@@ -39,5 +45,7 @@ def get_project(access: Viewer) -> ProjectOut:
 def delete_project(access: Owner, session: DbSession, request: Request) -> Response:
     """Delete the project with its members, datasets, jobs, runs, models and their files (its
     audit log stays); 409 while one of its jobs is running."""
-    projects.delete_project(session, access.user, access.project, request.app.state.datastore.storage, request.app.state.settings.work_dir)
+    projects.delete_project(
+        session, access.user, access.project, request.app.state.datastore.storage, request.app.state.settings.work_dir
+    )
     return Response(status_code=204)

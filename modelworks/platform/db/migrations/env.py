@@ -89,6 +89,8 @@ def migrate(connection: Connection) -> None:
 
 engine = context.config.attributes.get("engine")
 if engine is None or context.is_offline_mode():
-    raise RuntimeError("run migrations with `modelworks db upgrade` (or modelworks.platform.db.upgrade), not the alembic command")
+    raise RuntimeError(
+        "run migrations with `modelworks db upgrade` (or modelworks.platform.db.upgrade), not the alembic command"
+    )
 with engine.connect() as connection:
     migrate(connection)
