@@ -11,7 +11,7 @@ writes them back so that the stored config says exactly what ran.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -90,9 +90,9 @@ class DataConfig(Section):
 
 # --------------------------------------------------------------------------------------- model
 
-ModelConfig = Annotated[MODELS.config_classes(), Field(discriminator="type")]  # type: ignore[valid-type]
-OptimizerConfig = Annotated[OPTIMIZERS.config_classes(), Field(discriminator="type")]  # type: ignore[valid-type]
-SchedulerConfig = Annotated[SCHEDULERS.config_classes(), Field(discriminator="type")]  # type: ignore[valid-type]
+ModelConfig = Annotated[Union[MODELS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a Union of a runtime tuple)
+OptimizerConfig = Annotated[Union[OPTIMIZERS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a Union of a runtime tuple)
+SchedulerConfig = Annotated[Union[SCHEDULERS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a Union of a runtime tuple)
 
 # --------------------------------------------------------------------------------------- train
 

@@ -10,7 +10,7 @@ change. `Feature` and `FeatureSpec`, the unions the experiment schema uses, deri
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag
 
@@ -106,6 +106,6 @@ def _feature_type(value: Any) -> str:
 
 
 # A typed feature (every registered type), and what data.features accepts: a typed one or "auto".
-Feature = Annotated[FEATURES.config_classes(), Field(discriminator="type")]  # type: ignore[valid-type]
+Feature = Annotated[Union[FEATURES.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a Union of a runtime tuple)
 _TAGGED = (*(Annotated[e.config_cls, Tag(e.name)] for e in FEATURES), Annotated[AutoFeature, Tag("auto")])
-FeatureSpec = Annotated[_TAGGED, Discriminator(_feature_type)]  # type: ignore[valid-type]
+FeatureSpec = Annotated[Union[_TAGGED], Discriminator(_feature_type)]  # type: ignore[valid-type]  # noqa: UP007 (a Union of a runtime tuple)
