@@ -156,7 +156,8 @@ def evaluate(
             return
         folds = [*(f"fold {i + 1}" for i in range(len(result.per_fold))), "mean", "std"]
         summaries = [*result.per_fold, result.mean, result.std]
-        console.print(compare_table([(label, {"summary": _main(s)}) for label, s in zip(folds, summaries, strict=False)]))
+        rows = [(label, {"summary": _main(s)}) for label, s in zip(folds, summaries, strict=True)]
+        console.print(compare_table(rows))
         say(f"written: {r.path / CV_JSON}")
         return
     if split is not None and split not in SPLITS:

@@ -1,7 +1,8 @@
 """Built-in data sets, named ``builtin:NAME`` in the config.
 
 The scikit-learn ones ship with scikit-learn; fashion-mnist, fortunes and fortunes-zh come from
-Debian packages (``dataset-fashion-mnist``, ``fortunes``, ``fortunes-zh``) so that nothing is downloaded at run time; each entry
+Debian packages (``dataset-fashion-mnist``, ``fortunes``, ``fortunes-zh``) so that nothing is downloaded at run
+time; each entry
 declares where it comes from in ``meta`` (``ships_with`` or ``debian_package``). Every loader
 returns a `LoadedData` whose target column is "label" (classes as strings) or "target"
 (regression).

@@ -188,7 +188,8 @@ class RayExecutor:
             ray.kill(handle.actor)
             self._lost(
                 handle,
-                f"the attempt's Ray actor did not answer the cancel within {TERMINATE_GRACE_S + CANCEL_SLACK_S:.0f} s; killed it",
+                "the attempt's Ray actor did not answer the cancel within "
+                f"{TERMINATE_GRACE_S + CANCEL_SLACK_S:.0f} s; killed it",
             )
         except RayError as e:
             self._lost(handle, f"the attempt's Ray actor died: {_one_line(e)}")
@@ -225,7 +226,8 @@ def connect(address: str | None) -> None:
             socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
         except OSError as e:
             raise UserError(
-                f"no Ray cluster answers at {address} ({e.strerror or e}); start one with `ray start --head` or fix the address"
+                f"no Ray cluster answers at {address} ({e.strerror or e}); "
+                "start one with `ray start --head` or fix the address"
             ) from None
     if ray.is_initialized():
         return  # one connection per process, shared by the workers in it

@@ -119,7 +119,8 @@ class Keyring:
     def get(self, kid: str) -> bytes:
         if kid not in self.keys:
             raise UnknownKey(
-                f"the data was encrypted with key {kid}, which is not in the keyring; add that key (MODELWORKS_DATA_KEY or the key file) to read it"
+                f"the data was encrypted with key {kid}, which is not in the keyring; "
+                "add that key (MODELWORKS_DATA_KEY or the key file) to read it"
             )
         return self.keys[kid]
 
@@ -194,7 +195,8 @@ def decrypt_chunks(src: BinaryIO, keyring: Keyring) -> Iterator[bytes]:
             plaintext = aes.decrypt(current[:NONCE_BYTES], current[NONCE_BYTES:], _aad(header, index, final))
         except InvalidTag as e:  # only a failed tag means tampering; any other error is a bug, and propagates as one
             raise TamperedData(
-                f"the encrypted data failed its integrity check at chunk {index}: it was changed, truncated or reordered"
+                f"the encrypted data failed its integrity check at chunk {index}: "
+                "it was changed, truncated or reordered"
             ) from e
         yield plaintext
         if final:

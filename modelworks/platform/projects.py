@@ -84,7 +84,8 @@ def delete_project(session: Session, actor: User, project: Project, storage: Sto
     )
     if running:
         raise Conflict(
-            f"project {project.name!r} has {running} running job{'s' if running > 1 else ''}; cancel {'them' if running > 1 else 'it'} first"
+            f"project {project.name!r} has {running} running job{'s' if running > 1 else ''}; "
+            f"cancel {'them' if running > 1 else 'it'} first"
         )
     audit.record(session, actor, "project.delete", f"project:{project.name}", project_id=project.id)
     session.delete(project)

@@ -1,7 +1,8 @@
 """The startup check that makes "every route is authorized" a property of the app, not a habit.
 
 `check_routes` walks every route of an assembled app, through included routers. A route passes
-if its path is on the public allow-list and it only reads (GET, HEAD), or if its dependency tree contains `current_user` and
+if its path is on the public allow-list and it only reads (GET, HEAD), or if its dependency tree contains
+`current_user` and
 an access declaration from `modelworks.server.dependencies` — and, when its path has a
 ``{project}`` parameter, a project-role declaration. Anything else, including a kind of route
 this module does not know, fails closed: `create_app` raises before the server ever listens.
@@ -82,7 +83,10 @@ def route_problem(route: RouteInfo) -> str | None:
         writes = route.methods - READ_METHODS
         return f"{','.join(sorted(writes))} {route.path}: public routes are read-only (GET, HEAD)" if writes else None
     if route.dependant is None:
-        return f"{route.path}: a {route.kind} outside the public allow-list; only API routes with an access declaration are served"
+        return (
+            f"{route.path}: a {route.kind} outside the public allow-list; "
+            "only API routes with an access declaration are served"
+        )
     label = f"{','.join(sorted(route.methods))} {route.path}"
     rules = declared_access(route)
     if current_user not in set(dependency_calls(route.dependant)) or not rules:

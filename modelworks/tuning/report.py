@@ -115,7 +115,8 @@ def _history_plot(trials: pd.DataFrame, curves: Curves, metric: str, direction: 
         (n, v[max(v)]) for n, (state, v) in curves.items() if state == "PRUNED" and v and math.isfinite(v[max(v)])
     ]
     if pruned:
-        ax.scatter(*zip(*pruned, strict=False), marker="x", s=18, color="tab:red", label="pruned (last value)", zorder=3)
+        xs, ys = zip(*pruned, strict=True)
+        ax.scatter(xs, ys, marker="x", s=18, color="tab:red", label="pruned (last value)", zorder=3)
     ax.set(title="Optimization history", xlabel="trial", ylabel=plot_text(metric))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")

@@ -283,6 +283,7 @@ def tune_section(config: ExperimentConfig, origin: str) -> TuneConfig:
     if config.tune is None:
         raise UserError(
             f"{origin} has no tune: section; add one with a search space, e.g.\n"
-            "  tune:\n    space:\n      train.lr: {loguniform: [1.0e-4, 1.0e-1]}\n      model.hidden: {choice: [[64], [128]]}"
+            "  tune:\n    space:\n      train.lr: {loguniform: [1.0e-4, 1.0e-1]}\n"
+            "      model.hidden: {choice: [[64], [128]]}"
         )
     return config.tune

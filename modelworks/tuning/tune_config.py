@@ -85,7 +85,10 @@ def _param_kind(value: Any) -> str | None:
 
 
 SearchParam = Annotated[
-    Annotated[LogUniformParam, Tag("loguniform")] | Annotated[UniformParam, Tag("uniform")] | Annotated[IntParam, Tag("int")] | Annotated[ChoiceParam, Tag("choice")],
+    Annotated[LogUniformParam, Tag("loguniform")]
+    | Annotated[UniformParam, Tag("uniform")]
+    | Annotated[IntParam, Tag("int")]
+    | Annotated[ChoiceParam, Tag("choice")],
     Discriminator(
         _param_kind,
         custom_error_type="search_param",

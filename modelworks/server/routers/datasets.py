@@ -90,7 +90,8 @@ async def upload_version(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > store.max_upload_bytes:
         raise TooLarge(
-            f"the upload is larger than the limit of {store.max_upload_bytes / (1 << 20):g} MB (MODELWORKS_MAX_UPLOAD_MB)"
+            f"the upload is larger than the limit of {store.max_upload_bytes / (1 << 20):g} MB "
+            "(MODELWORKS_MAX_UPLOAD_MB)"
         )
     with store.stage() as staged:
         async for chunk in request.stream():
