@@ -5,9 +5,8 @@
     client.set_member("vision", "ada", "editor")
     client.projects()["items"]
 
-Methods return the server's JSON (dicts; lists come as pages ``{"items", "total", "limit",
-"offset"}``). A refused request raises `ApiError` — a `UserError` carrying the server's message
-and status — so the CLI shows it as one line.
+Methods return the server's JSON (dicts; lists come as pages ``{"items", "total", "limit", "offset"}``).
+A refused request raises `ApiError` — a `UserError` with the server's message and status — one line in the CLI.
 """
 
 from __future__ import annotations

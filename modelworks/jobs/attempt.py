@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from modelworks.errors import UserError
 from modelworks.job_kinds import DATASET_REF
 from modelworks.models.pretrained_config import offer_only
-from modelworks.platform.datasets import DataStore, engine_source
+from modelworks.platform.dataset_files import engine_source
+from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.models import Job, JobMetric, Project
 from modelworks.platform.runs import fetch_run, job_run
 from modelworks.platform.settings import Settings

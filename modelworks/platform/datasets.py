@@ -10,7 +10,8 @@ keyring's current key unless the data set is public — and recorded with its au
 transaction. The scratch file is always removed; a failed upload leaves nothing behind.
 
 Built-ins (``builtin:iris``) are registered as versions without a file: the engine reads them by
-name. `materialize` decrypts a version into a working folder for a job, checking its SHA-256.
+name. Reading a stored version's plaintext (download, a job's working copy, key rotation) is
+`modelworks.platform.dataset_files`.
 """
 
 from __future__ import annotations
@@ -32,16 +33,16 @@ from modelworks.data.sources import read_source
 from modelworks.errors import UserError
 from modelworks.platform import audit
 from modelworks.platform.access import ProjectAccess
-from modelworks.platform.archive import Limits, folder_root, safe_extract
-from modelworks.platform.crypto import DEFAULT_CHUNK, EncryptingWriter, Keyring, TamperedData, decrypt_chunks
-from modelworks.platform.db.models import Dataset, DatasetVersion, Project, User
+from modelworks.platform.archive import Limits
+from modelworks.platform.crypto import DEFAULT_CHUNK, EncryptingWriter, Keyring
+from modelworks.platform.db.models import Dataset, DatasetVersion, Project
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
-from modelworks.platform.errors import Conflict, NotFound, StoredDataError, TooLarge
+from modelworks.platform.errors import Conflict, NotFound, TooLarge
 from modelworks.platform.names import check_name
-from modelworks.platform.previews import reseal_preview, seal_preview
+from modelworks.platform.previews import seal_preview
 from modelworks.platform.settings import Settings
 from modelworks.platform.storage import Storage
-from modelworks.platform.uploads import UPLOADS, describe, inspect_file, resolve_format, upload_of
+from modelworks.platform.uploads import describe, inspect_file, resolve_format, upload_of
 
 COPY_CHUNK = 1 << 20
 
@@ -139,7 +140,7 @@ def _next_version(session: Session, dataset: Dataset) -> int:
     ) + 1
 
 
-def _write(store: DataStore, key: str, chunks: Iterator[bytes], encrypt: bool) -> None:
+def write_chunks(store: DataStore, key: str, chunks: Iterator[bytes], encrypt: bool) -> None:
     with store.storage.open(key, "wb") as out:
         sink = EncryptingWriter(out, store.keyring, store.chunk_size) if encrypt else out
         for chunk in chunks:
@@ -202,7 +203,7 @@ def add_version(
     suffix = upload_of(fmt).stored_as + ("" if public else ".enc")
     key = f"{access.project.id}/datasets/{dataset.id}/{version}/{secrets.token_hex(6)}-data.{suffix}"
     try:
-        _write(store, key, _file_chunks(staged.path), encrypt=not public)
+        write_chunks(store, key, _file_chunks(staged.path), encrypt=not public)
     except BaseException:
         session.rollback()
         store.storage.remove(key)
@@ -311,86 +312,6 @@ def get_version(session: Session, project: Project, name: str, version: int) -> 
     return row
 
 
-def _stored_path(row: DatasetVersion) -> str:
-    if row.storage_path is None:
-        raise UserError(f"{row.source} is a built-in: it has no file; the engine reads it by name")
-    return row.storage_path
-
-
-def _raw_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
-    """The plaintext of a stored version, chunk by chunk, each chunk authenticated first."""
-    try:
-        f = store.storage.open(_stored_path(row), "rb")
-    except FileNotFoundError as e:
-        raise StoredDataError(
-            f"the file of dataset {row.dataset.name!r} version {row.version} is missing from the artifact store"
-        ) from e
-    with f:
-        if row.encrypted:
-            yield from decrypt_chunks(f, store.keyring)
-        else:
-            while chunk := f.read(COPY_CHUNK):
-                yield chunk
-
-
-def verify(store: DataStore, row: DatasetVersion) -> None:
-    """Read a version through, checking every chunk's tag and the whole file's SHA-256."""
-    sha = hashlib.sha256()
-    for chunk in _raw_chunks(store, row):
-        sha.update(chunk)
-    if sha.hexdigest() != row.sha256:
-        raise TamperedData(f"dataset {row.dataset.name!r} version {row.version} does not match its recorded SHA-256")
-
-
-def read_chunks(store: DataStore, row: DatasetVersion) -> Iterator[bytes]:
-    """The plaintext of a version for download: verified whole first, then streamed (each
-    chunk authenticated again, so a change in between cuts the stream rather than alter it)."""
-    verify(store, row)
-    return _raw_chunks(store, row)
-
-
-def materialize(
-    session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore
-) -> Path:
-    """Decrypt a version into ``target_dir`` for a job and return what the engine reads: the
-    data file, or the folder of class folders for an image archive. The SHA-256 is checked
-    before anything is returned; a built-in has no file (use `engine_source`)."""
-    row = get_version(session, project, name, version)
-    _stored_path(row)  # a built-in has no file: a UserError saying so
-    upload, unpacked = upload_of(row.format), UPLOADS[row.format].name  # e.g. images-zip -> images
-    target = Path(target_dir) / f"{row.dataset.name}-v{row.version}"
-    partial = target.with_name(target.name + f".partial-{secrets.token_hex(4)}")
-    partial.mkdir(parents=True)
-    try:
-        data = partial / f"data.{upload.stored_as}"
-        sha = hashlib.sha256()
-        with open(data, "xb") as out:
-            for chunk in _raw_chunks(store, row):
-                sha.update(chunk)
-                out.write(chunk)
-        if sha.hexdigest() != row.sha256:
-            raise TamperedData(f"dataset {name!r} version {version} does not match its recorded SHA-256")
-        if upload.archive:
-            safe_extract(data, partial / unpacked, store.archive_limits)
-            data.unlink()
-        shutil.rmtree(target, ignore_errors=True)
-        partial.rename(target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return folder_root(target / unpacked) if upload.archive else target / data.name
-
-
-def engine_source(
-    session: Session, project: Project, name: str, version: int, target_dir: Path, *, store: DataStore
-) -> str:
-    """What a job's ``data.source`` should be: ``builtin:NAME``, or the materialized path."""
-    row = get_version(session, project, name, version)
-    if row.format == "builtin":
-        return row.source
-    return str(materialize(session, project, name, version, target_dir, store=store))
-
-
 # ------------------------------------------------------------------------------- changing
 
 
@@ -402,41 +323,3 @@ def delete_dataset(session: Session, store: DataStore, access: ProjectAccess, na
     session.delete(dataset)
     session.commit()
     store.storage.remove(folder)
-
-
-def rotate_key(session: Session, store: DataStore, actor: User | None) -> int:
-    """Re-encrypt every encrypted version not sealed with the keyring's current key; returns
-    how many. Each version is written beside the old file, verified, recorded, and only then
-    is the old file removed, so a crash midway leaves every version readable."""
-    rows = list(
-        session.scalars(
-            select(DatasetVersion).where(
-                DatasetVersion.encrypted.is_(True), DatasetVersion.key_id != store.keyring.current
-            )
-        )
-    )
-    for row in rows:
-        old_key, old_id = row.storage_path, row.key_id
-        assert old_key is not None
-        folder, filename = old_key.rsplit("/", 1)
-        new_key = f"{folder}/{secrets.token_hex(6)}-{filename.split('-', 1)[1]}"
-        try:
-            _write(store, new_key, _raw_chunks(store, row), encrypt=True)
-            row.storage_path, row.key_id = new_key, store.keyring.current
-            reseal_preview(row, store.keyring)
-            verify(store, row)
-        except BaseException:
-            session.rollback()
-            store.storage.remove(new_key)
-            raise
-        audit.record(
-            session,
-            actor,
-            "dataset.rotate_key",
-            f"dataset:{row.dataset.name}@{row.version}",
-            project_id=row.dataset.project_id,
-            detail={"from": old_id, "to": row.key_id},
-        )
-        session.commit()
-        store.storage.remove(old_key)
-    return len(rows)

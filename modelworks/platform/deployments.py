@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from modelworks.errors import UserError
 from modelworks.platform import audit, registry
 from modelworks.platform.access import ProjectAccess
-from modelworks.platform.db.models import Deployment, ModelAlias, ModelVersion, Project, utcnow
+from modelworks.platform.db.models import ModelAlias, ModelVersion, Project, utcnow
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
+from modelworks.platform.db.serving import Deployment
 from modelworks.platform.errors import Conflict, NotFound
 from modelworks.platform.names import check_name
 

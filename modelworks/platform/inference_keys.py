@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from modelworks.errors import UserError
 from modelworks.platform import audit
 from modelworks.platform.access import ProjectAccess
-from modelworks.platform.db.models import InferenceKey, utcnow
+from modelworks.platform.db.models import utcnow
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
+from modelworks.platform.db.serving import InferenceKey
 from modelworks.platform.errors import NotFound, Unauthenticated
 from modelworks.platform.names import check_name
 from modelworks.platform.tokens import digest

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelworks.platform.db.models import InferenceKey, InferenceUsage, Project, User
+from modelworks.platform.db.models import Project, User
+from modelworks.platform.db.serving import InferenceKey, InferenceUsage
 from modelworks.platform.settings import Settings
 
 # Upper bounds (seconds) of the latency histogram's buckets; a last bucket counts the rest. The

@@ -34,7 +34,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from modelworks.platform.db.models import InferenceUsage, utcnow
+from modelworks.platform.db.models import utcnow
+from modelworks.platform.db.serving import InferenceUsage
 from modelworks.platform.inference_usage import LATENCY_BUCKETS_S
 
 log = logging.getLogger("modelworks.serve.metering")

@@ -73,11 +73,7 @@ def fit(
     # ---- setup: model wrapper, loss, optimizer, schedule, state
     if cfg.early_stopping is not None and (val is None or not len(val)):
         raise UserError("train.early_stopping needs validation data; set data.split.validation > 0")
-    net = (
-        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if world.distributed
-        else model
-    )
+    net = _wrap(model, device, world)
     task_loss = TaskLoss(resolve_loss(cfg.loss, schema.task), schema.num_classes, class_counts).to(device)
     criterion = loss_fn if loss_fn is not None else lambda outputs, target, inputs: task_loss(outputs, target)
     optimizer = build_optimizer(
@@ -111,16 +107,7 @@ def fit(
     while state.epoch < cfg.epochs and not state.stop_training:
         net.train()
         loss_sum = torch.tensor(state.epoch_loss_sum, device=device)
-        batches = train.iterate(
-            cfg.batch_size,
-            shuffle=True,
-            seed=cfg.seed,
-            epoch=state.epoch,
-            rank=world.rank,
-            world_size=world.size,
-            start_batch=state.batch_in_epoch,
-        )
-        for batch in batches:
+        for batch in _epoch_batches(train, cfg, state, world):
             if augment is not None:
                 batch = augment(batch, aug_gen)
             batch = to_device(batch, device)
@@ -152,14 +139,7 @@ def fit(
         train_loss = all_mean(loss_sum / max(state.batch_in_epoch, 1), world).item()
         state.epoch += 1
         state.batch_in_epoch, state.epoch_loss_sum = 0, 0.0
-        logs = {
-            "kind": "epoch",
-            "epoch": state.epoch,
-            "step": state.step,
-            "lr": optimizer.param_groups[0]["lr"],
-            "elapsed_s": round(time.perf_counter() - started, 3),
-            "train_loss": train_loss,
-        }
+        logs = _epoch_record(state, optimizer, time.perf_counter() - started, train_loss)
         if val is not None and len(val):
             logs.update(validate(model, val, task_loss, schema, cfg, device, eval_batch_size))
         if per_epoch_schedule:
@@ -179,6 +159,38 @@ def fit(
         model.load_state_dict(stopper.best_weights)
     best_epoch = stopper.best_epoch if stopper.best_weights is not None else state.epoch
     return FitResult(history=history, state=state, best_epoch=best_epoch)
+
+
+def _wrap(model: nn.Module, device: torch.device, world: World) -> nn.Module:
+    """The model as the loop calls it: wrapped by DDP when training data-parallel."""
+    if not world.distributed:
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _epoch_batches(train: TensorBatches, cfg: TrainConfig, state: TrainState, world: World):
+    """This epoch's batches for this process, from where a resumed epoch stopped."""
+    return train.iterate(
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        epoch=state.epoch,
+        rank=world.rank,
+        world_size=world.size,
+        start_batch=state.batch_in_epoch,
+    )
+
+
+def _epoch_record(state: TrainState, optimizer, elapsed_s: float, train_loss: float) -> dict[str, Any]:
+    """The epoch's line of metrics.jsonl, before validation adds its metrics."""
+    return {
+        "kind": "epoch",
+        "epoch": state.epoch,
+        "step": state.step,
+        "lr": optimizer.param_groups[0]["lr"],
+        "elapsed_s": round(elapsed_s, 3),
+        "train_loss": train_loss,
+    }
 
 
 def _forward_backward(

@@ -16,8 +16,6 @@ from modelworks.platform.access import ProjectAccess
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import (
-    InferenceKey,
-    InferenceUsage,
     ModelAlias,
     ModelVersion,
     Project,
@@ -25,6 +23,7 @@ from modelworks.platform.db.models import (
     User,
     utcnow,
 )
+from modelworks.platform.db.serving import InferenceKey, InferenceUsage
 from modelworks.platform.errors import NotFound, Unauthenticated
 from modelworks.platform.roles import Role
 from modelworks.platform.settings import Settings

@@ -29,7 +29,8 @@ from modelworks import api  # noqa: E402
 from modelworks.client import Client  # noqa: E402
 from modelworks.platform.bootstrap import prepare  # noqa: E402
 from modelworks.platform.db import make_engine, session_factory  # noqa: E402
-from modelworks.platform.db.models import InferenceUsage, Project  # noqa: E402
+from modelworks.platform.db.models import Project  # noqa: E402
+from modelworks.platform.db.serving import InferenceUsage
 from modelworks.platform.runs import publish_run, record_run  # noqa: E402
 from modelworks.platform.settings import Settings  # noqa: E402
 from modelworks.platform.storage import Storage  # noqa: E402

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from modelworks.config.schema import DataConfig
 from modelworks.data.formats import FORMATS
 from modelworks.data.sources import read_source
-from modelworks.platform import datasets, uploads
+from modelworks.platform import dataset_files, datasets, uploads
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.crypto import (
     HEADER,
@@ -143,9 +143,9 @@ def test_image_zip_and_materialize(plat, project, tmp_path):
     engine = make_engine(plat.settings.database_url)
     with session_factory(engine)() as session:
         p = session.scalar(select(Project).where(Project.name == project))
-        root = datasets.materialize(session, p, "pets", 1, tmp_path / "work", store=plat.app.state.datastore)
+        root = dataset_files.materialize(session, p, "pets", 1, tmp_path / "work", store=plat.app.state.datastore)
         assert sorted(str(f.relative_to(root)) for f in root.rglob("*.png")) == ["cat/1.png", "cat/2.png", "dog/1.png"]
-        csv = datasets.materialize(session, p, "cities", 1, tmp_path / "work", store=plat.app.state.datastore)
+        csv = dataset_files.materialize(session, p, "cities", 1, tmp_path / "work", store=plat.app.state.datastore)
         assert csv.read_bytes() == CSV
     engine.dispose()
 
@@ -175,7 +175,7 @@ def test_every_upload_format_is_accepted(plat, project, fmt, tmp_path):
     engine = make_engine(plat.settings.database_url)
     with session_factory(engine)() as session:  # what a job reads: the engine's reader finds the format itself
         p = session.scalar(select(Project).where(Project.name == project))
-        source = datasets.engine_source(session, p, name, 1, tmp_path / "work", store=plat.app.state.datastore)
+        source = dataset_files.engine_source(session, p, name, 1, tmp_path / "work", store=plat.app.state.datastore)
     engine.dispose()
     loaded = read_source(DataConfig(source=source, **sample.config), tmp_path)
     assert (list(loaded.frame.columns), len(loaded.frame)) == (sample.columns, sample.rows)
@@ -325,7 +325,7 @@ def test_tampered_file_is_detected_on_read(plat, project, kind, tmp_path):
     with session_factory(engine)() as session:
         p = session.scalar(select(Project).where(Project.name == project))
         with pytest.raises(TamperedData):
-            datasets.materialize(session, p, name, 1, tmp_path / "work", store=plat.app.state.datastore)
+            dataset_files.materialize(session, p, name, 1, tmp_path / "work", store=plat.app.state.datastore)
     engine.dispose()
     assert not any((tmp_path / "work").iterdir())  # no partial copy left for a job to pick up
 

@@ -14,14 +14,13 @@ from modelworks.platform.access import ProjectAccess
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import (
-    Deployment,
-    InferenceUsage,
     ModelAlias,
     ModelVersion,
     Project,
     RegisteredModel,
     User,
 )
+from modelworks.platform.db.serving import Deployment, InferenceUsage
 from modelworks.platform.roles import Role
 from modelworks.platform.settings import Settings
 from modelworks.serve.metering import Caller, Meter

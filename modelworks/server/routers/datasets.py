@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import anyio
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from modelworks.platform import datasets
+from modelworks.platform import dataset_files, datasets
 from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.models import Dataset, DatasetVersion
 from modelworks.platform.errors import TooLarge
@@ -137,7 +137,9 @@ def download_version(
 ) -> Download:
     """The version's plaintext, checked against its tags and SHA-256 before it is sent."""
     row = datasets.get_version(session, access.project, name, version)
-    return Download(datasets.read_chunks(store_of(request), row), size=row.size, sha256=row.sha256, filename=row.source)
+    return Download(
+        dataset_files.read_chunks(store_of(request), row), size=row.size, sha256=row.sha256, filename=row.source
+    )
 
 
 @router.delete("/{name}", status_code=204)
@@ -151,4 +153,4 @@ def delete_dataset(name: PathName, request: Request, access: Owner, session: DbS
 def rotate_key(request: Request, user: Admin, session: DbSession) -> RotateKeyOut:
     """Re-encrypt every dataset version with the current data key (the first in the keyring)."""
     store = store_of(request)
-    return RotateKeyOut(reencrypted=datasets.rotate_key(session, store, user), key_id=store.keyring.current)
+    return RotateKeyOut(reencrypted=dataset_files.rotate_key(session, store, user), key_id=store.keyring.current)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.jobs import queue
 from modelworks.platform import deployments, inference_keys, inference_usage
-from modelworks.platform.db.models import Deployment
+from modelworks.platform.db.serving import Deployment
 from modelworks.server.dependencies import DbSession, Editor, Paging, Viewer
 from modelworks.server.schemas import Page, UsageOut
 from modelworks.server.serving_schemas import (
