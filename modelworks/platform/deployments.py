@@ -169,6 +169,7 @@ def update_deployment(
             registry.get_version(session, access.project, model, canary_version)
         row.canary_version = canary_version
     if canary_percent is not UNSET:
+        canary_percent = 0.0 if canary_percent is None else canary_percent  # cleared: no canary traffic
         _check(row.runtime, row.max_batch, row.max_delay_ms, canary_percent)
         row.canary_percent = canary_percent
     row.updated_at = utcnow()

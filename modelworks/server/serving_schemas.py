@@ -3,30 +3,78 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Discriminator, Field, StrictFloat, Tag, field_validator
 
+from modelworks.platform.ids import DbId
 from modelworks.server.schemas import Name, RequestBody, ResponseBody, Text, UsageOut
 
 
-class DeploymentCreate(RequestBody):
+class _DeploymentCreate(RequestBody):
     name: Name
     model: Name
-    alias: Name | None = Field(None, description="follow this alias of the model (moving it rolls the deployment)")
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="or stay on this version")
-    canary_version: int | None = Field(None, ge=1, le=2**31 - 1, description="a second version for a share of requests")
-    canary_percent: float = Field(0.0, ge=0.0, le=100.0, description="the canary's share of requests, in percent")
+    canary_version: DbId | None = Field(None, description="a second version for a share of requests")
+    canary_percent: StrictFloat = Field(0.0, ge=0.0, le=100.0, description="the canary's share of requests, in percent")
     runtime: Literal["torch", "onnx"] = "torch"
     max_batch: int = Field(32, ge=1, le=4096)
-    max_delay_ms: float = Field(5.0, ge=0.0, le=1000.0)
+    max_delay_ms: StrictFloat = Field(5.0, ge=0.0, le=1000.0)
 
 
-class DeploymentUpdate(RequestBody):
-    alias: Name | None = None
-    version: int | None = Field(None, ge=1, le=2**31 - 1)
-    canary_version: int | None = Field(None, ge=1, le=2**31 - 1)
-    canary_percent: float | None = Field(None, ge=0.0, le=100.0)
+class AliasDeploymentCreate(_DeploymentCreate):
+    alias: Name = Field(description="follow this alias of the model (moving it rolls the deployment)")
+    version: None = None
+
+
+class VersionDeploymentCreate(_DeploymentCreate):
+    version: DbId = Field(description="stay on this version of the model")
+    alias: None = None
+
+
+def _follows(body: Any) -> str | None:
+    """Which of alias or version a deployment's body gives (a null counts as not given); None: not exactly one."""
+    given = {k for k in ("alias", "version") if isinstance(body, dict) and body.get(k) is not None}
+    return given.pop() if len(given) == 1 else None
+
+
+ONE_OF = "a deployment follows either an alias or a version: give exactly one"
+
+# A deployment follows an alias or stays on a version: exactly one, in the document as in the server.
+DeploymentCreate = Annotated[
+    Annotated[AliasDeploymentCreate, Tag("alias")] | Annotated[VersionDeploymentCreate, Tag("version")],
+    Discriminator(_follows, custom_error_type="alias_or_version", custom_error_message=ONE_OF),
+]
+
+
+class CanaryUpdate(RequestBody):
+    canary_version: DbId | None = Field(None, description="null: no canary")
+    canary_percent: StrictFloat | None = Field(None, ge=0.0, le=100.0, description="null: 0, no canary traffic")
+
+
+class AliasUpdate(CanaryUpdate):
+    alias: Name = Field(description="follow this alias of the model from now on")
+    version: None = None
+
+
+class VersionUpdate(CanaryUpdate):
+    version: DbId = Field(description="stay on this version of the model from now on")
+    alias: None = None
+
+
+def _changes(body: Any) -> str | None:
+    """``canary`` for a body that names neither alias nor version, else as `_follows`."""
+    if isinstance(body, dict) and not {"alias", "version"} & body.keys():
+        return "canary"
+    return _follows(body)
+
+
+# A change of the canary alone, or also of what the deployment follows: then exactly one of alias or version.
+DeploymentUpdate = Annotated[
+    Annotated[CanaryUpdate, Tag("canary")]
+    | Annotated[AliasUpdate, Tag("alias")]
+    | Annotated[VersionUpdate, Tag("version")],
+    Discriminator(_changes, custom_error_type="alias_or_version", custom_error_message=ONE_OF),
+]
 
 
 class DeploymentOut(BaseModel):

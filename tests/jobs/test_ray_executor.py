@@ -63,6 +63,7 @@ def ray_cluster() -> Iterator[str]:
         "--head",
         "--block",
         f"--port={port}",
+        "--node-ip-address=127.0.0.1",  # every Ray service on loopback, never the machine's own address
         "--num-cpus=2",
         "--num-gpus=0",
         "--include-dashboard=false",
@@ -142,18 +143,18 @@ def project(rp: Platform) -> str:
     return name
 
 
-def _running_child(rp: Platform, job_id: int) -> int:
-    """The pid of the job's training child (as the worker recorded it), once it is known."""
+def _running_child(rp: Platform, job_id: int, after: int | None = None) -> int:
+    """The pid of the job's training child (as the worker recorded it), once it is known; with
+    `after`, the pid of a later attempt's child."""
     engine = make_engine(rp.settings.database_url)
+
+    def pid() -> int | None:
+        found = session.scalar(select(Job.pid).where(Job.id == job_id).execution_options(populate_existing=True))
+        return found if found != after else None
+
     try:
         with session_factory(engine)() as session:
-            return wait_for(
-                lambda: session.scalar(
-                    select(Job.pid).where(Job.id == job_id).execution_options(populate_existing=True)
-                ),
-                60,
-                "the child's pid",
-            )
+            return wait_for(pid, 60, "the child's pid")
     finally:
         engine.dispose()
 
@@ -208,24 +209,30 @@ def test_cancel_stops_the_child_in_its_actor(rp: Platform, ray_worker: Worker, p
     wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10, "the child to be gone")
 
 
-def test_a_lost_actor_fails_the_attempt(rp: Platform, ray_worker: Worker, project: str) -> None:
+def test_a_lost_actor_fails_the_attempt_and_the_job_is_retried(rp: Platform, ray_worker: Worker, project: str) -> None:
     client = rp.client()
-    job = client.submit_job(project, "train", LONGER, max_attempts=1)
-    pid = _running_child(rp, job["id"])
-    actor = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    os.kill(actor, signal.SIGKILL)  # what losing its node looks like to the worker
+    job = client.submit_job(project, "train", LONGER, max_attempts=2)
+    pid = None
+    for _ in range(2):  # each attempt's actor dies: what losing its node looks like to the worker
+        pid = _running_child(rp, job["id"], after=pid)
+        actor = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        os.kill(actor, signal.SIGKILL)
+        wait_for(lambda p=pid: not Path(f"/proc/{p}").exists(), 10, "the child to die with its actor")
     done = finished(client, project, job["id"])
-    assert done["state"] == "failed" and "exited with status -9" in done["error"] and "Ray actor died" in done["error"]
-    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10, "the child to die with its actor")
+    assert done["state"] == "failed" and done["attempts"] == 2
+    assert "exited with status -9" in done["error"] and "Ray actor died" in done["error"]
+    logs = "\n".join(line["line"] for line in client.job_logs(project, job["id"]))
+    assert "requeued for another attempt" in logs
 
 
-def test_a_crashing_job_is_retried_then_fails(rp: Platform, ray_worker: Worker, project: str) -> None:
+def test_a_job_failing_on_a_user_error_is_not_retried(rp: Platform, ray_worker: Worker, project: str) -> None:
+    # Exit status 2 is a user error (issue 9, finding 8): another attempt would fail the same way.
     client = rp.client()
     job = client.submit_job(
         project, "train", {**TINY, "data": {**TINY["data"], "target": "no_such_column"}}, max_attempts=2
     )
     done = finished(client, project, job["id"])
-    assert done["state"] == "failed" and done["attempts"] == 2
-    assert "exited with status" in done["error"]
+    assert done["state"] == "failed" and done["attempts"] == 1
+    assert "exited with status 2" in done["error"]
     logs = "\n".join(line["line"] for line in client.job_logs(project, job["id"]))
-    assert "no_such_column" in logs and "requeued for another attempt" in logs
+    assert "no_such_column" in logs and "requeued for another attempt" not in logs

@@ -456,7 +456,7 @@ def test_viewers_read_deployments_and_usage_editors_change_them(world):
     assert call(v, "POST", "/inference-keys", json={"name": "x"}) == 403
     assert call(e, "POST", "/deployments", json=body) == 201
     assert call(e, "POST", "/deployments", json=body) == 409
-    assert call(e, "POST", "/deployments", json={**body, "name": "both", "alias": "production"}) == 400
+    assert call(e, "POST", "/deployments", json={**body, "name": "both", "alias": "production"}) == 422
     assert call(e, "POST", "/deployments", json={**body, "name": "nope", "version": 99}) == 404
     assert call(e, "POST", "/deployments", json={**body, "name": "typo", "versoin": 1}) == 422
     assert call(e, "DELETE", "/deployments/by-editor") == 204

@@ -3,8 +3,8 @@ would trust it — schemathesis, with every check it has, against the real serve
 
 Every operation the document lists is called with generated requests (positive and negative,
 the coverage phase's boundary and wrong-method cases, then fuzzing), authenticated as the admin,
-in a project that holds a dataset, a run, a registered model version with an alias and a job,
-so that most requests get past authorization to the route's own logic. Two passes: ``named``
+in a project that holds a dataset, a run, a registered model version with an alias, a deployment
+of it and a job, so that most requests get past authorization to the route's own logic. Two passes: ``named``
 points every path parameter at something that exists (the success answers: downloads, reads,
 changes), ``free`` leaves all but the project to the generator (what a route says about names
 and ids that do not exist or are not valid).
@@ -73,6 +73,8 @@ EXEMPT = {
     ("POST /api/v1/projects/{project}/datasets/{name}/versions", "positive_data_acceptance"),
     # An expiry must lie in the future, a bound that moves with the clock: JSON Schema has no "now".
     ("POST /api/v1/tokens", "positive_data_acceptance"),
+    # The same for an inference key's expiry (a schema-valid time that has passed, or passes in flight: 422).
+    ("POST /api/v1/projects/{project}/inference-keys", "positive_data_acceptance"),
     # A version registered from a built-in has no file to download: a fact of the version, not of
     # the request (400, "is a built-in", as tests/server/test_datasets.py pins it).
     ("GET /api/v1/projects/{project}/datasets/{name}/versions/{version}/download", "positive_data_acceptance"),
@@ -100,8 +102,9 @@ def _record_run(platform, project: str, folder: Path) -> int:
 def world(platform, tmp_path_factory) -> dict[str, Any]:
     """Two projects alike: ``fuzz`` for everything, ``scratch`` for what deletes (so the rest
     keeps its data); each with a dataset ``data`` (version 1), a run (no weights: a config and
-    a note) registered as version 1 of model ``data`` with alias ``live``, a queued job, and a
-    viewer ``someone``. Also a user whose tokens the fuzzer may revoke."""
+    a note) registered as version 1 of model ``data`` with alias ``live``, a deployment ``data``
+    following it, a queued job, and a viewer ``someone``. Also a user whose tokens the fuzzer may
+    revoke."""
     admin = platform.client()
     folder = tmp_path_factory.mktemp("run")
     (folder / files.CONFIG).write_text("data: {source: 'builtin:iris'}\n")
@@ -115,6 +118,7 @@ def world(platform, tmp_path_factory) -> dict[str, Any]:
         run_id = _record_run(platform, project, folder)
         admin.register_model(project, run_id, "data")
         admin.set_alias(project, "data", "live", 1)
+        admin.deploy(project, "data", "data", alias="live")
         ids[project] = {"run_id": run_id, "job_id": admin.submit_job(project, "train", JOB)["id"]}
         admin.set_member(project, someone, "viewer")
     _, revoker = platform.new_user("revoker")
@@ -304,6 +308,30 @@ def test_f9_names_in_paths_follow_the_name_rule(platform, world):
         r = http.request(method, path, json={"run_id": 1} if method == "POST" else None)
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", (path, r.text)
     assert http.get("/api/v1/projects/fuzz/jobs", params={"state": "sleeping"}).status_code == 422
+
+
+@SQLITE
+def test_f9_serving_requests_follow_their_schemas(platform, world):
+    # Found by the fuzzing below: a deployment with both or neither of alias and version was a 400
+    # the document did not foresee, ``until=0`` was read as a Unix time, ``false`` as a percent.
+    http = platform.http(platform.admin_token)
+    deployments = "/api/v1/projects/fuzz/deployments"
+    for body in (
+        {"name": "d", "model": "data"},
+        {"name": "d", "model": "data", "alias": "live", "version": 1},
+        {"name": "d", "model": "data", "alias": None, "version": None},
+    ):
+        r = http.post(deployments, json=body)
+        assert r.status_code == 422 and "exactly one" in r.json()["error"]["message"], (body, r.text)
+    for body in ({"alias": "live", "version": 1}, {"alias": None}, {"canary_percent": False}):
+        assert http.patch(f"{deployments}/data", json=body).status_code == 422, body
+    assert http.get(f"{deployments}/Bad Name").status_code == 422
+    for until in ("0", "1700000000", "2026-1-1"):
+        assert http.get("/api/v1/projects/fuzz/inference-usage", params={"until": until}).status_code == 422, until
+    assert http.get("/api/v1/projects/fuzz/inference-usage", params={"until": "2026-01-01"}).status_code == 200
+    doc = http.get("/openapi.json").json()
+    create = doc["paths"]["/api/v1/projects/{project}/deployments"]["post"]["requestBody"]["content"]
+    assert len(create["application/json"]["schema"]["oneOf"]) == 2
 
 
 # --- schemathesis ------------------------------------------------------------------------------

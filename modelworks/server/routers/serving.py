@@ -4,16 +4,18 @@ The inference itself is answered by the serving process, never here."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
 
 from modelworks.jobs import queue
 from modelworks.platform import deployments, inference_keys, inference_usage
 from modelworks.platform.db.serving import Deployment
-from modelworks.server.dependencies import DbSession, Editor, Paging, Viewer
+from modelworks.server.dependencies import DbSession, Editor, Paging, PathName, Viewer
 from modelworks.server.schemas import Page, UsageOut
 from modelworks.server.serving_schemas import (
     DeploymentCreate,
@@ -26,6 +28,17 @@ from modelworks.server.serving_schemas import (
 )
 
 router = APIRouter(prefix="/projects/{project}", tags=["serving"])
+
+
+def _iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD`` (what the document's ``format: date`` allows): pydantic alone would also
+    read ``0`` or ``1700000000`` as a Unix time."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("must be a day, YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 
 def deployment_out(session: Session, row: Deployment, project: str) -> DeploymentOut:
@@ -56,20 +69,20 @@ def list_deployments(access: Viewer, session: DbSession, paging: Paging) -> Page
 
 
 @router.get("/deployments/{name}")
-def get_deployment(name: str, access: Viewer, session: DbSession) -> DeploymentOut:
+def get_deployment(name: PathName, access: Viewer, session: DbSession) -> DeploymentOut:
     return deployment_out(session, deployments.get_deployment(session, access.project, name), access.project.name)
 
 
 @router.patch("/deployments/{name}")
-def update_deployment(name: str, body: DeploymentUpdate, access: Editor, session: DbSession) -> DeploymentOut:
+def update_deployment(name: PathName, body: DeploymentUpdate, access: Editor, session: DbSession) -> DeploymentOut:
     """Change the canary (``canary_version``, ``canary_percent``) or what the deployment follows
-    (``alias`` or ``version``); only the fields sent change."""
+    (``alias`` or ``version``, one of them); only the fields sent change."""
     row = deployments.update_deployment(session, access, name, **body.model_dump(exclude_unset=True))
     return deployment_out(session, row, access.project.name)
 
 
 @router.delete("/deployments/{name}", status_code=204)
-def delete_deployment(name: str, access: Editor, session: DbSession) -> Response:
+def delete_deployment(name: PathName, access: Editor, session: DbSession) -> Response:
     """Stop serving it (the serving processes drop it within a second or two)."""
     deployments.delete_deployment(session, access, name)
     return Response(status_code=204)
@@ -106,10 +119,10 @@ def get_usage(
     access: Viewer,
     session: DbSession,
     request: Request,
-    since: Annotated[date | None, Query(description="first UTC day, YYYY-MM-DD")] = None,
-    until: Annotated[date | None, Query(description="last UTC day, YYYY-MM-DD")] = None,
+    since: Annotated[Day | None, Query(description="first UTC day, YYYY-MM-DD")] = None,
+    until: Annotated[Day | None, Query(description="last UTC day, YYYY-MM-DD")] = None,
     key: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$", description="only this inference key's usage")] = None,
-    format: Annotated[str, Query(pattern=r"^(json|csv)$", description="json, or csv: the rows only")] = "json",
+    format: Annotated[Literal["json", "csv"], Query(description="json, or csv: the rows only")] = "json",
 ) -> InferenceUsageOut | Response:
     """Inference requests per caller, deployment and UTC day with their estimated charge, beside
     the project's training compute and its cost."""
