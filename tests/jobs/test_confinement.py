@@ -217,6 +217,7 @@ def _holds_marker(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and MARKER.encode() in p.read_bytes()]
 
 
+@pytest.mark.slow  # four jobs; finding 4a stays in the default run through the kill -9 and cancel test
 def test_finding4a_no_plaintext_left_after_success_or_failure(cp, editor, workers):
     project, client, token = editor
     client.upload_dataset(project, "secret", _table(60), filename="secret.csv")

@@ -105,6 +105,8 @@ def test_remote_needs_a_project(remote, tmp_path: Path):
     assert out.exit_code == 2 and "--remote needs a project" in out.output
 
 
+# A second full remote job: the remote flow itself runs by default (test_train_then_evaluate_remotely_follows_the_job).
+@pytest.mark.slow
 def test_a_failed_job_fails_the_command(remote, tmp_path: Path):
     exp = tmp_path / "exp.yaml"
     broken = dict(TINY, data={**TINY["data"], "target": "no_such_column"})

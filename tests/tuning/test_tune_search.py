@@ -74,6 +74,7 @@ def test_median_pruner_stops_clearly_bad_trials(iris_experiment):
     assert curves["PRUNED"] == len(pruned)
 
 
+@pytest.mark.slow  # worker processes; parallel trials are also covered by test_tune_callbacks
 def test_parallel_workers_record_every_trial(iris_experiment):
     tune = {"space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-1]}}, "sampler": "random", "pruner": "none"}
     result = modelworks.tune(iris_experiment(tune, train={"epochs": 1}), trials=3, parallel=2)
@@ -85,6 +86,7 @@ def test_parallel_workers_record_every_trial(iris_experiment):
     assert json.loads((result.study_dir / "tune.json").read_text())["settings"]["parallel"] == 2
 
 
+@pytest.mark.slow  # a second search; resuming is also covered by the tune job's crash test
 def test_an_interrupted_search_resumes_to_the_total(iris_experiment, tmp_path):
     tune = {"space": {"train.lr": {"loguniform": [1.0e-3, 1.0e-1]}}, "pruner": "none"}
     path = iris_experiment(tune, train={"epochs": 1})
