@@ -9,13 +9,19 @@ so that they never shadow the facade functions `train`, `tune`, `compress` and `
 """
 
 __version__ = "0.1.0"
-__all__ = ["Client", "Run", "UserError", "compress", "cross_validate", "export", "load_run", "train", "tune"]
+__all__ = [
+    "Client", "Run", "StoredRun", "TrialRecord", "UserError", "check_job_config", "compress", "cross_validate",
+    "export", "load_run", "train", "tune",
+]  # fmt: skip
 
-_FACADE = {"train", "load_run", "cross_validate", "Run", "tune", "compress", "export"}
+_FACADE = {
+    "train", "load_run", "cross_validate", "Run", "StoredRun", "TrialRecord", "tune", "compress", "export",
+    "check_job_config",
+}  # fmt: skip
 
 
 def __getattr__(name: str):
-    # Imported on first use, so that `import modelworks.errors` stays light.
+    # Imported on first use, so that `import modelworks.errors` stays light (and `modelworks --help` quick).
     if name in _FACADE:
         from modelworks import api
 
