@@ -9,7 +9,6 @@ the serving process enforces. A refused key always gets the same message.
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 from datetime import datetime
@@ -25,13 +24,12 @@ from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.db.serving import InferenceKey
 from modelworks.platform.errors import NotFound, Unauthenticated
 from modelworks.platform.names import check_name
-from modelworks.platform.tokens import digest
+from modelworks.platform.tokens import digest, is_live
 
 KEY_FORMAT = re.compile(r"mwk_(?P<id>[0-9a-f]{16})_[A-Za-z0-9_-]{32,128}")
 KEY_PREFIX = "mwk_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 16 + 1 + 4
 REFUSED = "invalid, revoked or expired inference key"
-_NO_DIGEST = "0" * 64
 
 
 def issue_key(
@@ -98,13 +96,7 @@ def authenticate_key(session: Session, key: str, now: datetime | None = None) ->
     now = now or utcnow()
     match = KEY_FORMAT.fullmatch(key)
     row = session.get(InferenceKey, match["id"]) if match else None
-    matches = hmac.compare_digest(row.secret_sha256 if row else _NO_DIGEST, digest(key))
-    if (
-        row is None
-        or not matches
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-    ):
+    if not is_live(row, key, now):
         raise Unauthenticated(REFUSED)
     return row
 

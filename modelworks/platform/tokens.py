@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -31,6 +32,15 @@ _NO_DIGEST = "0" * 64
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def is_live(row: Any, presented: str, now: datetime) -> bool:
+    """Whether `presented` is the secret of `row` (an API token or an inference key: a row with
+    ``secret_sha256``, ``revoked_at`` and ``expires_at``, or None), neither revoked nor expired.
+    The digests are compared even when there is no row, so a miss costs about as long as a wrong
+    secret."""
+    matches = hmac.compare_digest(row.secret_sha256 if row else _NO_DIGEST, digest(presented))
+    return row is not None and matches and row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
 
 
 def issue_token(
@@ -71,14 +81,7 @@ def authenticate(session: Session, token: str, now: datetime | None = None) -> U
     now = now or utcnow()
     match = TOKEN_FORMAT.fullmatch(token)
     row = session.get(ApiToken, match["id"]) if match else None
-    # Compare even when there is no row, so a miss costs about as long as a wrong secret.
-    matches = hmac.compare_digest(row.secret_sha256 if row else _NO_DIGEST, digest(token))
-    if (
-        row is None
-        or not matches
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-    ):
+    if not is_live(row, token, now):
         raise Unauthenticated(REFUSED)
     user = session.get(User, row.user_id)
     if user is None:
