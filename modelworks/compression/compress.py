@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from modelworks.compression.measure import compare
 from modelworks.compression.method import Compressed, Job
@@ -28,8 +27,8 @@ from modelworks.errors import UserError
 from modelworks.evaluate.metrics import main_metric
 from modelworks.store import files
 from modelworks.store import run as store
-from modelworks.store.atomic import atomic_write_text
 from modelworks.store.compression import CompressionStats, LineageStep, write_compression
+from modelworks.store.environment import Environment, write_environment
 from modelworks.training.callbacks import Callback, ProgressBar
 
 
@@ -66,10 +65,9 @@ def compress_run(
     try:
         result = entry.impl.apply(Job(parent, splits, run_dir, list(callbacks)), cfg)
         config = _child_config(parent.path, method, result)
-        text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-        atomic_write_text(run_dir / files.CONFIG, text)
+        store.write_config(run_dir, config)
         shutil.copyfile(parent.path / files.PREPROCESS, run_dir / files.PREPROCESS)
-        store.write_json(run_dir / files.ENVIRONMENT, store.environment_info("cpu"))
+        write_environment(run_dir, Environment.capture("cpu"))
         storage = write_weights(run_dir / files.WEIGHTS, result.tensors, result.meta)
         child = Run(run_dir, config, parent.preprocessor, result.model.eval(), torch.device("cpu"), base_dir=base_dir)
         comparison = compare(parent, child, splits, iterations=iterations)

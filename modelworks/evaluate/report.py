@@ -34,7 +34,7 @@ from modelworks.store.jsonfile import json_safe
 from modelworks.store.metrics import MetricsLog, TrainingRecord
 from modelworks.store.report import Baselines, MainMetric, Report, ReportExtra, write_report_json
 
-__all__ = ["json_safe", "read_history", "write_report"]  # json_safe: tuning's report imports it from here
+__all__ = ["read_history", "write_report"]
 
 MAX_SCATTER_POINTS = 2000
 MAX_ANNOTATED_CLASSES = 25  # confusion-matrix cells get their count written in up to this many classes

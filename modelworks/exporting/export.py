@@ -29,7 +29,6 @@ from modelworks.exporting.check import CHECK_BATCH, EXAMPLE_BATCH
 from modelworks.exporting.formats import FORMATS, ExportJob, parse_options
 from modelworks.exporting.interface import PositionalModel, describe_inputs, input_names, readme
 from modelworks.store import files
-from modelworks.store import run as store
 from modelworks.store.export import ExportRecord, FormatRecord, InputsDescription, is_export, write_export
 from modelworks.training.runtime import forward_all
 
@@ -137,7 +136,7 @@ def _with_compression_hint(run: Run, export: ExportFormat, job: ExportJob) -> Fo
 def _write_companions(run: Run, folder: Path, format: str, made: FormatRecord) -> ExportRecord:
     """preprocess.json (the run's, unchanged), inputs.json, README.md and export.json; returns the record."""
     shutil.copyfile(run.path / files.PREPROCESS, folder / files.PREPROCESS)
-    state = store.read_json(run.path / files.PREPROCESS)["state"]
+    state = run.preprocess.state
     free_sequence = made.check.free_sequence is not False
     description = InputsDescription.model_validate(describe_inputs(run.config, run.schema, state, free_sequence))
     record = ExportRecord(

@@ -25,8 +25,8 @@ from modelworks.platform.db.models import Job, JobMetric, Project
 from modelworks.platform.runs import fetch_run, job_run
 from modelworks.platform.settings import Settings
 from modelworks.platform.storage import Storage
-from modelworks.store.atomic import atomic_write_text
 from modelworks.store.files import CONFIG
+from modelworks.store.run import write_config
 
 RUN_NAME = "run"
 WORKING_DATA = "data"  # in a job's folder: its datasets, decrypted, for one attempt's lifetime
@@ -149,7 +149,7 @@ def copy_source_run(attempt: Attempt, project: Project, job_id: int, folder: Pat
     copy = Path(shutil.copytree(source, runs / (name or source.name)))
     config = yaml.safe_load((copy / CONFIG).read_text(encoding="utf-8"))
     config["data"] = dict(config["data"], source=data, root=str(working_data(folder)))
-    atomic_write_text(copy / CONFIG, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    write_config(copy, config)
     return copy
 
 

@@ -32,7 +32,6 @@ from modelworks.store.atomic import atomic_write_text
 from modelworks.store.cv import CrossValidation, read_cv
 from modelworks.store.environment import Environment, read_environment
 from modelworks.store.files import CHECKPOINT, CONFIG, CV_JSON, ENVIRONMENT, METRICS, PREPROCESS, REPORT_JSON, WEIGHTS
-from modelworks.store.jsonfile import read_json, write_json  # callers not yet moved import them from here
 from modelworks.store.metrics import MetricsLog, TrainingRecord
 from modelworks.store.preprocess import PreprocessRecord, read_preprocess
 from modelworks.store.report import Report, read_report
@@ -41,8 +40,7 @@ RUNS_DIR = Path(ExperimentConfig.model_fields["runs_dir"].default)  # the schema
 
 __all__ = [
     "CHECKPOINT", "CONFIG", "CV_JSON", "ENVIRONMENT", "METRICS", "PREPROCESS", "REPORT_JSON", "RUNS_DIR", "WEIGHTS",
-    "MetricsLog", "StoredRun", "create_run_dir", "environment_info", "find_run", "read_json", "write_config",
-    "write_json",
+    "StoredRun", "create_run_dir", "find_run", "write_config",
 ]  # fmt: skip
 
 
@@ -86,11 +84,6 @@ def write_config(folder: Path, config: ExperimentConfig | dict[str, Any]) -> Non
     """``config.yaml``: the experiment, as YAML a person can read and edit."""
     raw = config.model_dump(mode="json") if isinstance(config, ExperimentConfig) else config
     atomic_write_text(Path(folder) / CONFIG, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-
-
-def environment_info(device: str) -> dict[str, Any]:
-    """What produced a run, as a plain dict (see `Environment.capture`, the typed form)."""
-    return Environment.capture(device).to_json()
 
 
 class StoredRun:

@@ -25,7 +25,7 @@ from modelworks.data.schema import TARGET, InputSchema
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import compute_metrics, summarize
 from modelworks.store import files
-from modelworks.store.run import MetricsLog
+from modelworks.store.metrics import MetricsLog
 from modelworks.training.callbacks import Callback, TrainState
 from modelworks.training.checkpoint import Checkpointer, CheckpointSchedule, EarlyStopper
 from modelworks.training.distributed import World, all_mean

@@ -21,7 +21,6 @@ from modelworks.evaluate.report import (
     escape_html,
     figure_html,
     format_value,
-    json_safe,
     new_figure,
     plot_text,
     plots_html,
@@ -30,6 +29,7 @@ from modelworks.evaluate.report import (
 )
 from modelworks.store.atomic import atomic_write_text
 from modelworks.store.files import TUNE_HTML, TUNE_JSON
+from modelworks.store.jsonfile import write_json
 
 STATE_COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:red", "FAIL": "black", "RUNNING": "tab:gray"}
 
@@ -43,7 +43,7 @@ def write_tune_report(
     records = json.loads(trials.to_json(orient="records"))
     report = {**summary, "trials": records}
     json_path, html_path = Path(study_dir) / TUNE_JSON, Path(study_dir) / TUNE_HTML
-    atomic_write_text(json_path, json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+    write_json(json_path, report)
     atomic_write_text(html_path, _html(report, trials, curves))
     return json_path, html_path
 
