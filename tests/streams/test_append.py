@@ -65,7 +65,8 @@ def test_a_bad_row_is_refused_with_its_row_and_column_and_stores_nothing(plat, p
 def test_first_rows_make_a_dataset_and_appends_are_limited_and_need_an_editor(plat, project):
     client = plat.client()
     first = client.append_rows(project, "fresh", [{"a": 1.0, "b": "x"}])
-    assert (first["version"], first["rows"], first["format"], first["appended"]["base_version"]) == (1, 1, "jsonl", None)
+    assert (first["version"], first["rows"], first["format"]) == (1, 1, "jsonl")
+    assert first["appended"]["base_version"] is None
     big = io.StringIO()
     pd.DataFrame({"a": range(4000), "b": ["y" * 10] * 4000}).to_csv(big, index=False)
     assert len(big.getvalue()) > MAX_UPLOAD_MB * (1 << 20)
