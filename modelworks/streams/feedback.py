@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 import anyio
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from modelworks.platform import audit
@@ -38,6 +40,7 @@ from modelworks.platform.names import check_name
 from modelworks.streams import append
 from modelworks.streams.rows import check_records
 
+log = logging.getLogger("modelworks.streams.feedback")
 REQUEST_ID_HEADER = "Request-Id"
 SETTINGS_CACHE_S = 2.0  # a serving process sees a change of the setting within this
 
@@ -134,7 +137,11 @@ class RequestLog:
             )
             for i, (record, p) in enumerate(zip(records, predictions, strict=True))
         ]  # fmt: skip
-        await anyio.to_thread.run_sync(self._write, rows)
+        try:
+            await anyio.to_thread.run_sync(self._write, rows)
+        except SQLAlchemyError:  # the answer goes out without a Request-Id: the caller sees it was not logged
+            log.exception("deployment %s: the request could not be logged", deployment)
+            return None
         return request_id
 
     def _write(self, rows: list[LoggedRequest]) -> None:
