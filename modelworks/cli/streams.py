@@ -64,8 +64,10 @@ def append(
     if file.suffix.lower() in (".json", ".jsonl", ".ndjson"):
         text = file.read_text(encoding="utf-8-sig")
         try:
-            lines = [json.loads(line) for line in text.splitlines() if line.strip()] if file.suffix.lower() != ".json" else None
-            rows = json.loads(text) if lines is None else lines
+            if file.suffix.lower() == ".json":
+                rows = json.loads(text)
+            else:
+                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError as e:
             raise UserError(f"{file} is not valid JSON: {e}") from None
     with connect(url, token) as client:

@@ -4,7 +4,7 @@ A deployment opts in (`set_logging`). Its serving process then logs each /predic
 prediction (`RequestLog.log`, called from the serving hooks), sealed with the platform's data key
 (`modelworks.platform.crypto.seal`), under a fresh request id that the answer carries in its
 ``Request-Id`` header. A feedback call (`attach_label`) gives a logged row its true label: an
-unknown request id is a 404, a label of another type than the model predicts (or a class the
+unknown request id is a 422, a label of another type than the model predicts (or a class the
 model does not know) a 422, a second label for the same row a 409. Once ``window_rows`` labelled
 rows have gathered, they are appended — the logged input columns plus the target column holding
 the label — to the deployment's dataset as a new version (`modelworks.streams.append`), in the
@@ -35,7 +35,7 @@ from modelworks.platform.db.models import DatasetVersion, Project, utcnow
 from modelworks.platform.db.serving import Deployment
 from modelworks.platform.db.streams import LoggedRequest, RequestLogSetting
 from modelworks.platform.deployments import get_deployment
-from modelworks.platform.errors import Conflict, NotFound, Unprocessable
+from modelworks.platform.errors import Conflict, Unprocessable
 from modelworks.platform.names import check_name
 from modelworks.streams import append
 from modelworks.streams.rows import check_records
@@ -190,7 +190,8 @@ def attach_label(
         )
     )
     if logged is None:
-        raise NotFound(f"deployment {name!r} logged no {where}: give the Request-Id of one of its /predict answers")
+        # 422, not 404: the deployment exists; what the body names does not
+        raise Unprocessable(f"deployment {name!r} logged no {where}: give the Request-Id of a /predict answer of it")
     if logged.label is not None:
         raise Conflict(f"{where} has its label already")
     opened = _opened(logged.sealed, store.keyring)

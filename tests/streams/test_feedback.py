@@ -1,5 +1,5 @@
 """Feedback from serving over real HTTP: a deployment that opted in logs its /predict rows sealed
-with the data key and answers with a Request-Id; feedback for an unknown id is a 404, a label of
+with the data key and answers with a Request-Id; feedback for an unknown id is a 422, a label of
 the wrong type a 422, a second label a 409; labelled rows join their inputs into a new version
 of the deployment's dataset."""
 
@@ -107,10 +107,10 @@ def test_unknown_request_ids_wrong_label_types_and_second_labels_are_refused(pla
     request_id = predict(served).headers[REQUEST_ID_HEADER]
     with pytest.raises(ApiError) as unknown:
         client.feedback(project, "web", uuid.uuid4().hex, "setosa")
-    assert unknown.value.status == 404 and "logged no request" in str(unknown.value)
+    assert unknown.value.status == 422 and "logged no request" in str(unknown.value)
     with pytest.raises(ApiError) as beyond:
         client.feedback(project, "web", request_id, "setosa", row=2)  # the request had rows 0 and 1
-    assert beyond.value.status == 404
+    assert beyond.value.status == 422
     for label, says in [(1, "must be text, like the model's classes"), ("tulip", "not one of the model's classes")]:
         with pytest.raises(ApiError) as wrong:
             client.feedback(project, "web", request_id, label)

@@ -33,7 +33,9 @@ ROWS_BODY = {
         "required": True,
         "description": "the rows: a JSON list of objects (column: value), or CSV text with a header line",
         "content": {
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}, "minItems": 1}},
+            "application/json": {
+                "schema": {"type": "array", "items": {"type": "object", "minProperties": 1}, "minItems": 1}
+            },
             "text/csv": {"schema": {"type": "string"}},
         },
     }
