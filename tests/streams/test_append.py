@@ -79,3 +79,21 @@ def test_first_rows_make_a_dataset_and_appends_are_limited_and_need_an_editor(pl
         plat.client(token).append_rows(project, "fresh", [{"a": 2.0, "b": "z"}])
     assert forbidden.value.status == 403
     assert client.dataset(project, "fresh")["versions"] == 1
+
+
+def test_remote_append_from_the_command_line(plat, project, tmp_path):
+    from typer.testing import CliRunner
+
+    from modelworks.cli import app
+
+    common = ["--url", plat.url, "--token", plat.admin_token, "--project", project]
+    plat.client().upload_dataset(project, "cli", CSV.encode(), filename="cli.csv")
+    rows = tmp_path / "more.jsonl"
+    rows.write_text('{"x": 7, "colour": "紫", "label": "fox"}\n{"x": 8, "colour": "red", "label": "cat"}\n', "utf-8")
+    out = CliRunner().invoke(app, ["remote", "append", "cli", str(rows), *common])
+    assert out.exit_code == 0, out.output
+    assert "dataset cli version 2: 2 rows appended after version 1, 4 in all" in out.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,colour\n1,red\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["remote", "append", "cli", str(bad), *common])
+    assert out.exit_code == 2 and "row 1: column 'label' is missing" in out.output
