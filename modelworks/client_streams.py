@@ -52,3 +52,7 @@ class StreamCalls:
         """The true label of row ``row`` of a logged request (its answer's ``Request-Id`` header)."""
         body = {"request_id": request_id, "row": row, "label": label}
         return self._call("POST", f"/projects/{_seg(project)}/deployments/{_seg(deployment)}/feedback", json=body)
+
+    def flush_feedback(self, project: str, deployment: str) -> dict[str, Any]:
+        """Store the deployment's labelled rows now, however few; ``version`` is null when none waited."""
+        return self._call("POST", f"/projects/{_seg(project)}/deployments/{_seg(deployment)}/feedback/flush")

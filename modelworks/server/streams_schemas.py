@@ -50,6 +50,10 @@ class FeedbackIn(RequestBody):
     label: Any = Field(description="the true value of the target, of the type the model predicts")
 
 
+class FlushOut(RequestLogOut):
+    version: int | None = Field(description="the version the labelled rows were stored as; null when none waited")
+
+
 class FeedbackOut(BaseModel):
     request_id: str
     row: int

@@ -176,6 +176,11 @@ def windows(session: Session, project: Project, name: str, limit: int = 50, offs
     return list(rows), total
 
 
+def window_of(session: Session, version: DatasetVersion) -> DatasetAppend | None:
+    """The window an appended version added (its offsets), or None for an uploaded version."""
+    return session.scalar(select(DatasetAppend).where(DatasetAppend.version_id == version.id))
+
+
 def last_window(session: Session, project: Project, name: str, source_key: str) -> DatasetAppend | None:
     """The newest window stored from ``source_key`` into dataset ``name``."""
     dataset = _dataset(session, project, name)
@@ -191,10 +196,14 @@ def last_window(session: Session, project: Project, name: str, source_key: str) 
 def holds_offset(session: Session, project: Project, name: str, source_key: str, first_offset: str) -> bool:
     """Whether a window from ``source_key`` starting at ``first_offset`` (a file's name) is stored."""
     dataset = _dataset(session, project, name)
-    return dataset is not None and session.scalar(
-        select(DatasetAppend.id).where(
-            DatasetAppend.dataset_id == dataset.id,
-            DatasetAppend.source_key == source_key,
-            DatasetAppend.first_offset == first_offset,
+    return (
+        dataset is not None
+        and session.scalar(
+            select(DatasetAppend.id).where(
+                DatasetAppend.dataset_id == dataset.id,
+                DatasetAppend.source_key == source_key,
+                DatasetAppend.first_offset == first_offset,
+            )
         )
-    ) is not None
+        is not None
+    )

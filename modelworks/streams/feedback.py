@@ -8,7 +8,8 @@ unknown request id is a 422, a label of another type than the model predicts (or
 model does not know) a 422, a second label for the same row a 409. Once ``window_rows`` labelled
 rows have gathered, they are appended — the logged input columns plus the target column holding
 the label — to the deployment's dataset as a new version (`modelworks.streams.append`), in the
-same transaction that marks them appended, so no row is appended twice.
+same transaction that marks them appended, so no row is appended twice; `flush` stores them
+sooner (a window closed by time, by whoever keeps the clock: a policy, a cron job).
 """
 
 from __future__ import annotations
@@ -204,13 +205,22 @@ def attach_label(
         detail={"request_id": request_id, "row": row},
     )  # fmt: skip
     session.commit()
-    version = _store_window(session, store, access, setting)
+    version = _store_window(session, store, access, setting, setting.window_rows)
     return {"request_id": request_id, "row": row, "dataset": setting.dataset,
             "pending": summary(session, setting)["pending"], "version": version}  # fmt: skip
 
 
-def _store_window(session: Session, store: DataStore, access: ProjectAccess, setting: RequestLogSetting) -> int | None:
-    """Append the labelled rows waiting for a version, once there are ``window_rows`` of them."""
+def flush(session: Session, store: DataStore, access: ProjectAccess, name: str) -> dict[str, Any]:
+    """Store deployment ``name``'s labelled rows now, however few (a window closed by time)."""
+    setting = get_logging(session, access.project, name)
+    version = _store_window(session, store, access, setting, 1)
+    return {**summary(session, setting), "version": version}
+
+
+def _store_window(
+    session: Session, store: DataStore, access: ProjectAccess, setting: RequestLogSetting, at_least: int
+) -> int | None:
+    """Append the labelled rows waiting for a version, once there are ``at_least`` of them."""
     pending = list(
         session.scalars(
             select(LoggedRequest)
@@ -222,7 +232,7 @@ def _store_window(session: Session, store: DataStore, access: ProjectAccess, set
             .order_by(LoggedRequest.labelled_at, LoggedRequest.id)
         )
     )
-    if len(pending) < setting.window_rows:
+    if not pending or len(pending) < at_least:
         return None
     records = []
     for logged in pending:

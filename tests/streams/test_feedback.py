@@ -119,6 +119,9 @@ def test_unknown_request_ids_wrong_label_types_and_second_labels_are_refused(pla
     with pytest.raises(ApiError) as twice:
         client.feedback(project, "web", request_id, "virginica")
     assert twice.value.status == 409
+    flushed = client.flush_feedback(project, "web")  # the window closed early: the rows waiting are stored
+    assert flushed["version"] is not None and flushed["pending"] == 0
+    assert client.flush_feedback(project, "web")["version"] is None  # nothing waits
 
 
 def test_labelled_rows_join_their_inputs_in_a_new_version_and_are_sealed_at_rest(plat, served, tmp_path):

@@ -19,6 +19,7 @@ from modelworks.server.streams_schemas import (
     AppendedVersionOut,
     FeedbackIn,
     FeedbackOut,
+    FlushOut,
     RequestLogIn,
     RequestLogOut,
     WindowOut,
@@ -121,3 +122,9 @@ def post_feedback(
     is full, they are appended (inputs and label) to its dataset as a new version."""
     return FeedbackOut(**feedback.attach_label(session, store_of(request), access, name, body.request_id, body.row,
                                                body.label))  # fmt: skip
+
+
+@router.post("/deployments/{name}/feedback/flush")
+def flush_feedback(name: PathName, request: Request, access: Editor, session: DbSession) -> FlushOut:
+    """Store the labelled rows waiting for their window now, however few (a window closed by time)."""
+    return FlushOut(**feedback.flush(session, store_of(request), access, name))
