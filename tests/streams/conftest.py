@@ -1,4 +1,5 @@
-"""A platform on SQLite, served on 127.0.0.1 for a test module, with a small upload limit."""
+"""A platform served on 127.0.0.1 for a test module, with a small upload limit: on SQLite, and on
+PostgreSQL in the slow run (`pytest -m slow`)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,25 @@ from modelworks.platform.bootstrap import prepare
 from modelworks.platform.crypto import new_key
 from modelworks.platform.settings import Settings
 
-from ..fixtures.platform import LiveServer, Platform
+from ..fixtures.platform import LiveServer, Platform, _new_database
 
 MAX_UPLOAD_MB = 0.05  # 52 kB: an append past it is refused like an upload
 
 
-@pytest.fixture(scope="module")
-def plat(tmp_path_factory) -> Iterator[Platform]:
-    home = tmp_path_factory.mktemp("streams")
-    settings = Settings.from_env(
-        {}, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0, max_upload_mb=MAX_UPLOAD_MB,
-        data_key=new_key(),
-    )  # fmt: skip
-    token = prepare(settings)
-    with LiveServer(settings) as server:
-        p = Platform(server=server, settings=settings, backend="sqlite", admin_token=token)
-        try:
-            yield p
-        finally:
-            p.close()
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def plat(request, tmp_path_factory) -> Iterator[Platform]:
+    home = tmp_path_factory.mktemp(f"streams-{request.param}")
+    with _new_database(request, request.param, home) as db:
+        settings = Settings.from_env(
+            {}, home=home, database_url=db.url, port=0, max_upload_mb=MAX_UPLOAD_MB, data_key=new_key()
+        )
+        token = prepare(settings)
+        with LiveServer(settings) as server:
+            p = Platform(server=server, settings=settings, backend=request.param, admin_token=token)
+            try:
+                yield p
+            finally:
+                p.close()
 
 
 @pytest.fixture
