@@ -204,8 +204,11 @@ def attach_label(
         session, access.user, "deployment.feedback", f"deployment:{name}", project_id=access.project.id,
         detail={"request_id": request_id, "row": row},
     )  # fmt: skip
-    session.commit()
+    session.flush()
+    # The label commits with the window it fills (a window that cannot be stored keeps it out too), or alone.
     version = _store_window(session, store, access, setting, setting.window_rows)
+    if version is None:
+        session.commit()
     return {"request_id": request_id, "row": row, "dataset": setting.dataset,
             "pending": summary(session, setting)["pending"], "version": version}  # fmt: skip
 
