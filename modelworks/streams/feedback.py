@@ -124,7 +124,10 @@ class RequestLog:
         """Log one answered /predict request of ``served`` (a `modelworks.serve.modelset.Deployment`)
         if its deployment opted in; returns its request id, or None."""
         if time.monotonic() - self._read_at > SETTINGS_CACHE_S:
-            await anyio.to_thread.run_sync(self._refresh)
+            try:
+                await anyio.to_thread.run_sync(self._refresh)
+            except SQLAlchemyError:  # the answer still goes out; the settings are read again next time
+                log.exception("the request-log settings could not be read; keeping the last ones")
         deployment_id = self._enabled.get((project_id, deployment))
         if deployment_id is None:
             return None
