@@ -5,8 +5,8 @@
     client.set_member("vision", "ada", "editor")
     client.projects()["items"]
 
-Methods return the server's JSON (dicts; lists come as pages ``{"items", "total", "limit", "offset"}``).
-A refused request raises `ApiError` — a `UserError` with the server's message and status — one line in the CLI.
+Methods return the server's JSON (dicts; lists come as pages ``{"items", "total", "limit", "offset"}``); a
+refused request raises `ApiError`, a `UserError` with the server's message and status. Data arrival: `StreamCalls`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from modelworks.client_streams import StreamCalls
 from modelworks.errors import UserError
 
 API_PREFIX = "/api/v1"
@@ -34,7 +35,7 @@ class ApiError(UserError):
         self.code = code
 
 
-class Client:
+class Client(StreamCalls):
     """The platform API at ``url``, acting as the owner of ``token``."""
 
     def __init__(
@@ -241,11 +242,8 @@ class Client:
         )
 
     def set_alias(self, project: str, name: str, alias: str, version: int) -> dict[str, Any]:
-        return self._call(
-            "PUT",
-            f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}",
-            json={"version": int(version)},
-        )
+        path = f"/projects/{_seg(project)}/models/{_seg(name)}/aliases/{_seg(alias)}"
+        return self._call("PUT", path, json={"version": int(version)})
 
     def alias(self, project: str, name: str, alias: str) -> dict[str, Any]:
         """The version ``alias`` points at."""

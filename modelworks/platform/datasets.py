@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,8 +188,14 @@ def add_version(
     fmt: str | None = None,
     *,
     public: bool = False,
+    action: str = "dataset.upload",
+    attach: Callable[[DatasetVersion], dict[str, Any]] | None = None,
 ) -> DatasetVersion:
-    """Describe a staged upload and store it as the next version of dataset ``name``."""
+    """Describe a staged upload and store it as the next version of dataset ``name``.
+
+    ``attach`` is called with the new version before it commits, to add rows that must commit with
+    it (an append's record: `modelworks.streams.append`); what it returns joins the audit detail,
+    recorded as ``action``."""
     check_name("dataset", name)
     fmt = resolve_format(filename, fmt)
     sha256 = staged.finish()
@@ -223,14 +229,10 @@ def add_version(
         storage_path=key,
         created_by=access.user,
     )
-    return _commit_version(
-        session,
-        store,
-        row,
-        key,
-        "dataset.upload",
-        {"version": version, "sha256": sha256, "size": staged.size, "format": fmt},
-    )
+    detail = {"version": version, "sha256": sha256, "size": staged.size, "format": fmt}
+    if attach is not None:
+        detail.update(attach(row))
+    return _commit_version(session, store, row, key, action, detail)
 
 
 def register_builtin(

@@ -71,6 +71,10 @@ class ServeHooks:
     def record(self, caller: Any, model_name: str, version: str, rows: int, status: int, latency_s: float) -> None:
         return None
 
+    async def log(self, caller: Any, served: Deployment, records: list[Any], predictions: list[Any]) -> str | None:
+        """Log an answered /predict request; its request id (the ``Request-Id`` header), or None."""
+        return None
+
 
 def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: ServeLimits | None = None) -> FastAPI:
     """The serving app for `models` (which may change while it runs); see the module docstring."""
@@ -205,7 +209,7 @@ def _inference_routes(app: FastAPI, models: ModelSet, hooks: ServeHooks, limits:
         tags=["inference"],
         openapi_extra=schemas.body(schemas.PredictRequest),
     )
-    async def predict(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
+    async def predict(request: Request, response: Response, name: str, version: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         found, caller = await _find(request, models, hooks, name, version)
         status, rows = 500, 0
@@ -219,6 +223,8 @@ def _inference_routes(app: FastAPI, models: ModelSet, hooks: ServeHooks, limits:
             outputs = await _submit(found, inputs, limits.timeout_s)
             status = 200
             predictions = found.model.decode(outputs, rows)
+            if (request_id := await hooks.log(caller, found, records, predictions)) is not None:
+                response.headers["Request-Id"] = request_id
             return {"model_name": found.name, "model_version": found.version, "predictions": predictions}
         except ServeError as e:
             status = e.status

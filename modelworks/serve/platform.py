@@ -64,6 +64,7 @@ from modelworks.serve.metering import FLUSH_INTERVAL_S, Caller, Meter, RateLimit
 from modelworks.serve.model import ServedModel
 from modelworks.serve.modelset import Deployment, ModelSet, deploy
 from modelworks.serve.server import serve
+from modelworks.streams.feedback import RequestLog
 
 log = logging.getLogger("modelworks.serve.platform")
 
@@ -93,6 +94,7 @@ class Gate(ServeHooks):
         self.meter = meter
         self.limiter = limiter or RateLimiter()
         self.targets: dict[str, Target] = {}  # served name -> deployment, kept by `PlatformServing`
+        self.requests: RequestLog | None = None  # deployments' opt-in request logs (modelworks.streams.feedback)
         self._deployment: dict[str, str] = {}  # served name -> deployment name, never forgotten (see `record`)
         self._cache: dict[str, _Credential] = {}  # by the credential's SHA-256
         self._watched: set[str] = set()  # keys with a quota whose daily total the meter keeps fresh
@@ -190,6 +192,12 @@ class Gate(ServeHooks):
         role = found.roles.get(project_id)
         return role is not None and role.allows(Role.viewer)
 
+    async def log(self, caller: Caller, served: Deployment, records: list[Any], predictions: list[Any]) -> str | None:
+        target = self.targets.get(served.name)
+        if self.requests is None or target is None:
+            return None
+        return await self.requests.log(target.project_id, target.deployment, served, records, predictions)
+
     # --- record
 
     def record(
@@ -227,9 +235,11 @@ class PlatformServing:
         self.poll_s, self.retire_after_s, self.threads, self.max_queue = poll_s, retire_after_s, threads, max_queue
         self.engine = make_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
-        self.storage = DataStore.from_settings(settings).storage
+        store = DataStore.from_settings(settings)
+        self.storage = store.storage
         self.meter = Meter(self.sessions, self.replica, flush_s)
         self.gate = Gate(self.sessions, self.meter)
+        self.gate.requests = RequestLog(self.sessions, store.keyring)
         self.models = ModelSet()
         self.scratch = settings.home / "serving" / self.replica
         self._loaded: dict[tuple[str, str], _Loaded] = {}

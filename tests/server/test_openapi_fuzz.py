@@ -71,6 +71,12 @@ EXEMPT = {
     # The upload is a file: whether its bytes parse as the format named is known only by reading
     # them (400, naming the file).
     ("POST /api/v1/projects/{project}/datasets/{name}/versions", "positive_data_acceptance"),
+    # Appended rows are checked against the dataset's own schema (its columns and their types), a
+    # fact of the stored data that the document cannot state (422, naming the row and column).
+    ("POST /api/v1/projects/{project}/datasets/{name}/rows", "positive_data_acceptance"),
+    # Feedback names a request id the deployment logged and a label of the type its model predicts:
+    # facts of the log, not of the document (422, naming the request and why).
+    ("POST /api/v1/projects/{project}/deployments/{name}/feedback", "positive_data_acceptance"),
     # An expiry must lie in the future, a bound that moves with the clock: JSON Schema has no "now".
     ("POST /api/v1/tokens", "positive_data_acceptance"),
     # The same for an inference key's expiry (a schema-valid time that has passed, or passes in flight: 422).

@@ -1,0 +1,149 @@
+"""Feedback from serving over real HTTP: a deployment that opted in logs its /predict rows sealed
+with the data key and answers with a Request-Id; feedback for an unknown id is a 422, a label of
+the wrong type a 422, a second label a 409; labelled rows join their inputs into a new version
+of the deployment's dataset."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from modelworks import api
+from modelworks.client import ApiError
+from modelworks.platform.crypto import unseal
+from modelworks.platform.db import make_engine, session_factory
+from modelworks.platform.db.models import Project
+from modelworks.platform.db.streams import LoggedRequest
+from modelworks.platform.runs import publish_run, record_run
+from modelworks.platform.storage import Storage
+from modelworks.serve.platform import PlatformServing
+from modelworks.streams.feedback import REQUEST_ID_HEADER
+
+TINY = {
+    "data": {"source": "builtin:iris", "split": {"validation": 0.2, "test": 0.2, "seed": 1}},
+    "model": {"type": "mlp", "hidden": [8]},
+    "train": {"epochs": 2, "batch_size": 16, "device": "cpu", "progress": False},
+    "evaluate": {"baselines": []},
+}
+ROWS = [
+    {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2},
+    {"sepal length (cm)": 6.7, "sepal width (cm)": 3.0, "petal length (cm)": 5.2, "petal width (cm)": 2.3},
+]
+
+
+class Served:
+    """An ASGI app on uvicorn in a thread, on a socket bound here."""
+
+    def __init__(self, app: Any) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+
+    def __enter__(self) -> Served:
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+        self._socket.close()
+
+
+@pytest.fixture(scope="module")
+def served(plat, tmp_path_factory):
+    """Deployment ``web`` of a tiny iris model, logging its requests (a version per 2 labelled
+    rows), answered by a serving process in this process."""
+    client, settings = plat.client(), plat.settings
+    project = f"f-{uuid.uuid4().hex[:6]}"
+    client.create_project(project)
+    run = api.train({**TINY, "runs_dir": str(tmp_path_factory.mktemp("feedback-runs"))})
+    engine = make_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        pid = session.scalar(select(Project.id).where(Project.name == project))
+        key = f"{pid}/runs/tiny"
+        run_id = record_run(session, pid, run.path, key, publish_run(Storage(settings.artifacts), run.path, key)).id
+        session.commit()
+    client.register_model(project, run_id, "iris")
+    client.deploy(project, "web", "iris", version=1)
+    client.deploy(project, "quiet", "iris", version=1)  # does not log
+    assert client.set_request_log(project, "web", True, window_rows=2)["dataset"] == "web-feedback"
+    serving = PlatformServing(settings, replica="feedback", poll_s=0.2)
+    with Served(serving.build_app()) as server:
+        http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {plat.admin_token}"}, timeout=30)
+        deadline = time.monotonic() + 120
+        while http.post(f"/v2/models/{project}.web/predict", json={"instances": ROWS[:1]}).status_code != 200:
+            assert time.monotonic() < deadline, "the deployment did not come up"
+            time.sleep(0.2)
+        yield {"project": project, "http": http, "engine": engine}
+        http.close()
+    engine.dispose()
+
+
+def predict(served, deployment: str = "web") -> httpx.Response:
+    answer = served["http"].post(f"/v2/models/{served['project']}.{deployment}/predict", json={"instances": ROWS})
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def test_unknown_request_ids_wrong_label_types_and_second_labels_are_refused(plat, served):
+    client, project = plat.client(), served["project"]
+    assert REQUEST_ID_HEADER not in predict(served, "quiet").headers  # not opted in: nothing logged
+    request_id = predict(served).headers[REQUEST_ID_HEADER]
+    with pytest.raises(ApiError) as unknown:
+        client.feedback(project, "web", uuid.uuid4().hex, "setosa")
+    assert unknown.value.status == 422 and "logged no request" in str(unknown.value)
+    with pytest.raises(ApiError) as beyond:
+        client.feedback(project, "web", request_id, "setosa", row=2)  # the request had rows 0 and 1
+    assert beyond.value.status == 422
+    for label, says in [(1, "must be text, like the model's classes"), ("tulip", "not one of the model's classes")]:
+        with pytest.raises(ApiError) as wrong:
+            client.feedback(project, "web", request_id, label)
+        assert wrong.value.status == 422 and says in str(wrong.value), str(wrong.value)
+    assert client.feedback(project, "web", request_id, "setosa")["pending"] >= 1
+    with pytest.raises(ApiError) as twice:
+        client.feedback(project, "web", request_id, "virginica")
+    assert twice.value.status == 409
+    flushed = client.flush_feedback(project, "web")  # the window closed early: the rows waiting are stored
+    assert flushed["version"] is not None and flushed["pending"] == 0
+    assert client.flush_feedback(project, "web")["version"] is None  # nothing waits
+
+
+def test_labelled_rows_join_their_inputs_in_a_new_version_and_are_sealed_at_rest(plat, served, tmp_path):
+    client, project = plat.client(), served["project"]
+    request_id = predict(served).headers[REQUEST_ID_HEADER]
+    pending = client.request_log(project, "web")["pending"]  # labelled by other tests, waiting for their window
+    client.set_request_log(project, "web", True, window_rows=pending + 2)
+    first = client.feedback(project, "web", request_id, "virginica", row=1)
+    assert (first["version"], first["pending"]) == (None, pending + 1)
+    second = client.feedback(project, "web", request_id, "setosa", row=0)
+    assert second["version"] is not None and second["pending"] == 0
+    version = client.dataset_version(project, "web-feedback", second["version"])
+    assert version["encrypted"]
+    frame = pd.read_json(client.download_dataset(project, "web-feedback", second["version"], tmp_path / "f.jsonl"),
+                         lines=True)  # fmt: skip
+    tail = frame.tail(2).to_dict("records")
+    assert tail == [{**ROWS[1], "label": "virginica"}, {**ROWS[0], "label": "setosa"}]
+    window = client.dataset_windows(project, "web-feedback")["items"][0]
+    assert (window["origin"], window["source_key"]) == ("feedback", "deployment:web")
+    assert (window["rows_appended"], window["last_offset"]) == (pending + 2, f"{request_id}:0")
+    with session_factory(served["engine"])() as session:
+        logged = session.scalars(select(LoggedRequest).where(LoggedRequest.request_id == request_id)).all()
+    assert len(logged) == 2 and all(b"sepal" not in base64.b64decode(row.sealed) for row in logged)
+    keyring = plat.app.state.datastore.keyring
+    assert b"sepal" in unseal(base64.b64decode(logged[0].sealed), keyring)
