@@ -37,6 +37,8 @@ PAGES = (
     "modelworks.ui.jobs",
     "modelworks.ui.experiment",
     "modelworks.ui.models",
+    "modelworks.ui.deployments",
+    "modelworks.ui.usage",
 )
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
