@@ -21,8 +21,8 @@ from modelworks.platform.access import ProjectAccess
 from modelworks.platform.db.models import Dataset, DatasetVersion
 from modelworks.platform.limits import check_config
 from modelworks.server.dependencies import UI_PREFIX, DbSession, Editor
-from modelworks.ui.yaml_lines import Problem, problems_in, yaml_error_problem
 from modelworks.ui.web import render
+from modelworks.ui.yaml_lines import Problem, problems_in, yaml_error_problem
 
 router = APIRouter(prefix="/p/{project}/new")
 STARTERS = "modelworks.config.templates"
