@@ -26,7 +26,7 @@ import pytest
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.settings import Settings
 from tests.fixtures.jobs import TINY, Workers, finished
-from tests.fixtures.platform import LiveServer, Platform
+from tests.fixtures.platform import LiveServer, Platform, free_port
 
 CHROMIUM = os.environ.get("MODELWORKS_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -38,7 +38,13 @@ BLOCKING = ("serious", "critical")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One platform server for every browser test (prices set, so costs show)."""
     home = tmp_path_factory.mktemp("ui")
-    env = {"MODELWORKS_PRICE_CPU_HOUR": "3.6", "MODELWORKS_PRICE_GPU_HOUR": "36", "MODELWORKS_AUTH_FAILURES": "1000"}
+    env = {
+        "MODELWORKS_PRICE_CPU_HOUR": "3.6",
+        "MODELWORKS_PRICE_GPU_HOUR": "36",
+        "MODELWORKS_PRICE_1K_REQUESTS": "2",
+        "MODELWORKS_AUTH_FAILURES": "1000",
+        "MODELWORKS_SERVING_PORT": str(free_port()),  # where tests/ui/test_deployments.py serves
+    }
     settings = Settings.from_env(env, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0)
     token = prepare(settings)
     with LiveServer(settings) as server:

@@ -82,7 +82,7 @@ def test_register_a_run_and_move_an_alias(ui, world, trained_job, signed_in, axe
     page.wait_for_url(re.compile(r"/models/iris-mlp$"))
     page.fill("#alias-name", "production")
     page.select_option("#alias-version", "1")
-    page.click("text=Move alias")
+    page.click("form[action$='/aliases'] button[type=submit]")
     page.wait_for_selector("#aliases td:text('production')")
     assert ui.client().model(project, "iris-mlp")["aliases"][0]["version"] == 1
     history = page.inner_text("#history")
