@@ -46,6 +46,7 @@ def test_deploy_try_and_see_usage(ui, world, trained_job, serving, signed_in, ax
     admin.set_alias(project, "iris-served", "production", 1)
     page = signed_in(world["editor"]["token"])
     page.goto(f"/ui/p/{project}/deployments")
+    shot(page, "deployments")
     page.fill("#dep-name", "web")
     page.select_option("#dep-model", "iris-served")
     page.click("form[action$='/deployments'] button[type=submit]")

@@ -18,6 +18,7 @@ def test_upload_a_chinese_csv_then_start_an_experiment_on_it(ui, world, signed_i
     page = signed_in(world["editor"]["token"])
     page.goto(f"/ui/p/{project}/datasets")
     axe_check(page)
+    shot(page, "datasets")
     page.fill("#upload-name", "flowers")
     page.set_input_files("#upload-file", files=[{"name": "鸢尾.csv", "mimeType": "text/csv", "buffer": CSV}])
     page.click("#upload button[type=submit]")
@@ -54,6 +55,10 @@ def test_upload_a_chinese_csv_then_start_an_experiment_on_it(ui, world, signed_i
     assert ui.client().job(project, job_id)["config"]["data"]["target"] == "品种"
     axe_check(page)
     shot(page, "jobs")
+    page.click("button[data-lang='zh-CN']")  # the same table in Chinese
+    page.wait_for_selector("h1:text('作业与运行')")
+    assert "训练" in row.inner_text() and page.get_attribute("html", "lang") == "zh-CN"
+    shot(page, "jobs-zh")
 
 
 def test_register_a_built_in_and_see_its_thumbnails(ui, world, signed_in, axe_check, shot):
@@ -76,6 +81,7 @@ def test_register_a_run_and_move_an_alias(ui, world, trained_job, signed_in, axe
     page = signed_in(world["editor"]["token"])
     page.goto(f"/ui/p/{project}/models")
     axe_check(page)
+    shot(page, "models")
     page.select_option("#reg-run", str(trained_job["run"]["id"]))
     page.fill("#reg-name", "iris-mlp")
     page.click("form[action$='/models/register'] button[type=submit]")

@@ -15,6 +15,10 @@ def test_sign_in_with_a_token_then_switch_language_and_sign_out(ui, signed_in, s
     assert "token" not in page.url.split("?", 1)[1].replace("next", "")
     axe_check(page)
     shot(page, "signin")
+    page.keyboard.press("Tab")  # keyboard first: the skip link, visibly focused
+    active = "document.activeElement"
+    focused = page.evaluate(f"() => [{active}.className, getComputedStyle({active}).outline]")
+    assert focused[0] == "skip" and "solid" in focused[1] and "3px" in focused[1]
     page.fill("#token", "mw_0123456789abcdef_" + "A" * 43)
     page.click("#signin button[type=submit]")
     page.wait_for_selector("#signin-error:not([hidden])")
