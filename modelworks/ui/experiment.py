@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from modelworks.errors import UserError
 from modelworks.jobs import queue
-from modelworks.jobs.check import check_job
 from modelworks.platform.access import ProjectAccess
 from modelworks.platform.db.models import Dataset, DatasetVersion
 from modelworks.platform.limits import check_config
@@ -116,6 +115,8 @@ def submit(
             raise UserError("config: the YAML must be a mapping of sections (data, model, train, ...)")
         check_config(parsed, settings)
         if action == "check":
+            from modelworks.jobs.check import check_job  # the facade imports torch: not at the server's start
+
             check_job(session, access.project, kind, parsed, pretrained=settings.pretrained)
             return _page(request, access, session, config, kind, valid=True, **again)
         job = queue.submit(session, access.user, access.project, kind, parsed, pretrained=settings.pretrained)

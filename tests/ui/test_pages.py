@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from tests.fixtures.jobs import LONGER
+
 SPECIES = ["山鸢尾", "变色鸢尾", "维吉尼亚鸢尾"]
 ROWS = "".join(f"{5 + i % 7 * 0.3:.1f},{3 + i % 5 * 0.2:.1f},x{i % 3},{SPECIES[i % 3]}\n" for i in range(60))
 CSV = ("花萼长度,花萼宽度,<script>window.pwned=1</script>,品种\n" + ROWS).encode("utf-8")
@@ -113,3 +115,25 @@ def test_a_viewer_sees_no_button_that_would_fail_and_not_another_project(ui, wor
     assert response.status == 404 and "no project named" in page.inner_text("main")
     response = page.goto(f"/ui/p/{project}/new")
     assert response.status == 403
+
+
+def test_jobs_table_filters_sorts_retries_and_cancels(ui, world, trained_job, signed_in, axe_check):
+    project, done = world["project"], trained_job["job"]
+    page = signed_in(world["editor"]["token"])
+    page.goto(f"/ui/p/{project}/jobs?state=succeeded&sort=cpu&order=asc")
+    states = page.locator("#jobs-table tbody td:nth-child(3)").all_inner_texts()
+    assert states and all(s.startswith("succeeded") for s in states)
+    row = page.locator(f"tr[data-job='{done['id']}']")
+    assert f"run {trained_job['run']['id']}" in row.inner_text() and "epoch 3/3" in row.inner_text()
+    assert "accuracy" in row.inner_text()
+    axe_check(page)
+    row.locator("button:text('Retry')").click()
+    page.wait_for_url(re.compile(rf"/ui/p/{project}/jobs$"))
+    retried = max(j["id"] for j in ui.client().jobs(project)["items"])
+    assert retried > done["id"] and ui.client().job(project, retried)["config"] == done["config"]
+    long = ui.client().submit_job(project, "train", LONGER)  # minutes of training: still going when cancelled
+    page.reload()
+    page.locator(f"tr[data-job='{long['id']}'] button:text('Cancel')").click()
+    page.wait_for_url(re.compile(rf"/ui/p/{project}/jobs$"))
+    job = ui.client().job(project, long["id"])
+    assert job["state"] == "cancelled" or job["cancel_requested"]
