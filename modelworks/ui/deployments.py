@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from modelworks.errors import UserError
 from modelworks.platform import deployments, inference_keys, inference_usage, registry
 from modelworks.platform.access import ProjectAccess
 from modelworks.platform.names import NAME_PATTERN
@@ -114,8 +115,6 @@ def create(
 
 
 def _version(text: str) -> int:
-    from modelworks.errors import UserError
-
     if not text.isdigit() or not 1 <= int(text) <= 999_999_999:
         raise UserError(f"a version is a number 1, 2, ...; got {text!r}")
     return int(text)

@@ -120,7 +120,7 @@ def test_a_viewer_sees_no_button_that_would_fail_and_not_another_project(ui, wor
 def test_jobs_table_filters_sorts_retries_and_cancels(ui, world, trained_job, signed_in, axe_check):
     project, done = world["project"], trained_job["job"]
     page = signed_in(world["editor"]["token"])
-    page.goto(f"/ui/p/{project}/jobs?state=succeeded&sort=cpu&order=asc")
+    page.goto(f"/ui/p/{project}/jobs?state=succeeded&sort=cost&order=asc")
     states = page.locator("#jobs-table tbody td:nth-child(3)").all_inner_texts()
     assert states and all(s.startswith("succeeded") for s in states)
     row = page.locator(f"tr[data-job='{done['id']}']")
