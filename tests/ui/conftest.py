@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from modelworks.client import Client
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.settings import Settings
 from tests.fixtures.jobs import TINY, Workers, finished
@@ -144,11 +145,14 @@ def trained_job(ui: Platform, world: dict[str, Any]) -> Iterator[dict[str, Any]]
     the worker keeps running for the session (it picks up jobs the tests submit)."""
     workers = Workers(ui.settings)
     workers.start()
+    # The server's first submission imports the job check's libraries (torch): slow on a busy machine.
+    patient = Client(ui.url, ui.admin_token, timeout=300)
     try:
-        job = ui.client().submit_job(world["project"], "train", TINY)
+        job = patient.submit_job(world["project"], "train", TINY)
         done = finished(ui.client(), world["project"], job["id"], timeout=300)
         assert done["state"] == "succeeded", done
         run = ui.client().runs(world["project"], job=job["id"])["items"][0]
         yield {"job": done, "run": run}
     finally:
+        patient.close()
         workers.stop_all()
