@@ -80,7 +80,7 @@ def signed_in(ui: Platform, browser: Any) -> Iterator[Callable[..., Any]]:
             answer = context.request.post("/ui/session", headers={"Authorization": f"Bearer {token or ui.admin_token}"})
             assert answer.ok, answer.text()
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(60_000)  # a bound for a busy machine: tests wait on events, never sleep
         page.csp_violations = []
         page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_violations.append(m.text))
         return page
