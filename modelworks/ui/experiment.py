@@ -86,10 +86,11 @@ def new_page(
     access: Editor,
     session: DbSession,
     source: Annotated[str, Query(max_length=200, description="data.source: dataset:NAME@VERSION")] = "",
-    starter: Annotated[str, Query(max_length=100)] = "tabular-classification",
+    starter: Annotated[str, Query(max_length=100)] = "",
     kind: Kind = "train",
 ) -> HTMLResponse:
     """The editor, filled with a starter config whose ``data.source`` is ``source``."""
+    starter = starter or "tabular-classification"
     text = starter_text(starter, source or None, kind)
     return _page(request, access, session, text, kind, source=source, starter=starter)
 

@@ -50,9 +50,13 @@ def test_pages_carry_the_security_headers(ui, signed_in):
     assert headers["referrer-policy"] == "no-referrer"
 
 
-def test_a_state_change_without_the_csrf_token_is_refused(ui, signed_in):
+def test_a_state_change_without_the_csrf_token_is_refused(ui, world, signed_in):
     page = signed_in()
     page.goto("/ui/")
+    upload = f"/ui/p/{world['project']}/datasets/forged/upload?filename=a.csv"
+    refused = page.context.request.post(upload, data=b"a,b\n1,2\n", headers={"Content-Type": "text/csv"})
+    assert refused.status == 403 and "CSRF" in refused.text()
+    assert "forged" not in str(ui.client().datasets(world["project"]))
     refused = page.context.request.post("/ui/signout", form={"csrf_token": "forged"})
     assert refused.status == 403 and "CSRF" in refused.text()
     missing = page.context.request.post("/ui/signout")
