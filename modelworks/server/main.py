@@ -38,6 +38,10 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings) -> FastAPI:
     """The platform API for ``settings``; migrations are applied when the server starts."""
+    # Here, not at the top: the UI's modules import the server's (a browser-facing layer on top of it).
+    from modelworks.ui.app import UPLOAD_PATH as UI_UPLOAD_PATH
+    from modelworks.ui.app import install_ui
+
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
@@ -63,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(datasets.router)
     api.include_router(datasets.admin_router)
     app.include_router(api)
+    install_ui(app)  # the web UI at /ui: pages with the same access declarations as the API
 
     check_routes(app)  # and each declares its authorization, or the app is not built
     install_openapi(app)  # the document declares what each route really answers
@@ -73,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_stream=app.state.datastore.max_upload_bytes,
         idle_timeout_s=settings.body_timeout_s,
         refuse=error_response,
-        streamed=[API_PREFIX + datasets.UPLOAD_PATH, API_PREFIX + streams.ROWS_PATH],
+        streamed=[API_PREFIX + datasets.UPLOAD_PATH, API_PREFIX + streams.ROWS_PATH, UI_UPLOAD_PATH],
     )
     app.add_middleware(SecurityHeaders, api_prefix=API_PREFIX + "/")
     return app
