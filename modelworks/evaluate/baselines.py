@@ -27,12 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import Ridge
-from sklearn.preprocessing import OneHotEncoder
-from sklearn.svm import LinearSVC
 
 from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema
 from modelworks.evaluate.metrics import compute_metrics, main_metric, summarize
@@ -96,11 +91,17 @@ def _sample(n: int) -> np.ndarray:
 def _one(name: str, schema: InputSchema, text_columns: Sequence[str], train: Rows, test: Rows, threshold: float):
     started = time.perf_counter()
     try:
+        # scikit-learn's estimators are imported by the baselines that use them (a few tenths of a second)
         if name == "dummy":
+            from sklearn.dummy import DummyClassifier, DummyRegressor
+
             method = "majority class" if schema.task != "regression" else "training mean"
             model = DummyRegressor() if schema.task == "regression" else DummyClassifier(strategy="prior")
             x_train, x_test = np.zeros((len(train.frame), 1)), np.zeros((len(test.frame), 1))
         else:
+            from sklearn.linear_model import Ridge
+            from sklearn.svm import LinearSVC
+
             featurizer = _Features(text_columns)
             x_train, x_test = featurizer.fit_transform(train), featurizer.transform(test)
             kind = "ridge regression" if schema.task == "regression" else "linear SVM"
@@ -146,6 +147,8 @@ class _Features:
     def fit_transform(self, rows: Rows) -> sp.csr_matrix:
         self.vectorizers = {}
         for column in self.text_columns:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
             texts = _texts(rows.frame, column)
             cjk = is_cjk(texts)
             self.vectorizers[column] = TfidfVectorizer(
@@ -155,6 +158,8 @@ class _Features:
             self.described.append(f"TF-IDF {'character 1-3' if cjk else 'word 1-2'}-grams of {column}")
         self.onehot = None
         if CATEGORICAL in rows.tensors:
+            from sklearn.preprocessing import OneHotEncoder
+
             self.onehot = OneHotEncoder(handle_unknown="ignore").fit(rows.tensors[CATEGORICAL].numpy())
         parts = [v.fit_transform(_texts(rows.frame, c)) for c, v in self.vectorizers.items()]
         if NUMERIC in rows.tensors:
