@@ -29,9 +29,10 @@ from modelworks.training.callbacks import Callback, TrainState
 if TYPE_CHECKING:
     from modelworks.compression.methods import MethodOptions
     from modelworks.exporting.export import ExportResult
-    from modelworks.job_kinds import CheckedJob, FindSource
+    from modelworks.job_kinds import CheckedJob, FindSource, SourceJob
     from modelworks.tuning.results import TuneResult
-    from modelworks.tuning.workers import TrialCallback
+    from modelworks.tuning.study import SearchInterrupted
+    from modelworks.tuning.workers import TrialCallback, TrialRecord
 
 # Names of the stages a plain training run does not use, imported on first use (tuning imports
 # optuna, compression and export their own libraries): `modelworks.api.TuneResult` still works.
