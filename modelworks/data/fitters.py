@@ -67,6 +67,8 @@ def category_keys(column: pd.Series) -> pd.Series:
 
 def as_numbers(name: str, column: pd.Series) -> pd.Series:
     """`column` as float64; a value that is not a number is a UserError naming its row."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+        return column.astype(np.float64)  # NumPy numbers already: nothing to parse or check
     values = pd.to_numeric(column, errors="coerce")
     bad = values.isna() & column.notna()
     if bad.any():
