@@ -9,6 +9,7 @@ of wall time, CPU time (user + system) and peak RSS of each are compared as rati
 
     python bench/end_to_end.py                     # both data sets, 3 runs of each command
     python bench/end_to_end.py --runs 5 --data breast_cancer
+    python bench/end_to_end.py --threads 1          # both sides on one thread (a busy machine)
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ DATA = {  # data set -> (the CLI's extra overrides, the hand-written script)
         ["--set", "data.source=builtin:digits", "--set", "name=digits_mlp"], ROOT / "bench" / "scripts" / "digits_mlp.py"
     ),
 }  # fmt: skip
+ENV = dict(os.environ)  # the children's environment; --threads sets OMP_NUM_THREADS in it
 ACCURACY = re.compile(r"test (?:split: )?accuracy (\d\.\d+)")
 
 
 def measure(command: list[str], cwd: Path) -> dict[str, float | None]:
     """Wall time, CPU time and peak RSS of one child process (its own rusage, from wait4)."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
@@ -89,13 +91,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data", nargs="+", choices=list(DATA), default=list(DATA))
+    parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for both sides")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "end_to_end.json")
     args = parser.parse_args()
+    if args.threads:
+        ENV["OMP_NUM_THREADS"] = str(args.threads)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         result = {
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "threads": args.threads},
             "load_average_before": [round(v, 2) for v in load_before],
             "startup_wall_s": startup(max(args.runs, 3), workdir),
             "data": {name: compare(name, args.runs, workdir) for name in args.data},

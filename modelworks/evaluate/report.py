@@ -3,7 +3,6 @@
 The HTML page has no external assets: the CSS is inline and every plot is inline SVG written by
 `modelworks.evaluate.svg` (milliseconds, where drawing with matplotlib took seconds), its text
 drawn by the browser's fonts. All text from configs, data and class names is escaped.
-`new_figure` and `figure_html` remain for pages that draw with matplotlib (the tuning report).
 
 The training history comes from the trainer's ``metrics.jsonl``: one JSON object per line,
 ``{"kind": "epoch", "epoch", "step", "train_loss", "val_loss", "val_<metric>", ...}`` once per
@@ -13,13 +12,11 @@ epoch and ``{"kind": "step", "step", "epoch", "loss", "lr"}`` every few optimize
 from __future__ import annotations
 
 import html
-import io
 import json
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +28,6 @@ from modelworks.store.files import METRICS, REPORT_HTML
 from modelworks.store.jsonfile import json_safe
 from modelworks.store.metrics import MetricsLog, TrainingRecord
 from modelworks.store.report import Baselines, MainMetric, Report, ReportExtra, write_report_json
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 __all__ = ["read_history", "write_report"]
 
@@ -295,40 +289,11 @@ def _scatter_plot(predictions: dict[str, list[float]]) -> str:
     return svg.figure(chart, "predicted versus true values")
 
 
-def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, Any]:
-    """A matplotlib figure and its axes, for pages that draw with matplotlib (imported here, on first use)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def figure_html(fig: Figure, alt: str) -> str:
-    """The figure as inline SVG whose text stays text, so the browser's fonts draw any script
-    (Chinese class names included) even where matplotlib has no font for it."""
-    import matplotlib
-
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.savefig(buffer, format="svg")
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    return f'<figure role="img" aria-label="{escape_html(alt)}">{svg}</figure>'
-
-
 # --------------------------------------------------------------------------------------- helpers
 
 
 def escape_html(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def plot_text(text: str) -> str:
-    """Plot text as-is: matplotlib would read ``$...$`` as math and can fail on it."""
-    return str(text).replace("$", r"\$")
 
 
 def _finite(value: Any) -> bool:

@@ -3,8 +3,9 @@
 A chart is a few kilobytes of SVG made in about a millisecond (drawing the same with matplotlib
 took seconds per report, plus its import), and its text stays text, so the browser's fonts draw
 any script (Chinese class names included). `chart` draws one set of axes with any number of
-`Series`; `heatmap` a labelled matrix (the confusion matrix); `figure` wraps charts in the
-``<figure role="img">`` element the page shows.
+`Series`; `heatmap` a labelled matrix (the confusion matrix); `bars` horizontal bars (the tuning
+report's parameter importance); `figure` wraps charts in the ``<figure role="img">`` element the
+page shows.
 """
 
 from __future__ import annotations
@@ -148,6 +149,26 @@ def heatmap(
         parts.append(f'<rect x="{bar_x}" y="{y:.1f}" width="12" height="{side / 20 + 0.5:.1f}" fill="{fill}"/>')
     parts.append(f'<text x="{bar_x + 16}" y="{top + side}">0</text>')
     parts.append(f'<text x="{bar_x + 16}" y="{top + 9}">{_tick(high)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def bars(values: dict[str, float], *, title: str, xlabel: str, color: str = BLUE) -> str:
+    """One horizontal bar per name, in the order given (top to bottom), from zero."""
+    label = min(max((_text_width(n) for n in values), default=0.0), 200.0) + 10
+    left, top, row = 10 + label, 28, 24
+    pw = 300
+    width, height = int(left + pw + 20), int(top + row * len(values) + 40)
+    high = max([v for v in values.values() if _finite(v)], default=0.0) or 1.0
+    parts = [_open(width, height), _title(left + pw / 2, 18, title)]
+    for i, (name, value) in enumerate(values.items()):
+        y = top + i * row
+        length = max(float(value), 0.0) / high * pw if _finite(value) else 0.0
+        parts.append(f'<rect x="{left}" y="{y + 4}" width="{length:.1f}" height="{row - 8}" fill="{color}"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + row / 2 + 4}" text-anchor="end">{_esc(name)}</text>')
+        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + row / 2 + 4}">{_tick(value)}</text>')
+    bottom = top + row * len(values)
+    parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/>')
+    parts.append(f'<text x="{left + pw / 2}" y="{bottom + 24}" text-anchor="middle">{_esc(xlabel)}</text>')
     return "".join(parts) + "</svg>"
 
 
