@@ -32,7 +32,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema
-from modelworks.evaluate.metrics import compute_metrics, main_metric, summarize
+from modelworks.evaluate.metrics import epoch_metrics, main_metric
 from modelworks.store.report import BaselineResult, Baselines
 
 MAX_TRAIN_ROWS = 20_000  # training rows a baseline sees at most (a random sample beyond)
@@ -128,8 +128,8 @@ def _one(name: str, schema: InputSchema, text_columns: Sequence[str], train: Row
             warnings.simplefilter("ignore", ConvergenceWarning)  # a capped iteration count is part of cheap
             model.fit(x_train, y_train.astype(np.int64) if schema.task != "regression" else y_train)
         output = _output(model, x_test, schema)
-        metrics = compute_metrics(schema.task, y_test, output, schema.class_names, threshold)
-        summary = {k: v for k, v in summarize(metrics).items() if k in KEPT_METRICS}
+        scalars = epoch_metrics(schema.task, y_test, output, KEPT_METRICS, threshold)  # no curves or tables
+        summary = {k: v for k, v in scalars.items() if k in KEPT_METRICS}
         seconds = round(time.perf_counter() - started, 3)
         return BaselineResult(name=name, method=method, summary=summary, seconds=seconds, train_rows=len(train.frame))
     except Exception as e:  # noqa: BLE001  a baseline is a comparison, never a reason for the run to fail
