@@ -14,11 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelworks.compression.compress import compress_run
-from modelworks.compression.methods import MethodOptions
-from modelworks.compression.methods import parse_options as compression_options
 from modelworks.config.base import Section
 from modelworks.config.schema import ExperimentConfig
 from modelworks.engine import run as _run
@@ -26,16 +23,34 @@ from modelworks.engine import train as _train
 from modelworks.engine.cv import cross_validate
 from modelworks.engine.run import Run
 from modelworks.errors import UserError
-from modelworks.exporting.export import ExportResult, export_run
-from modelworks.exporting.formats import parse_options as export_options
-from modelworks.job_kinds import JOB_KINDS, CheckedJob, FindSource, SourceJob
-from modelworks.models.pretrained_config import check_offered_in
 from modelworks.store.run import RUNS_DIR, StoredRun
 from modelworks.training.callbacks import Callback, TrainState
-from modelworks.tuning import study as _study
-from modelworks.tuning.results import TuneResult
-from modelworks.tuning.study import SearchInterrupted
-from modelworks.tuning.workers import TrialCallback, TrialRecord
+
+if TYPE_CHECKING:
+    from modelworks.compression.methods import MethodOptions
+    from modelworks.exporting.export import ExportResult
+    from modelworks.job_kinds import CheckedJob, FindSource, SourceJob
+    from modelworks.tuning.results import TuneResult
+    from modelworks.tuning.study import SearchInterrupted
+    from modelworks.tuning.workers import TrialCallback, TrialRecord
+
+# Names of the stages a plain training run does not use, imported on first use (tuning imports
+# optuna, compression and export their own libraries): `modelworks.api.TuneResult` still works.
+_LAZY = {
+    "CheckedJob": "modelworks.job_kinds", "FindSource": "modelworks.job_kinds", "SourceJob": "modelworks.job_kinds",
+    "SearchInterrupted": "modelworks.tuning.study", "TuneResult": "modelworks.tuning.results",
+    "TrialRecord": "modelworks.tuning.workers", "TrialCallback": "modelworks.tuning.workers",
+    "ExportResult": "modelworks.exporting.export", "MethodOptions": "modelworks.compression.methods",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'modelworks.api' has no attribute {name!r}")
+
 
 __all__ = [
     "Callback",
@@ -79,6 +94,9 @@ def check_job_config(
     `pretrained`, given by the platform (its ``pretrained`` setting), lists the only pretrained
     models a job may name (as ``model.path``, a student's ``path`` or a searched ``model.path``).
     """
+    from modelworks.job_kinds import JOB_KINDS
+    from modelworks.models.pretrained_config import check_offered_in
+
     if kind not in JOB_KINDS:
         raise UserError(f"kind must be one of {', '.join(e.name for e in JOB_KINDS)}; got {kind!r}")
     if pretrained is not None:
@@ -153,6 +171,9 @@ def compress(
     comparison with the parent (size, weights, latency, metrics) is in ``run.path/compression.json``
     (`modelworks.store.compression.read_compression`).
     """
+    from modelworks.compression.compress import compress_run
+    from modelworks.compression.methods import parse_options as compression_options
+
     cfg = compression_options(method, _merged(options, option_values), overrides)
     base = _base(base_dir)
     return compress_run(run.path if isinstance(run, Run) else run, method, cfg, progress=progress, base_dir=base)
@@ -179,6 +200,9 @@ def export(
     (the tensor interface), README.md and export.json (`modelworks.store.export`). See
     `modelworks.exporting`.
     """
+    from modelworks.exporting.export import export_run
+    from modelworks.exporting.formats import parse_options as export_options
+
     cfg = export_options(format, _merged(options, option_values))
     base = _base(base_dir)
     return export_run(run, format, cfg, output=(base / output) if output is not None else None, base_dir=base)
@@ -214,6 +238,8 @@ def tune(
     Each of `callbacks` gets a `TrialRecord` per finished trial. Relative paths start from
     `base_dir`, by default the current directory.
     """
+    from modelworks.tuning import study as _study
+
     base = _base(base_dir)
     return _study.tune(
         config,

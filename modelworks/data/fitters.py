@@ -10,18 +10,20 @@ model-facing `InputSchema` records about the input. The feature types declare th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
-from tokenizers import Tokenizer
 
 from modelworks.data.feature_types import CategoricalFeature, ImageFeature, NumericFeature, TextFeature
 from modelworks.data.image import augment_images, image_shape, load_images
 from modelworks.data.schema import TextSpec
 from modelworks.data.text import build_tokenizer, check_unknown_rate, encode, pad_token_id, unknown_rate
 from modelworks.errors import UserError
+
+if TYPE_CHECKING:  # imported on first use, by the runs that tokenize text
+    from tokenizers import Tokenizer
 
 
 class Fitter:
@@ -65,6 +67,8 @@ def category_keys(column: pd.Series) -> pd.Series:
 
 def as_numbers(name: str, column: pd.Series) -> pd.Series:
     """`column` as float64; a value that is not a number is a UserError naming its row."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+        return column.astype(np.float64)  # NumPy numbers already: nothing to parse or check
     values = pd.to_numeric(column, errors="coerce")
     bad = values.isna() & column.notna()
     if bad.any():
@@ -175,6 +179,8 @@ class TextFitter(Fitter):
 
     def transform(self, column: pd.Series) -> np.ndarray:
         if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
             self._tokenizer = Tokenizer.from_str(self.state_["tokenizer"])
         ngrams = self.state_.get("cjk_ngrams", 1)  # states saved before CJK n-grams existed: characters
         return encode(self._tokenizer, _texts(self.state_["fill"], column), ngrams)  # (N, max_length)

@@ -17,12 +17,15 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from modelworks.data.feature_types import TextFeature
 from modelworks.errors import UserError
+
+if TYPE_CHECKING:  # tokenizers is imported by the runs that tokenize text, on first use
+    from tokenizers import Tokenizer
 
 PAD, UNK = "[PAD]", "[UNK]"
 SPECIAL_TOKENS = [PAD, UNK, "[CLS]", "[SEP]"]  # [PAD] gets id 0
@@ -50,6 +53,8 @@ def cjk_ngrams(texts: Sequence[str], n: int) -> list[str]:
 
 def build_tokenizer(cfg: TextFeature, texts: Sequence[str]) -> Tokenizer:
     """A tokenizer for `cfg`, trained on `texts` unless pretrained; encodes to cfg.max_length ids."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
     if cfg.tokenizer == "pretrained":
         tokenizer = _pretrained(cfg)
     else:
@@ -123,6 +128,8 @@ def check_unknown_rate(cfg: TextFeature, rate: float | None, texts: Sequence[str
 
 
 def _pretrained(cfg: TextFeature) -> Tokenizer:
+    from tokenizers import Tokenizer
+
     if cfg.tokenizer_path is None:
         raise UserError(
             f"text feature {cfg.name!r}: tokenizer 'pretrained' needs tokenizer_path (a folder with tokenizer.json)"

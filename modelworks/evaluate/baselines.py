@@ -17,25 +17,22 @@ recorded as skipped with the reason.
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import Ridge
-from sklearn.preprocessing import OneHotEncoder
-from sklearn.svm import LinearSVC
 
 from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema
-from modelworks.evaluate.metrics import compute_metrics, main_metric, summarize
+from modelworks.evaluate.metrics import epoch_metrics, main_metric
 from modelworks.store.report import BaselineResult, Baselines
 
 MAX_TRAIN_ROWS = 20_000  # training rows a baseline sees at most (a random sample beyond)
@@ -44,6 +41,25 @@ MAX_IMAGE_SIDE = 32  # images are average-pooled down to at most this many pixel
 CJK_SHARE = 0.3  # text whose non-space characters are at least this share CJK gets character n-grams
 KEPT_METRICS = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2")  # shown beside the model's
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# scikit-learn's estimators, imported by the baselines that use them (a few tenths of a second that a
+# run without text or categories does not need); module attributes, e.g. `baselines.LinearSVC`
+_ESTIMATORS = {
+    "DummyClassifier": "sklearn.dummy", "DummyRegressor": "sklearn.dummy", "Ridge": "sklearn.linear_model",
+    "LinearSVC": "sklearn.svm", "TfidfVectorizer": "sklearn.feature_extraction.text",
+    "OneHotEncoder": "sklearn.preprocessing",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _ESTIMATORS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value = getattr(importlib.import_module(_ESTIMATORS[name]), name)
+    return value
+
+
+def _estimator(name: str) -> Any:
+    """One of `_ESTIMATORS`: the module attribute (imported on first use)."""
+    return globals()[name] if name in globals() else __getattr__(name)
 
 
 @dataclass
@@ -98,21 +114,22 @@ def _one(name: str, schema: InputSchema, text_columns: Sequence[str], train: Row
     try:
         if name == "dummy":
             method = "majority class" if schema.task != "regression" else "training mean"
-            model = DummyRegressor() if schema.task == "regression" else DummyClassifier(strategy="prior")
+            regression = schema.task == "regression"
+            model = _estimator("DummyRegressor")() if regression else _estimator("DummyClassifier")(strategy="prior")
             x_train, x_test = np.zeros((len(train.frame), 1)), np.zeros((len(test.frame), 1))
         else:
             featurizer = _Features(text_columns)
             x_train, x_test = featurizer.fit_transform(train), featurizer.transform(test)
             kind = "ridge regression" if schema.task == "regression" else "linear SVM"
             method = f"{' + '.join(featurizer.described)} -> {kind}"
-            model = Ridge() if schema.task == "regression" else LinearSVC(C=1.0)
+            model = _estimator("Ridge")() if schema.task == "regression" else _estimator("LinearSVC")(C=1.0)
         y_train, y_test = train.tensors[TARGET].numpy(), test.tensors[TARGET].numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a capped iteration count is part of cheap
             model.fit(x_train, y_train.astype(np.int64) if schema.task != "regression" else y_train)
         output = _output(model, x_test, schema)
-        metrics = compute_metrics(schema.task, y_test, output, schema.class_names, threshold)
-        summary = {k: v for k, v in summarize(metrics).items() if k in KEPT_METRICS}
+        scalars = epoch_metrics(schema.task, y_test, output, KEPT_METRICS, threshold)  # no curves or tables
+        summary = {k: v for k, v in scalars.items() if k in KEPT_METRICS}
         seconds = round(time.perf_counter() - started, 3)
         return BaselineResult(name=name, method=method, summary=summary, seconds=seconds, train_rows=len(train.frame))
     except Exception as e:  # noqa: BLE001  a baseline is a comparison, never a reason for the run to fail
@@ -148,14 +165,14 @@ class _Features:
         for column in self.text_columns:
             texts = _texts(rows.frame, column)
             cjk = is_cjk(texts)
-            self.vectorizers[column] = TfidfVectorizer(
+            self.vectorizers[column] = _estimator("TfidfVectorizer")(
                 analyzer="char" if cjk else "word", ngram_range=(1, 3) if cjk else (1, 2),
                 sublinear_tf=True, max_features=MAX_TEXT_FEATURES, min_df=1,
             )  # fmt: skip
             self.described.append(f"TF-IDF {'character 1-3' if cjk else 'word 1-2'}-grams of {column}")
         self.onehot = None
         if CATEGORICAL in rows.tensors:
-            self.onehot = OneHotEncoder(handle_unknown="ignore").fit(rows.tensors[CATEGORICAL].numpy())
+            self.onehot = _estimator("OneHotEncoder")(handle_unknown="ignore").fit(rows.tensors[CATEGORICAL].numpy())
         parts = [v.fit_transform(_texts(rows.frame, c)) for c, v in self.vectorizers.items()]
         if NUMERIC in rows.tensors:
             self.described.append("numeric columns")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,8 @@ class Scored:
 
 # A metric maps `Scored` to a number, or None where it is undefined on the data. Each declares the
 # way it improves ("max" or "min") and the tasks it is computed for, in report order; one metric
-# per task is its headline metric (``main_for``).
+# per task is its headline metric (``main_for``), and a few cheap ones are also computed on the
+# validation split after every epoch (``per_epoch``; `epoch_metrics`).
 METRICS: Registry[Callable[[Scored], float | None]] = Registry("metric")
 
 
@@ -92,7 +93,7 @@ def loss(scored: Scored) -> float | None:
 # ---------------------------------------------------------------------------- classification
 
 
-@METRICS.register("accuracy", direction="max", tasks=CLASSIFICATION, main_for=CLASSIFICATION)
+@METRICS.register("accuracy", direction="max", tasks=CLASSIFICATION, main_for=CLASSIFICATION, per_epoch=True)
 def accuracy(s: Scored) -> float | None:
     return skm.accuracy_score(s.y, s.y_pred)
 
@@ -133,7 +134,7 @@ def pr_auc(s: Scored) -> float | None:
     return skm.average_precision_score(label_binarize(s.y, classes=s.labels), s.proba, average="macro")
 
 
-@METRICS.register("log_loss", direction="min", tasks=CLASSIFICATION)
+@METRICS.register("log_loss", direction="min", tasks=CLASSIFICATION, per_epoch=True)
 def log_loss(s: Scored) -> float | None:
     return skm.log_loss(s.y, s.output if s.binary else s.proba, labels=s.labels)
 
@@ -146,7 +147,7 @@ def mse(s: Scored) -> float | None:
     return skm.mean_squared_error(s.y, s.y_pred)
 
 
-@METRICS.register("rmse", direction="min", tasks=REGRESSION, main_for=REGRESSION)
+@METRICS.register("rmse", direction="min", tasks=REGRESSION, main_for=REGRESSION, per_epoch=True)
 def rmse(s: Scored) -> float | None:
     return skm.root_mean_squared_error(s.y, s.y_pred)
 
@@ -156,7 +157,7 @@ def mae(s: Scored) -> float | None:
     return skm.mean_absolute_error(s.y, s.y_pred)
 
 
-@METRICS.register("r2", direction="max", tasks=REGRESSION)
+@METRICS.register("r2", direction="max", tasks=REGRESSION, per_epoch=True)
 def r2(s: Scored) -> float | None:
     with warnings.catch_warnings():  # undefined with fewer than two samples; noted in the report
         warnings.simplefilter("ignore", UndefinedMetricWarning)
@@ -188,23 +189,48 @@ def compute_metrics(
     threshold: float = DEFAULT_THRESHOLD,
 ) -> dict[str, Any]:
     """All metrics for one task on one split; see the module docstring for the shape of ``output``."""
+    y_true, output = _checked(task, y_true, output)
+    if task == "regression":
+        return _regression(y_true.astype(np.float64).ravel(), output.ravel())
+    return _classification(y_true, output, class_names, threshold)
+
+
+def epoch_metrics(
+    task: Task, y_true: np.ndarray, output: np.ndarray, also: Iterable[str] = (), threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, float]:
+    """The scalar metrics validation computes after every epoch: those declared ``per_epoch`` for
+    `task`, plus the ones named in `also` (what early stopping and callbacks watch, without a
+    ``val_`` prefix). Undefined values are left out, as in `summarize`. The full set, with the
+    confusion matrix, per-class table and curves, is `compute_metrics`, run once at the end."""
+    y_true, output = _checked(task, y_true, output)
+    wanted = set(also)
+    if task == "regression":
+        scored = Scored(y_true.astype(np.float64).ravel(), output.ravel())
+    else:
+        scored = _scored(y_true, output, threshold)
+    values = {
+        e.name: _num(e.impl(scored))
+        for e in METRICS
+        if task in e.meta["tasks"] and (e.meta.get("per_epoch") or e.name in wanted)
+    }
+    return summarize(values)
+
+
+def _checked(task: Task, y_true: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`y_true` and `output` as arrays, checked against the layout `task` expects."""
     y_true = np.asarray(y_true)
     output = np.asarray(output, dtype=np.float64)
     if len(y_true) == 0:
         raise ValueError("compute_metrics needs at least one sample; got an empty y_true")
     if len(output) != len(y_true):
         raise ValueError(f"y_true and output must have the same length; got {len(y_true)} and {len(output)}")
-    if task == "regression":
-        return _regression(y_true.astype(np.float64).ravel(), output.ravel())
-    if task == "binary":
-        if output.ndim != 1:
-            raise ValueError(f"binary output must be (N,) probabilities of class 1; got shape {output.shape}")
-        return _classification(y_true, output, class_names, threshold)
-    if task == "multiclass":
-        if output.ndim != 2:
-            raise ValueError(f"multiclass output must be (N, K) probabilities; got shape {output.shape}")
-        return _classification(y_true, output, class_names, threshold)
-    raise ValueError(f"task must be 'binary', 'multiclass' or 'regression'; got {task!r}")
+    if task == "binary" and output.ndim != 1:
+        raise ValueError(f"binary output must be (N,) probabilities of class 1; got shape {output.shape}")
+    if task == "multiclass" and output.ndim != 2:
+        raise ValueError(f"multiclass output must be (N, K) probabilities; got shape {output.shape}")
+    if task not in ("binary", "multiclass", "regression"):
+        raise ValueError(f"task must be 'binary', 'multiclass' or 'regression'; got {task!r}")
+    return y_true, output
 
 
 # ---------------------------------------------------------------------------------- regression
@@ -220,25 +246,32 @@ def _regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ classification
 
 
-def _classification(
-    y_true: np.ndarray, output: np.ndarray, class_names: list[str] | None, threshold: float
-) -> dict[str, Any]:
+def _scored(y_true: np.ndarray, output: np.ndarray, threshold: float) -> Scored:
+    """What the classification metrics read: class indices, predictions and (N, K) probabilities."""
     binary = output.ndim == 1
     k = 2 if binary else output.shape[1]
     y = y_true.astype(np.int64).ravel()
     if not np.array_equal(y, y_true.ravel()) or y.min() < 0 or y.max() >= k:
         raise ValueError(f"y_true must hold class indices in [0, {k}); got values {np.unique(y_true)[:10]}")
-    names = [str(n) for n in class_names] if class_names is not None else [str(i) for i in range(k)]
-    if len(names) != k:
-        raise ValueError(f"class_names must name all {k} classes; got {len(names)}: {names}")
-    labels = list(range(k))
-
     if binary:
         y_pred = (output >= threshold).astype(np.int64)
         proba = np.stack([1.0 - output, output], axis=1)  # (N, 2)
     else:
         y_pred = output.argmax(axis=1)
         proba = output / output.sum(axis=1, keepdims=True)  # exact row sums for sklearn's check
+    labels = list(range(k))
+    complete = len(np.unique(y)) == k
+    return Scored(y, y_pred, output, proba, labels, binary, complete=complete)
+
+
+def _classification(
+    y_true: np.ndarray, output: np.ndarray, class_names: list[str] | None, threshold: float
+) -> dict[str, Any]:
+    scored = _scored(y_true, output, threshold)
+    y, y_pred, proba, labels = scored.y, scored.y_pred, scored.proba, scored.labels
+    names = [str(n) for n in class_names] if class_names is not None else [str(i) for i in labels]
+    if len(names) != len(labels):
+        raise ValueError(f"class_names must name all {len(labels)} classes; got {len(names)}: {names}")
 
     present = set(np.unique(y).tolist())
     missing = [names[i] for i in labels if i not in present]
@@ -254,9 +287,7 @@ def _classification(
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         precision, recall, f1, support = skm.precision_recall_fscore_support(y, y_pred, labels=labels, zero_division=0)
 
-    task = "binary" if binary else "multiclass"
-    scored = Scored(y, y_pred, output, proba, labels, binary, complete=not missing)
-    result: dict[str, Any] = _scalars(task, scored)
+    result: dict[str, Any] = _scalars("binary" if scored.binary else "multiclass", scored)
     result["confusion_matrix"] = skm.confusion_matrix(y, y_pred, labels=labels).tolist()
     result["per_class"] = {
         names[i]: {
@@ -267,7 +298,7 @@ def _classification(
         }
         for i in labels
     }
-    result["curves"] = _curves(y, output, proba, names, present, binary)
+    result["curves"] = _curves(y, output, proba, names, present, scored.binary)
     result["notes"] = notes
     return result
 

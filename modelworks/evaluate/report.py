@@ -1,8 +1,8 @@
 """Run reports: ``report.json`` for machines and a self-contained ``report.html`` for people.
 
-The HTML page has no external assets: the CSS is inline and every plot is inline SVG drawn by
-matplotlib (through `Figure` directly, never pyplot, so rendering keeps no global
-state and is safe in server threads). All text from configs, data and class names is escaped.
+The HTML page has no external assets: the CSS is inline and every plot is inline SVG written by
+`modelworks.evaluate.svg` (milliseconds, where drawing with matplotlib took seconds), its text
+drawn by the browser's fonts. All text from configs, data and class names is escaped.
 
 The training history comes from the trainer's ``metrics.jsonl``: one JSON object per line,
 ``{"kind": "epoch", "epoch", "step", "train_loss", "val_loss", "val_<metric>", ...}`` once per
@@ -12,21 +12,16 @@ epoch and ``{"kind": "step", "step", "epoch", "loss", "lr"}`` every few optimize
 from __future__ import annotations
 
 import html
-import io
 import json
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from modelworks.data.schema import Task
+from modelworks.evaluate import svg
 from modelworks.evaluate.metrics import main_metric, summarize
 from modelworks.store.atomic import atomic_write_text
 from modelworks.store.files import METRICS, REPORT_HTML
@@ -163,7 +158,8 @@ h1 { margin-bottom: .2rem; } h2 { border-bottom: 1px solid #ddd; padding-bottom:
 table { border-collapse: collapse; font-size: .9rem; }
 th, td { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } th { background: #f5f5f5; }
-.plots { display: flex; flex-wrap: wrap; gap: 1rem; } .plots img { max-width: 100%; border: 1px solid #eee; }
+.plots { display: flex; flex-wrap: wrap; gap: 1rem; } .plots svg { max-width: 100%; height: auto; }
+figure { margin: 0; display: flex; flex-wrap: wrap; gap: .5rem; }
 """
 
 
@@ -194,23 +190,22 @@ def _loss_plot(history: list[TrainingRecord]) -> str:
     steps = [r for r in history if r.kind == "step" and r.step is not None and _finite(r.loss)]
     if not any(_finite(r.train_loss) or _finite(r.val_loss) for r in epochs) and not steps:
         return ""
-    fig, ax = new_figure()
+    series = []
     if steps:
         x, label = [r.step for r in steps], "step"
         ends = [(r.step, r.epoch) for r in epochs if r.step is not None and r.epoch is not None]
         if ends:
             x, label = _steps_to_epochs(x, ends), "epoch"
-        ax.plot(x, [r.loss for r in steps], color="tab:blue", alpha=0.25, linewidth=0.8, label="train loss (steps)")
+        series.append(svg.Series(x, [r.loss for r in steps], "train loss (steps)", opacity=0.25, width=0.8))
     else:
         label = "epoch"
-    for key, color in (("train_loss", "tab:blue"), ("val_loss", "tab:orange")):
+    for key, color in (("train_loss", svg.BLUE), ("val_loss", svg.ORANGE)):
         points = [(r.epoch, r.metric(key)) for r in epochs if r.epoch is not None and _finite(r.metric(key))]
         if points:
-            ax.plot(*zip(*points, strict=False), marker="o", markersize=3, color=color, label=key.replace("_", " "))
-    ax.set(title="Loss", xlabel=label, ylabel="loss")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend()
-    return figure_html(fig, "loss curves")
+            xs, ys = zip(*points, strict=True)
+            series.append(svg.Series(xs, ys, key.replace("_", " "), color=color, markers=True))
+    chart = svg.chart(series, title="Loss", xlabel=label, ylabel="loss", integer_x=label == "epoch")
+    return svg.figure(chart, "loss curves")
 
 
 def _steps_to_epochs(steps: list[float], ends: list[tuple[float, float]]) -> list[float]:
@@ -232,69 +227,50 @@ def _metric_plot(history: list[TrainingRecord]) -> str:
     names = [n for n in names if any(_finite(r.metric(f"val_{n}")) for r in epochs)]
     if not names:
         return ""
-    cols = min(3, len(names))
-    rows = math.ceil(len(names) / cols)
-    fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, name in zip(axes, names, strict=False):
-        for prefix, color in (("train_", "tab:blue"), ("val_", "tab:orange")):
+    panels = []
+    for name in names:
+        series = []
+        for prefix, color in (("train_", svg.BLUE), ("val_", svg.ORANGE)):
             points = [(r.epoch, r.metric(prefix + name)) for r in epochs if _finite(r.metric(prefix + name))]
             if points:
-                ax.plot(*zip(*points, strict=False), marker="o", markersize=3, color=color, label=prefix.rstrip("_"))
-        ax.set(title=plot_text(name), xlabel="epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize="small")
-    for ax in axes[len(names) :]:
-        ax.set_visible(False)
-    return figure_html(fig, "validation metric curves")
+                xs, ys = zip(*points, strict=True)
+                series.append(svg.Series(xs, ys, prefix.rstrip("_"), color=color, markers=True))
+        panels.append(svg.chart(series, title=name, xlabel="epoch", integer_x=True, size=(340, 250)))
+    return svg.figure(panels, "validation metric curves")
 
 
 def _confusion_plot(matrix: list[list[int]], names: list[str]) -> str:
-    cm = np.asarray(matrix)
-    k = len(names)
-    size = min(max(4.0, 0.45 * k + 2.5), 14.0)
-    fig, ax = new_figure(size + 1, size)
-    image = ax.imshow(cm, cmap="Blues")
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_xticks(
-        range(k), [plot_text(n) for n in names], rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center"
-    )
-    ax.set_yticks(range(k), [plot_text(n) for n in names])
-    ax.set(title="Confusion matrix", xlabel="predicted", ylabel="true")
-    if k <= MAX_ANNOTATED_CLASSES:
-        high = cm.max() / 2 if cm.size else 0
-        for i in range(k):
-            for j in range(k):
-                color = "white" if cm[i, j] > high else "black"
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color=color)
-    return figure_html(fig, "confusion matrix")
+    chart = svg.heatmap(
+        matrix, names, title="Confusion matrix", xlabel="predicted", ylabel="true",
+        annotate=len(names) <= MAX_ANNOTATED_CLASSES,
+    )  # fmt: skip
+    return svg.figure(chart, "confusion matrix")
+
+
+def _class_curves(curves: dict[str, dict[str, list[float]]], x: str, y: str) -> list[svg.Series]:
+    """One line per class, the first `MAX_LEGEND_CLASSES` of them named in the legend."""
+    return [
+        svg.Series(c[x], c[y], name if i < MAX_LEGEND_CLASSES else None, color=svg.COLORS[i % len(svg.COLORS)])
+        for i, (name, c) in enumerate(curves.items())
+    ]
 
 
 def _roc_plot(curves: dict[str, dict[str, list[float]]], auc: float | None) -> str:
-    fig, ax = new_figure(5, 4.5)
-    for i, (name, c) in enumerate(curves.items()):
-        ax.plot(c["fpr"], c["tpr"], linewidth=1.2, label=plot_text(name) if i < MAX_LEGEND_CLASSES else None)
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set(title=f"ROC (AUC {format_value(auc)})", xlabel="false positive rate", ylabel="true positive rate")
-    ax.set(xlim=(0, 1), ylim=(0, 1.02))
-    ax.legend(fontsize="small", loc="lower right")
-    return figure_html(fig, "ROC curves")
+    chance = svg.Series([0, 1], [0, 1], color=svg.GREY, dashed=True, width=0.8)
+    chart = svg.chart(
+        [*_class_curves(curves, "fpr", "tpr"), chance], title=f"ROC (AUC {format_value(auc)})",
+        xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02),
+        legend="lower right", size=(400, 360),
+    )  # fmt: skip
+    return svg.figure(chart, "ROC curves")
 
 
 def _pr_plot(curves: dict[str, dict[str, list[float]]], ap: float | None) -> str:
-    fig, ax = new_figure(5, 4.5)
-    for i, (name, c) in enumerate(curves.items()):
-        ax.plot(c["recall"], c["precision"], linewidth=1.2, label=plot_text(name) if i < MAX_LEGEND_CLASSES else None)
-    ax.set(
-        title=f"Precision-recall (AP {format_value(ap)})",
-        xlabel="recall",
-        ylabel="precision",
-        xlim=(0, 1),
-        ylim=(0, 1.02),
-    )
-    ax.legend(fontsize="small", loc="lower left")
-    return figure_html(fig, "precision-recall curves")
+    chart = svg.chart(
+        _class_curves(curves, "recall", "precision"), title=f"Precision-recall (AP {format_value(ap)})",
+        xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), legend="lower left", size=(400, 360),
+    )  # fmt: skip
+    return svg.figure(chart, "precision-recall curves")
 
 
 def _scatter_plot(predictions: dict[str, list[float]]) -> str:
@@ -303,32 +279,14 @@ def _scatter_plot(predictions: dict[str, list[float]]) -> str:
     if len(y_true) > MAX_SCATTER_POINTS:
         keep = np.random.default_rng(0).choice(len(y_true), MAX_SCATTER_POINTS, replace=False)
         y_true, y_pred = y_true[keep], y_pred[keep]
-    fig, ax = new_figure(5, 5)
-    ax.scatter(y_true, y_pred, s=8, alpha=0.5)
+    series = [svg.Series(y_true.tolist(), y_pred.tolist(), line=False, markers=True, opacity=0.5)]
     both = np.concatenate([y_true, y_pred])
     both = both[np.isfinite(both)]
     if both.size:
-        ax.plot([both.min(), both.max()], [both.min(), both.max()], linestyle="--", color="grey", linewidth=0.8)
-    ax.set(title="Predicted vs true", xlabel="true", ylabel="predicted")
-    return figure_html(fig, "predicted versus true values")
-
-
-def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def figure_html(fig: Figure, alt: str) -> str:
-    """The figure as inline SVG whose text stays text, so the browser's fonts draw any script
-    (Chinese class names included) even where matplotlib has no font for it."""
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.savefig(buffer, format="svg")
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    return f'<figure role="img" aria-label="{escape_html(alt)}">{svg}</figure>'
+        ends = [float(both.min()), float(both.max())]
+        series.append(svg.Series(ends, ends, color=svg.GREY, dashed=True, width=0.8))
+    chart = svg.chart(series, title="Predicted vs true", xlabel="true", ylabel="predicted", size=(400, 400))
+    return svg.figure(chart, "predicted versus true values")
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -336,11 +294,6 @@ def figure_html(fig: Figure, alt: str) -> str:
 
 def escape_html(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def plot_text(text: str) -> str:
-    """Plot text as-is: matplotlib would read ``$...$`` as math and can fail on it."""
-    return str(text).replace("$", r"\$")
 
 
 def _finite(value: Any) -> bool:

@@ -29,7 +29,13 @@ class TrainState:
 
 class Callback:
     """Hooks called by `fit`. `on_step_end` runs after every optimizer step; its logs carry the
-    loss only every few steps (reading it waits for the GPU). Set `state.stop_training` to stop."""
+    loss only every few steps (reading it waits for the GPU). Set `state.stop_training` to stop.
+
+    Each epoch's logs hold the validation loss and the metrics declared ``per_epoch`` (the task's
+    headline metric among them); a callback that reads another names it in `monitors`
+    (e.g. ``("val_f1_macro",)``), and validation computes it too."""
+
+    monitors: tuple[str, ...] = ()
 
     def on_train_begin(self, state: TrainState) -> None: ...
 

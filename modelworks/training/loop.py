@@ -23,7 +23,7 @@ from modelworks.config.schema import EvaluateConfig, TrainConfig
 from modelworks.data.batches import TensorBatches
 from modelworks.data.schema import TARGET, InputSchema
 from modelworks.errors import UserError
-from modelworks.evaluate.metrics import compute_metrics, summarize
+from modelworks.evaluate.metrics import epoch_metrics
 from modelworks.store import files
 from modelworks.store.metrics import MetricsLog
 from modelworks.training.callbacks import Callback, TrainState
@@ -89,6 +89,7 @@ def fit(
     checkpointer = Checkpointer(run_dir / files.CHECKPOINT)
     schedule = CheckpointSchedule(cfg.checkpoint)
     log = MetricsLog(run_dir / files.METRICS, enabled=world.is_main)
+    watched = _watched(cfg, callbacks)
     state = TrainState(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     if resume and checkpointer.exists():
         state = checkpointer.load(model, optimizer, scheduler, scaler, stopper, aug_gen)
@@ -141,7 +142,7 @@ def fit(
         state.batch_in_epoch, state.epoch_loss_sum = 0, 0.0
         logs = _epoch_record(state, optimizer, time.perf_counter() - started, train_loss)
         if val is not None and len(val):
-            logs.update(validate(model, val, task_loss, schema, cfg, device, eval_batch_size))
+            logs.update(validate(model, val, task_loss, schema, cfg, device, eval_batch_size, watched))
         if per_epoch_schedule:
             scheduler.step(logs.get("val_loss", logs["train_loss"]))
         if stopper.update(logs, state.epoch, model):
@@ -223,14 +224,21 @@ def _optimizer_step(model, optimizer, scaler, grad_clip: float | None) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
+def _watched(cfg: TrainConfig, callbacks: list[Callback]) -> set[str]:
+    """The validation metrics (without ``val_``) that early stopping and the callbacks read each epoch."""
+    names = [cfg.early_stopping.metric] if cfg.early_stopping is not None else []
+    names += [name for cb in callbacks for name in cb.monitors]
+    return {name.removeprefix("val_") for name in names}
+
+
 def validate(
-    model, data: TensorBatches, loss_fn, schema: InputSchema, cfg: TrainConfig, device, eval_batch_size: int
-) -> dict[str, float]:
-    """Validation loss and scalar metrics, prefixed ``val_``; every rank computes the same numbers."""
+    model, data: TensorBatches, loss_fn, schema: InputSchema, cfg: TrainConfig, device, eval_batch_size: int,
+    watched: set[str] = frozenset(),
+) -> dict[str, float]:  # fmt: skip
+    """Validation loss and the epoch's scalar metrics (those declared ``per_epoch`` and the `watched`
+    ones), prefixed ``val_``; every rank computes the same numbers."""
     outputs = forward_all(model, data, max(cfg.batch_size, eval_batch_size), device, cfg.precision)
     target = data.tensors[TARGET]
     loss = loss_fn(outputs.to(device), target.to(device)).item()
-    metrics = compute_metrics(
-        schema.task, target.numpy(), outputs_to_predictions(schema.task, outputs), schema.class_names
-    )
-    return {"val_loss": loss, **{f"val_{k}": v for k, v in summarize(metrics).items()}}
+    metrics = epoch_metrics(schema.task, target.numpy(), outputs_to_predictions(schema.task, outputs), watched)
+    return {"val_loss": loss, **{f"val_{k}": v for k, v in metrics.items()}}

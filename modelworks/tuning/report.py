@@ -1,7 +1,7 @@
 """The tune report: ``tune.json`` for machines and a self-contained ``tune.html`` for people.
 
 Drawn with the run report's helpers (`modelworks.evaluate.report`): inline CSS, plots as inline
-SVG through matplotlib's `Figure`, every piece of text escaped. Three plots: the optimization
+SVG (`modelworks.evaluate.svg`), every piece of text escaped. Three plots: the optimization
 history (each trial's value and the best so far), the metric per epoch of every trial (where the
 pruned ones stopped), and the parameter importance when there is one.
 """
@@ -14,24 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 
-from modelworks.evaluate.report import (
-    HTML_CSS,
-    escape_html,
-    figure_html,
-    format_value,
-    new_figure,
-    plot_text,
-    plots_html,
-    section_html,
-    table_html,
-)
+from modelworks.evaluate import svg
+from modelworks.evaluate.report import HTML_CSS, escape_html, format_value, plots_html, section_html, table_html
 from modelworks.store.atomic import atomic_write_text
 from modelworks.store.files import TUNE_HTML, TUNE_JSON
 from modelworks.store.jsonfile import write_json
 
-STATE_COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:red", "FAIL": "black", "RUNNING": "tab:gray"}
+STATE_COLORS = {"COMPLETE": svg.BLUE, "PRUNED": svg.COLORS[3], "FAIL": "black", "RUNNING": svg.GREY}
 
 Curves = dict[int, tuple[str, dict[int, float]]]  # trial number -> (state, {epoch: metric})
 
@@ -106,56 +96,44 @@ def _history_plot(trials: pd.DataFrame, curves: Curves, metric: str, direction: 
     done = done[done[metric].map(math.isfinite)]
     if done.empty:
         return ""
-    fig, ax = new_figure()
-    ax.scatter(done["number"], done[metric], s=18, color="tab:blue", label="completed", zorder=3)
-    best = done[metric].cummax() if direction == "max" else done[metric].cummin()
+    numbers, values = done["number"].tolist(), done[metric].tolist()
+    best = (done[metric].cummax() if direction == "max" else done[metric].cummin()).tolist()
     last = int(trials["number"].max())
-    ax.step([*done["number"], last], [*best, best.iloc[-1]], where="post", color="tab:orange", label="best so far")
+    step_x = [x for n, m in zip(numbers, [*numbers[1:], last], strict=True) for x in (n, m)]
+    step_y = [y for y in best for _ in range(2)]  # a step after each trial, as "best so far" holds
+    series = [
+        svg.Series(step_x, step_y, "best so far", color=svg.ORANGE),
+        svg.Series(numbers, values, "completed", line=False, markers=True),
+    ]
     pruned = [
         (n, v[max(v)]) for n, (state, v) in curves.items() if state == "PRUNED" and v and math.isfinite(v[max(v)])
     ]
     if pruned:
         xs, ys = zip(*pruned, strict=True)
-        ax.scatter(xs, ys, marker="x", s=18, color="tab:red", label="pruned (last value)", zorder=3)
-    ax.set(title="Optimization history", xlabel="trial", ylabel=plot_text(metric))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize="small")
-    return figure_html(fig, "optimization history")
+        series.append(svg.Series(xs, ys, "pruned (last value)", color=STATE_COLORS["PRUNED"], line=False, markers=True))
+    chart = svg.chart(series, title="Optimization history", xlabel="trial", ylabel=metric, integer_x=True)
+    return svg.figure(chart, "optimization history")
 
 
 def _curves_plot(curves: Curves, metric: str) -> str:
     """The metric per epoch of every trial, pruned ones in red: where each was stopped."""
     if not any(values for _, values in curves.values()):
         return ""
-    fig, ax = new_figure()
-    seen: set[str] = set()
+    series, seen = [], set()
     for state, values in curves.values():
         if not values:
             continue
         steps = sorted(values)
         label = state.lower() if state not in seen else None
         seen.add(state)
-        ax.plot(
-            steps,
-            [values[s] for s in steps],
-            marker="o",
-            markersize=2,
-            linewidth=1,
-            alpha=0.7,
-            color=STATE_COLORS.get(state, "tab:gray"),
-            label=label,
-        )
-    ax.set(title="Metric per epoch", xlabel="epoch", ylabel=plot_text(metric))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize="small")
-    return figure_html(fig, "validation metric per epoch of each trial")
+        color = STATE_COLORS.get(state, svg.GREY)
+        series.append(svg.Series(steps, [values[s] for s in steps], label, color=color, opacity=0.7, width=1))
+    chart = svg.chart(series, title="Metric per epoch", xlabel="epoch", ylabel=metric, integer_x=True)
+    return svg.figure(chart, "validation metric per epoch of each trial")
 
 
 def _importance_plot(importance: dict[str, float] | None) -> str:
     if not importance:
         return ""
-    names = list(importance)[::-1]  # most important on top
-    fig, ax = new_figure(6, max(2.0, 0.5 * len(names) + 1.2))
-    ax.barh([plot_text(n) for n in names], [importance[n] for n in names], color="tab:blue")
-    ax.set(title="Parameter importance", xlabel="importance (normalized to sum to 1)")
-    return figure_html(fig, "parameter importance")
+    chart = svg.bars(importance, title="Parameter importance", xlabel="importance (normalized to sum to 1)")
+    return svg.figure(chart, "parameter importance")

@@ -29,6 +29,7 @@ class ReportMetric(Callback):
     def __init__(self, trial: optuna.Trial, metric: str) -> None:
         self.trial = trial
         self.metric = metric
+        self.monitors = (metric,)  # validation computes it every epoch
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, Any]) -> None:
         value = logs.get(self.metric)
