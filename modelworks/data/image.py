@@ -38,14 +38,12 @@ def load_pixels(values: Sequence[object], channels: int, size: tuple[int, int]) 
     """Pixels (N, C, H, W) uint8 0..255, converted to `channels` and resized to `size` (H, W)."""
     height, width = size
     wanted = (height, width) if channels == 1 else (height, width, channels)
-    if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.shape == wanted for v in values):
+    if not len(values):  # an empty split
+        pixels = np.zeros((0, height, width, channels), np.uint8)
+    elif all(isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.shape == wanted for v in values):
         pixels = np.stack(values).reshape(len(values), height, width, channels)  # (N, H, W, C)
     else:
-        pixels = (
-            np.stack([_pixels(v, channels, size) for v in values])
-            if len(values)
-            else np.zeros((0, height, width, channels), np.uint8)
-        )
+        pixels = np.stack([_pixels(v, channels, size) for v in values])
     return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
 
 
