@@ -144,7 +144,8 @@ class EvaluateConfig(Section):
     flip_average: bool = Field(
         False,
         description="test-time augmentation: average the model's outputs on each image and on its horizontal "
-        "mirror when evaluating and predicting (twice the forward passes; for images whose mirror means the same)",
+        "mirror in the report, evaluate, predict and cross-validation (twice the forward passes; for images whose "
+        "mirror means the same). Serving and exported models score the plain model",
     )
     baselines: list[Literal["dummy", "linear"]] = Field(
         default_factory=lambda: ["dummy", "linear"],

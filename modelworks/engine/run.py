@@ -169,8 +169,8 @@ class Run(store.StoredRun):
         if not self.config.evaluate.baselines or "train" not in frames:
             return None
         texts = [f.name for f in self.config.data.features or [] if f.type == "text"]
-        train = Rows(frames["train"], splits["train"].decoded())
-        test = Rows(frames[split], splits[split].decoded())
+        train = Rows(frames["train"], {k: v.cpu() for k, v in splits["train"].decoded().items()})
+        test = Rows(frames[split], {k: v.cpu() for k, v in splits[split].decoded().items()})
         summary = summarize(metrics)
         return fit_baselines(
             self.config.evaluate.baselines, self.schema, texts, train, test, summary, self.config.evaluate.threshold

@@ -196,3 +196,14 @@ def test_flip_average_is_an_evaluation_setting_and_augmentation_is_off_at_eval(m
     assert averaged.shape == plain.shape and not np.allclose(averaged, plain)
     loaded = modelworks.load_run(run.path, base_dir=tmp_path)
     assert np.allclose(loaded.outputs(loaded.splits()["test"]), plain, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_fast_recipe_runs_on_cuda_with_data_on_the_device(make_config) -> None:
+    feature = {"name": "image", "type": "image", "storage": "uint8", "flip": True, "translate": 0.1}
+    data = {"source": "builtin:digits", "features": [feature]}
+    speed = {"channels_last": True, "data_on_device": True}
+    train = {"epochs": 5, "device": "cuda", "precision": "bf16", "batch_size": 64, "speed": speed}
+    run = modelworks.train(make_config(data, {"type": "cnn"}, train, evaluate={"flip_average": True}))
+    assert run.device.type == "cuda" and run.report["summary"]["accuracy"] > 0.9
+    assert all(r.skipped is None for r in run.report.baselines.results)  # they read the data back from the GPU
