@@ -20,8 +20,8 @@ class SpeedConfig(Section):
     )
     compile: bool = Field(
         False,
-        description="torch.compile the model for training: pays only when the run is long enough to "
-        "win back the compile time (tens of seconds on a small CPU)",
+        description="torch.compile the model for training (opt-in): pays only when the run is long enough to "
+        "win back the compile time of the first steps",
     )
     threads: int | None = Field(
         None, ge=1, description="intra-op CPU threads (torch.set_num_threads); None: PyTorch's default (the cores)"
