@@ -30,6 +30,7 @@ from modelworks.data.formats import DataFormat
 from modelworks.models import MODELS
 from modelworks.training.loss_config import LossConfig
 from modelworks.training.optim_config import OPTIMIZERS, SCHEDULERS
+from modelworks.training.speed_config import SpeedConfig
 from modelworks.tuning.tune_config import (  # noqa: F401  (re-exported: the tune section's classes)
     ChoiceParam,
     IntParam,
@@ -121,13 +122,16 @@ class TrainConfig(Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     grad_clip: float | None = Field(None, gt=0.0, description="max global gradient norm")
     grad_accumulation: int = Field(1, ge=1)
-    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype on CUDA")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="autocast dtype: bf16 on CUDA or CPU (pays on CPUs with avx512_bf16/AMX), fp16 on CUDA"
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     seed: int = 0
     deterministic: bool = False
     early_stopping: EarlyStoppingConfig | None = None
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     progress: bool = True
+    speed: SpeedConfig = Field(default_factory=SpeedConfig)
 
 
 Split = Literal["test", "validation", "train"]  # the splits a run is evaluated on
@@ -137,6 +141,12 @@ class EvaluateConfig(Section):
     split: Split = "test"
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binary decision threshold")
     batch_size: int = Field(256, ge=1, description="rows per forward pass when predicting and evaluating")
+    flip_average: bool = Field(
+        False,
+        description="test-time augmentation: average the model's outputs on each image and on its horizontal "
+        "mirror in the report, evaluate, predict and cross-validation (twice the forward passes; for images whose "
+        "mirror means the same). Serving and exported models score the plain model",
+    )
     baselines: list[Literal["dummy", "linear"]] = Field(
         default_factory=lambda: ["dummy", "linear"],
         description="classical baselines fitted on the same training split and reported beside the model: "

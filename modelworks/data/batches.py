@@ -7,20 +7,33 @@ the batches it would have seen, and every data-parallel rank sees its own disjoi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import torch
+
+Decode = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]  # a stored batch -> the model's input
 
 
 class TensorBatches:
     """A dict of equally long tensors (the batch layout of `modelworks.data.schema`)."""
 
-    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+    def __init__(self, tensors: dict[str, torch.Tensor], decode: Decode | None = None) -> None:
         lengths = {k: len(v) for k, v in tensors.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"tensors of different lengths: {lengths}")
-        self.tensors = tensors
+        self.tensors = tensors  # as stored (e.g. uint8 pixels); batches are passed through `decode`
+        self.decode = decode
         self.size = next(iter(lengths.values()), 0)
+
+    def decoded(self) -> dict[str, torch.Tensor]:
+        """Every row as the model takes it (the stored tensors when there is nothing to decode)."""
+        return self.decode(self.tensors) if self.decode is not None else self.tensors
+
+    def to(self, device: torch.device, keys: Collection[str] | None = None) -> TensorBatches:
+        """The same rows with the tensors of `keys` (default: all) held on `device`: batches of them are
+        then drawn there, without a copy per batch."""
+        moved = {k: v.to(device) if keys is None or k in keys else v for k, v in self.tensors.items()}
+        return TensorBatches(moved, self.decode)
 
     def __len__(self) -> int:
         return self.size
@@ -53,10 +66,11 @@ class TensorBatches:
         start_batch: int = 0,
     ) -> Iterator[dict[str, torch.Tensor]]:
         """Yield batches in order, skipping the first `start_batch` (for resuming mid-epoch)."""
-        idx = self.order(shuffle, seed, epoch, rank, world_size)
-        for start in range(start_batch * batch_size, len(idx), batch_size):
-            rows = idx[start : start + batch_size]
-            yield {k: v.index_select(0, rows) for k, v in self.tensors.items()}
+        order = self.order(shuffle, seed, epoch, rank, world_size)
+        idx = {v.device: order.to(v.device) for v in self.tensors.values()}  # tensors may live on several devices
+        for start in range(start_batch * batch_size, len(order), batch_size):
+            batch = {k: v.index_select(0, idx[v.device][start : start + batch_size]) for k, v in self.tensors.items()}
+            yield self.decode(batch) if self.decode is not None else batch
 
     def subset(self, rows: torch.Tensor) -> TensorBatches:
-        return TensorBatches({k: v.index_select(0, rows) for k, v in self.tensors.items()})
+        return TensorBatches({k: v.index_select(0, rows.to(v.device)) for k, v in self.tensors.items()}, self.decode)

@@ -83,6 +83,11 @@ class ImageFeature(Section):
     size: tuple[int, int] | None = Field(None, description="(height, width); None keeps the first image's size")
     channels: Literal[1, 3] | None = Field(None, description="None keeps the first image's channels")
     normalize: bool = Field(True, description="subtract the training mean, divide by its std, per channel")
+    storage: Literal["float32", "uint8"] = Field(
+        "float32",
+        description="how training holds the pixels in memory: float32 (normalized once), or uint8 (a quarter "
+        "of the memory, normalized batch by batch as it is drawn, to the same values)",
+    )
     flip: bool = Field(False, description="augment: random horizontal flips")
     translate: float = Field(0.0, ge=0.0, le=0.5, description="augment: max shift, fraction of size")
     rotate: float = Field(0.0, ge=0.0, le=180.0, description="augment: max rotation in degrees")

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from modelworks.data.feature_types import CategoricalFeature, ImageFeature, NumericFeature, TextFeature
-from modelworks.data.image import augment_images, image_shape, load_images
+from modelworks.data.image import augment_images, image_shape, load_images, load_pixels, normalize_pixels
 from modelworks.data.schema import TextSpec
 from modelworks.data.text import build_tokenizer, check_unknown_rate, encode, pad_token_id, unknown_rate
 from modelworks.errors import UserError
@@ -52,6 +52,14 @@ class Fitter:
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Random training-time augmentation of a transformed batch; none by default."""
+        return x
+
+    def store(self, column: pd.Series) -> np.ndarray | torch.Tensor:
+        """The column as training holds it in memory; `decode` turns a batch of it into `transform`'s output."""
+        return self.transform(column)
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch of `store`'s output as the model takes it; the same tensor by default."""
         return x
 
 
@@ -216,10 +224,22 @@ class ImageFitter(Fitter):
         return self
 
     def transform(self, column: pd.Series) -> torch.Tensor:
-        state = self.state_
-        x = _images(column, state["channels"], tuple(state["size"]))  # (N, C, H, W)
-        mean, std = torch.tensor(state["mean"]), torch.tensor(state["std"])
-        return x.sub_(mean[:, None, None]).div_(std[:, None, None])
+        return self.decode(self._pixels(column))
+
+    def store(self, column: pd.Series) -> torch.Tensor:
+        """uint8 pixels (N, C, H, W) with ``storage: uint8``, else the normalized floats."""
+        return self._pixels(column) if self.cfg.storage == "uint8" else self.transform(column)
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalized float32 pixels (B, C, H, W) from uint8 ones; float ones are already normalized."""
+        if x.dtype != torch.uint8:
+            return x
+        return normalize_pixels(x, torch.tensor(self.state_["mean"]), torch.tensor(self.state_["std"]))
+
+    def _pixels(self, column: pd.Series) -> torch.Tensor:
+        if column.isna().any():
+            raise UserError(f"image column {column.name!r} has no image in row {column.isna().idxmax()}")
+        return load_pixels(column.tolist(), self.state_["channels"], tuple(self.state_["size"]))  # (N, C, H, W)
 
     def spec(self) -> tuple[int, int, int]:
         return (self.state_["channels"], *self.state_["size"])

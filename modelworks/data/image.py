@@ -31,17 +31,35 @@ def image_shape(value: object) -> tuple[int, int, int]:
 
 def load_images(values: Sequence[object], channels: int, size: tuple[int, int]) -> torch.Tensor:
     """Pixels (N, C, H, W) float32 in [0, 1], converted to `channels` and resized to `size` (H, W)."""
+    return pixels_to_float(load_pixels(values, channels, size))
+
+
+def load_pixels(values: Sequence[object], channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """Pixels (N, C, H, W) uint8 0..255, converted to `channels` and resized to `size` (H, W)."""
     height, width = size
     wanted = (height, width) if channels == 1 else (height, width, channels)
-    if all(isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.shape == wanted for v in values):
+    if not len(values):  # an empty split
+        pixels = np.zeros((0, height, width, channels), np.uint8)
+    elif all(isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.shape == wanted for v in values):
         pixels = np.stack(values).reshape(len(values), height, width, channels)  # (N, H, W, C)
     else:
-        pixels = (
-            np.stack([_pixels(v, channels, size) for v in values])
-            if len(values)
-            else np.zeros((0, height, width, channels), np.uint8)
-        )
-    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255).contiguous()  # (N, C, H, W)
+        pixels = np.stack([_pixels(v, channels, size) for v in values])
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
+
+
+def pixels_to_float(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (N, C, H, W) as float32 in [0, 1]."""
+    return pixels.float().div_(255)
+
+
+def normalize_pixels(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (N, C, H, W) as float32, standardized per channel by `mean` and `std` of [0, 1] values.
+
+    The one arithmetic behind both image storages: a uint8 batch normalized as it is drawn equals,
+    bit for bit, the same rows normalized up front.
+    """
+    mean, std = mean.to(pixels.device), std.to(pixels.device)
+    return pixels_to_float(pixels).sub_(mean[:, None, None]).div_(std[:, None, None])
 
 
 def _pixels(value: object, channels: int, size: tuple[int, int]) -> np.ndarray:

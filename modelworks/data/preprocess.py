@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from modelworks.data.batches import TensorBatches
 from modelworks.data.feature_types import FEATURES, Feature
 from modelworks.data.fitters import Fitter, as_numbers, category_keys
 from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema, Task, input_key
@@ -77,15 +78,20 @@ class Preprocessor:
             mask |= frame[self.target].isna().to_numpy()
         return mask
 
-    def transform(self, frame: pd.DataFrame, with_target: bool = True) -> dict[str, torch.Tensor]:
-        """The batch layout of `modelworks.data.schema` for every row not in `drop_mask`."""
+    def transform(self, frame: pd.DataFrame, with_target: bool = True, stored: bool = False) -> dict[str, torch.Tensor]:
+        """The batch layout of `modelworks.data.schema` for every row not in `drop_mask`.
+
+        With `stored`, each feature is in the form training holds in memory (uint8 pixels for images
+        with ``storage: uint8``); `decode` turns a batch of it into the model's input.
+        """
         if not hasattr(self, "state_"):
             raise RuntimeError("this Preprocessor is not fitted yet; call fit on the training split first")
         frame = frame[~self.drop_mask(frame, with_target)]
         stacked: dict[str, list[np.ndarray]] = {kind: [] for kind in STACKED}
         own: dict[str, torch.Tensor] = {}
         for f in self.features:
-            values = self.fitters_[f.name].transform(_column(frame, f.name))
+            fitter = self.fitters_[f.name]
+            values = (fitter.store if stored else fitter.transform)(_column(frame, f.name))
             kind = _input_kind(f)
             if kind in STACKED:
                 stacked[kind].append(values)  # (N,)
@@ -100,6 +106,20 @@ class Preprocessor:
         if with_target:
             batch[TARGET] = _target_values(self.state_["target"], _column(frame, self.target), self.task)
         return batch
+
+    def batches(self, frame: pd.DataFrame) -> TensorBatches:
+        """`frame` transformed and held as each feature's storage says, decoded batch by batch as drawn."""
+        return TensorBatches(self.transform(frame, stored=True), decode=self.decode)
+
+    def decode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A batch of ``transform(..., stored=True)`` output as the model takes it (`transform`'s output)."""
+        out = dict(batch)
+        for f in self.features:
+            kind = _input_kind(f)
+            if kind not in STACKED:
+                key = input_key(kind, f.name)
+                out[key] = self.fitters_[f.name].decode(out[key])
+        return out
 
     def augment(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
         """`batch` with each feature's random training-time augmentation (image flips, shifts, rotations)."""

@@ -22,6 +22,7 @@ from modelworks.training.distributed import World
 from modelworks.training.loop import fit
 from modelworks.training.losses import outputs_to_predictions
 from modelworks.training.runtime import forward_all, resolve_device, seed_everything
+from modelworks.training.speed import evaluation_model
 
 NOTE = "each fold trains for train.epochs epochs without early stopping"
 
@@ -48,7 +49,7 @@ def cross_validate(
     for k, (train_idx, test_idx) in enumerate(kfold_indices(y, folds, stratify, config.data.split.seed)):
         seed_everything(config.train.seed, config.train.deterministic)
         pre = Preprocessor(config.data.features, target, config.data.task).fit(frame.iloc[train_idx])
-        train_data = TensorBatches(pre.transform(frame.iloc[train_idx]))
+        train_data = pre.batches(frame.iloc[train_idx])
         test_data = TensorBatches(pre.transform(frame.iloc[test_idx]))
         torch.manual_seed(config.train.seed)
         model = build_model(config.model, pre.schema_).to(device)
@@ -58,7 +59,8 @@ def cross_validate(
             fit(model, train_data, None, train_cfg, pre.schema_, device=device, world=World(), run_dir=scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        raw = forward_all(model, test_data, config.evaluate.batch_size, device)
+        scorer = evaluation_model(model, pre.schema_, config.evaluate.flip_average)
+        raw = forward_all(scorer, test_data, config.evaluate.batch_size, device)
         y_true, threshold = test_data.tensors[TARGET].numpy(), config.evaluate.threshold
         metrics = compute_metrics(pre.schema_.task, y_true, outputs_to_predictions(pre.schema_.task, raw),
                                   pre.schema_.class_names, threshold)  # fmt: skip

@@ -101,7 +101,7 @@ def prepare(
         data_notes = [str(w.message) for w in caught if issubclass(w.category, UnknownTokenWarning)]
         for w in caught:  # shown as they would have been, and the unknown-token ones kept for the report
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    splits = {name: TensorBatches(preprocessor.transform(frame)) for name, frame in frames.items()}
+    splits = {name: preprocessor.batches(frame) for name, frame in frames.items()}
     kept = {name: frame[~preprocessor.drop_mask(frame)] for name, frame in frames.items()}
     config, notes = check_settings(config, len(splits["train"]), world_size)
     return Prepared(config, preprocessor, splits, kept, data_notes + notes, loaded.dropped)

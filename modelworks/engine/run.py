@@ -32,6 +32,7 @@ from modelworks.store.report import Baselines
 from modelworks.store.tensorio import load_weights
 from modelworks.training.losses import outputs_to_predictions
 from modelworks.training.runtime import forward_all, resolve_device
+from modelworks.training.speed import evaluation_model
 
 MAX_REPORT_POINTS = 2000  # predicted-vs-true pairs kept for a regression report's scatter plot
 
@@ -61,7 +62,8 @@ class Run(store.StoredRun):
     # ---- prediction
     def outputs(self, data: TensorBatches) -> np.ndarray:
         """Probabilities (classification) or values (regression) for every row of `data`."""
-        raw = forward_all(self.model, data, self.config.evaluate.batch_size, self.device, self.config.train.precision)
+        model = evaluation_model(self.model, self.schema, self.config.evaluate.flip_average)
+        raw = forward_all(model, data, self.config.evaluate.batch_size, self.device, self.config.train.precision)
         return outputs_to_predictions(self.schema.task, raw)
 
     def predict(self, data: pd.DataFrame | str | Path, proba: bool = False) -> pd.DataFrame:
@@ -167,8 +169,8 @@ class Run(store.StoredRun):
         if not self.config.evaluate.baselines or "train" not in frames:
             return None
         texts = [f.name for f in self.config.data.features or [] if f.type == "text"]
-        train = Rows(frames["train"], splits["train"].tensors)
-        test = Rows(frames[split], splits[split].tensors)
+        train = Rows(frames["train"], {k: v.cpu() for k, v in splits["train"].decoded().items()})
+        test = Rows(frames[split], {k: v.cpu() for k, v in splits[split].decoded().items()})
         summary = summarize(metrics)
         return fit_baselines(
             self.config.evaluate.baselines, self.schema, texts, train, test, summary, self.config.evaluate.threshold

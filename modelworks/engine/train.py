@@ -23,6 +23,7 @@ from modelworks.training.callbacks import Callback, ProgressBar
 from modelworks.training.distributed import World, barrier, broadcast_str, init_world, shutdown
 from modelworks.training.loop import FitResult, fit
 from modelworks.training.runtime import resolve_device, seed_everything
+from modelworks.training.speed import place_data
 
 
 def train(
@@ -49,7 +50,8 @@ def train(
         device = resolve_device(cfg.train.device, world.local_rank)
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         prepared = prepare(cfg, data_dir, device, resumed.preprocess.state if resumed else None, world.size)
-        cfg, pre, splits = prepared.config, prepared.preprocessor, prepared.splits
+        cfg, pre = prepared.config, prepared.preprocessor
+        splits = place_data(prepared.splits, device, cfg.train.speed)
         if resumed is not None:
             run_dir = resumed.path
         else:

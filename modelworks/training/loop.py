@@ -32,6 +32,7 @@ from modelworks.training.distributed import World, all_mean
 from modelworks.training.losses import TaskLoss, outputs_to_predictions, resolve_loss
 from modelworks.training.optim import build_optimizer, build_scheduler, schedule_per_epoch
 from modelworks.training.runtime import autocast, forward_all, to_device
+from modelworks.training.speed import compile_model, configure_threads, format_batch, prepare_model
 
 Augment = Callable[[dict[str, torch.Tensor], torch.Generator], dict[str, torch.Tensor]]
 # (outputs, target, inputs) -> scalar loss: replaces the task loss in training steps (distillation).
@@ -73,7 +74,8 @@ def fit(
     # ---- setup: model wrapper, loss, optimizer, schedule, state
     if cfg.early_stopping is not None and (val is None or not len(val)):
         raise UserError("train.early_stopping needs validation data; set data.split.validation > 0")
-    net = _wrap(model, device, world)
+    configure_threads(cfg.speed)
+    net = compile_model(_wrap(prepare_model(model, cfg.speed), device, world), cfg.speed)
     task_loss = TaskLoss(resolve_loss(cfg.loss, schema.task), schema.num_classes, class_counts).to(device)
     criterion = loss_fn if loss_fn is not None else lambda outputs, target, inputs: task_loss(outputs, target)
     optimizer = build_optimizer(
@@ -111,7 +113,7 @@ def fit(
         for batch in _epoch_batches(train, cfg, state, world):
             if augment is not None:
                 batch = augment(batch, aug_gen)
-            batch = to_device(batch, device)
+            batch = format_batch(to_device(batch, device), cfg.speed)
             state.batch_in_epoch += 1
             boundary = state.batch_in_epoch % cfg.grad_accumulation == 0 or state.batch_in_epoch == batches_per_epoch
             loss = _forward_backward(

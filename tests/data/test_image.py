@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from modelworks.config.schema import ImageFeature
-from modelworks.data.image import augment_images, image_shape, load_images
+from modelworks.data.image import augment_images, image_shape, load_images, load_pixels
 from modelworks.errors import UserError
 
 from .helpers import write_png
@@ -73,3 +73,8 @@ def test_flip_only_mirrors_some_images_exactly() -> None:
 def test_augment_without_settings_is_a_no_op() -> None:
     x = batch()
     assert augment_images(x, ImageFeature(name="img"), torch.Generator()) is x
+
+
+def test_an_empty_list_loads_as_an_empty_batch() -> None:
+    assert load_pixels([], channels=3, size=(4, 6)).shape == (0, 3, 4, 6)
+    assert load_images([], channels=1, size=(4, 6)).dtype == torch.float32
