@@ -104,7 +104,9 @@ def decide(
     new_cmp = _compare(task, config, new, score, "the new window's holdout")
     old_cmp = _compare(task, config, old, score, "the old holdout") if old is not None else None
     y_new = np.asarray(new.y_true)
-    base = {name: score(y_new, _checked(pred, len(y_new), f"baseline {name!r}")) for name, pred in (baselines or {}).items()}
+    base = {
+        name: score(y_new, _checked(pred, len(y_new), f"baseline {name!r}")) for name, pred in (baselines or {}).items()
+    }
     checks = {
         "improves": new_cmp.gain >= config.delta,
         "significant": new_cmp.test.p_value < config.alpha,
