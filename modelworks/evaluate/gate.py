@@ -14,7 +14,7 @@ the current version was tested on). The candidate passes when all of these hold:
 
 `decide` returns a `GateDecision`: every number, each check, and a reason for each failed one, as
 strict JSON (no NaN or infinity). Torch-free: the platform calls it with predictions it already has.
-The settings are a small file, ``gate.yaml`` (`GateConfig`, every key optional)::
+The settings are a small file, ``gate.yaml`` (`GateConfig` in ``gate_config.py``, every key optional)::
 
     delta: 0.0       # the least improvement on the new window (accuracy as a fraction, or error units)
     epsilon: 0.02    # the most the old holdout may drop
@@ -28,25 +28,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from modelworks.errors import UserError
+from modelworks.evaluate.gate_config import GateConfig
 
 Task = Literal["binary", "multiclass", "regression"]
-
-
-class GateConfig(BaseModel):
-    """The promotion gate's settings (``gate.yaml``); every key has a default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    delta: float = Field(0.0, ge=0.0, description="least improvement on the new window's holdout")
-    epsilon: float = Field(0.02, ge=0.0, description="forgetting budget: most the old holdout may drop")
-    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="significance level of the one-sided paired test")
-    beat_baselines: bool = Field(True, description="the candidate must beat every naive baseline on the new window")
-    regression_metric: Literal["mae", "rmse"] = Field("mae", description="the error a regression is judged by")
-    bootstrap: int = Field(2000, ge=100, le=100_000, description="paired-bootstrap resamples (regression)")
-    seed: int = Field(0, description="seed of the bootstrap resampling")
 
 
 @dataclass(frozen=True)
