@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from modelworks.client_continual import ContinualCalls
 from modelworks.errors import UserError
 
 API_PREFIX = "/api/v1"
@@ -34,7 +35,7 @@ class ApiError(UserError):
         self.code = code
 
 
-class Client:
+class Client(ContinualCalls):
     """The platform API at ``url``, acting as the owner of ``token``."""
 
     def __init__(

@@ -145,10 +145,10 @@ def _metric(task: Task, config: GateConfig) -> tuple[str, str, Score]:
         if config.regression_metric == "rmse":
             return "rmse", "min", lambda y, p: float(np.sqrt(np.mean((p.astype(float) - y.astype(float)) ** 2)))
         return "mae", "min", lambda y, p: float(np.mean(np.abs(p.astype(float) - y.astype(float))))
-    return "accuracy", "max", lambda y, p: float(np.mean(_correct(y, p)))
+    return "accuracy", "max", lambda y, p: float(np.mean(correct(y, p)))
 
 
-def _correct(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+def correct(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Row-wise equality of labels, compared as text so that 1, 1.0 and "1" of a decoded label agree."""
     return np.array([_label(a) == _label(b) for a, b in zip(y, p, strict=True)], dtype=bool)
 
@@ -189,7 +189,7 @@ def _mcnemar(y: np.ndarray, cand: np.ndarray, cur: np.ndarray) -> PairedTest:
     than half? (A binomial test with p = 0.5 on the discordant pairs.)"""
     from scipy.stats import binomtest  # scipy.stats: imported only when a gate decides
 
-    right_cand, right_cur = _correct(y, cand), _correct(y, cur)
+    right_cand, right_cur = correct(y, cand), correct(y, cur)
     b = int(np.sum(right_cand & ~right_cur))
     c = int(np.sum(~right_cand & right_cur))
     p = float(binomtest(b, b + c, 0.5, alternative="greater").pvalue) if b + c else 1.0

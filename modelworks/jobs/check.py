@@ -29,11 +29,31 @@ def check_job(
         return SourceJob(id=source.id, kind=source.kind, config=dict(source.config), device=device)
 
     try:
-        return check_job_config(kind, config, find_source=find_source, pretrained=pretrained)
+        checked = check_job_config(kind, config, find_source=find_source, pretrained=pretrained)
+        if kind == "continue":
+            _continued(session, project, checked.config)
+        return checked
     except Unprocessable:
         raise
     except UserError as e:
         raise Unprocessable(str(e)) from e
+
+
+def _continued(session: Session, project: Project, config: dict[str, Any]) -> None:
+    """A continue job's model version and dataset version exist in the project (else a 422 naming the key)."""
+    from modelworks.job_kinds import DATASET_REF, MODEL_REF
+    from modelworks.platform.continual import resolve_model
+    from modelworks.platform.datasets import get_version
+
+    model, data = MODEL_REF.match(config["model"]), DATASET_REF.match(config["data"])
+    try:
+        resolve_model(session, project, model["name"], model["ref"])
+    except UserError as e:
+        raise Unprocessable(f"config: model: {e}") from e
+    try:
+        get_version(session, project, data["name"], int(data["version"]))
+    except UserError as e:
+        raise Unprocessable(f"config: data: {e}") from e
 
 
 def _source_job(session: Session, project: Project, job_id: int, kinds: tuple[str, ...]) -> Job:

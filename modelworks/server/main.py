@@ -19,7 +19,19 @@ from modelworks.server.guard import check_routes
 from modelworks.server.middleware import BodyLimits, SecurityHeaders
 from modelworks.server.openapi import install_openapi
 from modelworks.server.ratelimit import AuthFailures
-from modelworks.server.routers import audit, datasets, health, jobs, members, projects, registry, serving, tokens, users
+from modelworks.server.routers import (
+    audit,
+    continual,
+    datasets,
+    health,
+    jobs,
+    members,
+    projects,
+    registry,
+    serving,
+    tokens,
+    users,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -46,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     # Every API route authenticates: the dependency is attached once, here, to the whole tree.
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
-    for module in (users, tokens, projects, members, audit, jobs, registry, serving):
+    for module in (users, tokens, projects, members, audit, jobs, registry, serving, continual):
         api.include_router(module.router)
     api.include_router(datasets.router)
     api.include_router(datasets.admin_router)
