@@ -6,6 +6,7 @@
     cli/remote.py    remote runs|jobs|logs|cancel|submit|upload|datasets|register|alias, and --remote
     cli/access.py    remote projects|members|users|tokens
     cli/serving.py   remote deploy|deployments|undeploy|keys|usage
+    cli/continual.py remote continue|policies
     cli/options.py   --url / --project / --token, the same in every verb
     cli/output.py    consoles, user errors, the metric headline and --json
     cli/summaries.py what tune and export print
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import typer
 
-from modelworks.cli import access, engine, platform, remote, serve, serving
+from modelworks.cli import access, continual, engine, platform, remote, serve, serving
 
 app = typer.Typer(
     add_completion=False,
@@ -34,6 +35,7 @@ for part in (engine.app, serve.app, platform.app):  # their verbs at the top lev
     app.registered_groups += part.registered_groups
 access.add_to(remote.app)
 serving.add_to(remote.app)
+continual.add_to(remote.app)
 app.add_typer(remote.app, name="remote")
 
 
