@@ -70,7 +70,8 @@ def test_continue_promotes_a_better_candidate_and_keeps_a_rejected_one_without_t
 
     windows, audits, lineage = _windows(jp)
     mine = [w for w in windows if w.model == "clf" and w.dataset.startswith("dataset:clicks")][-2:]
-    assert [(w.parent_version, w.candidate_version, w.outcome) for w in mine] == [(1, 2, "promoted"), (2, 3, "rejected")]
+    outcomes = [(w.parent_version, w.candidate_version, w.outcome) for w in mine]
+    assert outcomes == [(1, 2, "promoted"), (2, 3, "rejected")]
     assert mine[0].decision["passed"] and not mine[1].decision["passed"]
     assert [a["outcome"] for a in audits[-2:]] == ["promoted", "rejected"]
     assert lineage[job["id"]]["parent_version"] == 2 and lineage[job["id"]]["version"] == 3
