@@ -34,6 +34,7 @@ from modelworks.platform.names import check_name
 from modelworks.platform.registry import get_alias, get_model, get_version
 
 FINISHED = ("succeeded", "failed", "cancelled")
+DAY_S = 86_400  # an interval policy's default: once a day
 
 
 # ------------------------------------------------------------------------------- model versions
@@ -60,7 +61,7 @@ def create_policy(
     if trigger not in TRIGGERS or versioning not in VERSIONING:
         raise Unprocessable(f"trigger must be one of {TRIGGERS} and versioning one of {VERSIONING}")
     if trigger == "interval" and not interval_s:
-        raise Unprocessable("trigger interval needs interval_s (seconds between continuations, e.g. 86400)")
+        interval_s = DAY_S  # "every day"
     GateConfig.model_validate(gate or {})
     project = access.project
     registered = get_model(session, project, model)[0]
@@ -236,7 +237,8 @@ def record_window(session: Session, project_id: int, *, policy_id: int | None, e
     audit.record(
         session, actor, "model.gate", f"model:{fields['model']}#{fields['alias']}", project_id=project_id,
         detail={"outcome": fields["outcome"], "parent": fields.get("parent_version"),
-                "candidate": fields.get("candidate_version"), "dataset": fields["dataset"],
+                "candidate": fields.get("candidate_version"), "dataset": fields["dataset"], "drift": fields["drift"],
+                "prequential": fields.get("prequential"),
                 "passed": decision.get("passed"), "reasons": decision.get("reasons", []), "policy": policy_id},
     )  # fmt: skip
     return row

@@ -22,7 +22,9 @@ class PolicyCreate(RequestBody):
         "every interval_s seconds",
     )
     min_rows: int = Field(1, ge=1, le=MAX_ID, description="rows: new labelled rows that start a continuation")
-    interval_s: int | None = Field(None, ge=60, le=366 * 24 * 3600, description="interval: seconds, e.g. 86400")
+    interval_s: int | None = Field(
+        None, ge=60, le=366 * 24 * 3600, description="interval: seconds between continuations (default 86400, a day)"
+    )
     versioning: Literal["cumulative", "increments"] = Field(
         "cumulative", description="cumulative: each dataset version holds every row so far; increments: new rows only"
     )
