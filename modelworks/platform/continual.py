@@ -225,11 +225,12 @@ def settle(session: Session) -> None:
 def record_window(session: Session, project_id: int, *, policy_id: int | None, errors: list[float] | None,
                   actor: Any, **fields: Any) -> ContinualWindow:  # fmt: skip
     """Add a continue job's window and its audit entry (the caller commits, fenced by the job's claim);
-    a policy's window also keeps the policy's error stream (``errors``) for the next one."""
+    a policy's window also keeps the policy's error stream (``errors``) for the next one (a policy
+    deleted while its job ran leaves a window of no policy)."""
     policy = session.get(ContinualPolicy, policy_id) if policy_id is not None else None
     if policy is not None and policy.project_id != project_id:
         raise NotFound(f"no policy {policy_id} in this job's project")
-    row = ContinualWindow(project_id=project_id, policy_id=policy_id, **fields)
+    row = ContinualWindow(project_id=project_id, policy_id=policy.id if policy is not None else None, **fields)
     session.add(row)
     if policy is not None and errors is not None:
         policy.errors = errors
