@@ -1,8 +1,8 @@
 """Tiny labelled windows for the continual tests: an old world and a shifted one.
 
 Old rows: channel ``a``, the label is whether ``x`` > 0 (two clusters, at -2 and +2). New rows:
-channel ``b``, ``x`` near +2, and the label is always 0: the version trained on old rows calls them
-1, a model trained on both learns the channel. ``noise`` is a third column with nothing in it.
+channel ``b``, the rule reversed (the label is whether ``x`` < 0): the version trained on old rows
+gets them all wrong, a model trained on both learns the channel. ``noise`` holds nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ def old_rows(n: int, seed: int) -> pd.DataFrame:
 
 def new_rows(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    x = 2.0 + rng.normal(0, 0.3, n)
-    return pd.DataFrame({"x": x.round(4), "noise": rng.normal(0, 1, n).round(4), "channel": "b", "label": 0})
+    y = rng.integers(0, 2, n)
+    x = np.where(y == 1, -2.0, 2.0) + rng.normal(0, 0.3, n)  # the old rule, reversed
+    return pd.DataFrame({"x": x.round(4), "noise": rng.normal(0, 1, n).round(4), "channel": "b", "label": y})
 
 
 def csv(*frames: pd.DataFrame) -> bytes:

@@ -49,7 +49,7 @@ def test_continue_promotes_a_better_candidate_and_keeps_a_rejected_one_without_t
         editor.submit_job(name, "continue", {"model": "clf@staging", "data": "dataset:clicks@2"})
     assert e.value.status == 422 and "config: model" in str(e.value) and "staging" in str(e.value)
 
-    # The shifted window: the current version calls every channel-b row 1; the candidate learns them.
+    # The shifted window: the current version gets every channel-b row wrong; the candidate learns them.
     job = editor.submit_job(name, "continue", {"model": "clf@production", "data": "dataset:clicks@2",
                                                "window_start": 240, "train": {"epochs": 20}})  # fmt: skip
     done = _succeeded(editor, name, job["id"])

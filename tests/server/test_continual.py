@@ -83,10 +83,14 @@ def test_continual_policy_queues_once_n_new_rows_have_arrived(jp, project, tmp_p
     jp.client().set_member(name, ed, "editor")
     editor = jp.client(token)
     _registered(jp, editor, name, tmp_path)
-    with pytest.raises(ApiError) as e:
-        editor.create_policy(name, "watch", "clf", "stream", train={"epochz": 3})
-    assert e.value.status == 422 and "epochz" in str(e.value)
-    policy = editor.create_policy(name, "watch", "clf", "stream", min_rows=100)
+    remote = ["--url", jp.url, "--token", token, "--project", name]
+    typo = CliRunner().invoke(cli, ["remote", "policies", "create", "watch", "clf", "--dataset", "stream",
+                                    "--set", "epochz=3", *remote])  # fmt: skip
+    assert typo.exit_code == 2 and "epochz" in typo.output and "HTTP 422" in typo.output
+    made = CliRunner().invoke(cli, ["remote", "policies", "create", "watch", "clf", "--dataset", "stream",
+                                    "--min-rows", "100", *remote])  # fmt: skip
+    assert made.exit_code == 0 and "clf@production on dataset stream every 100 new rows" in made.output, made.output
+    policy = editor.policy(name, "watch")
     assert (policy["last_version"], policy["last_rows"], policy["trigger"]) == (1, 240, "rows")
 
     editor.upload_dataset(name, "stream", csv(OLD, new_rows(50, 2)), filename="stream.csv")  # 50 new rows
@@ -106,8 +110,7 @@ def test_continual_policy_queues_once_n_new_rows_have_arrived(jp, project, tmp_p
     (window,) = editor.windows(name, policy="watch")["items"]
     assert window["outcome"] == "failed" and "cancelled" in window["error"] and window["job_id"] == job_id
     assert editor.policy(name, "watch")["pending_job_id"] is None
-    shown = CliRunner().invoke(cli, ["remote", "policies", "history", "watch", "--url", jp.url, "--token", token,
-                                     "--project", name])  # fmt: skip
+    shown = CliRunner().invoke(cli, ["remote", "policies", "history", "watch", *remote])
     assert shown.exit_code == 0 and "dataset:stream@3 rows 240+0" in shown.output and "failed" in shown.output
     editor.set_policy_enabled(name, "watch", False)
     editor.upload_dataset(name, "stream", csv(OLD, new_rows(300, 4)), filename="stream.csv")

@@ -73,6 +73,7 @@ class Tested:
     sliding: float | None
     drift_rows: list[int]
     errors: list[float]  # the stream to keep for the next window
+    labels: pd.Index  # the window's rows, by their label in the data as read
 
 
 def run_continue(attempt: Attempt, job: Job, project: Project, folder: Path) -> dict[str, Any]:
@@ -112,7 +113,7 @@ def run_continue(attempt: Attempt, job: Job, project: Project, folder: Path) -> 
         candidate = version.version
     print(f"registered the candidate as {name} version {candidate} (without {alias!r})", flush=True)
 
-    decision = _gate(parent, run_dir, new_source, old_source, cfg, folder)
+    decision = _gate(parent, run_dir, new_source, old_source, tested.labels, cfg, folder)
     for reason in decision.reasons:
         print(f"gate: {reason}", flush=True)
     promoted = decision.passed and _promote(attempt, project, owner, name, alias, parent.version, candidate)
@@ -136,6 +137,8 @@ def _parent(
     """The version ``MODEL@ref`` names, its run's data lineage, the policy's kept error stream, and
     the user the job acts for (who submitted it, or created the policy that did)."""
     with attempt.sessions() as session:
+        earlier = job_run(session, attempt.job_id)  # a retried attempt continues the version the first one did
+        ref = str((earlier.lineage or {}).get("parent_version", ref)) if earlier is not None else ref
         row = continual.resolve_model(session, project, name, ref)
         run = session.get(Run, row.run_id) if row.run_id is not None else None
         history: list[float] = []
@@ -167,11 +170,11 @@ def _test(parent: Parent, new_source: str, old_source: str | None, cfg: Continue
         before = load_run(parent.folder, device="cpu", source=old_source, base_dir=folder, data_root=root)
         history = _errors(before, before.frames()[before.config.evaluate.split])
     if not len(window):
-        return Tested(0, metric, None, None, [], list(parent.history))
+        return Tested(0, metric, None, None, [], list(parent.history), window.index)
     errors = _errors(current, window)
     value, sliding = drift.prequential(errors, parent.history, classification)
     flagged = drift.drift_rows(history, errors, cfg.detector)
-    return Tested(len(errors), metric, value, sliding, flagged, drift.kept(parent.history, errors))
+    return Tested(len(errors), metric, value, sliding, flagged, drift.kept(parent.history, errors), window.index)
 
 
 def _errors(run: Any, frame: pd.DataFrame) -> list[float]:
@@ -222,15 +225,20 @@ def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gate(
-    parent: Parent, candidate_dir: Path, new_source: str, old_source: str | None, cfg: ContinueJob, folder: Path
-) -> GateDecision:
-    """Candidate and current version on the same rows of the new window's holdout and the old holdout."""
+    parent: Parent, candidate_dir: Path, new_source: str, old_source: str | None, window: pd.Index, cfg: ContinueJob,
+    folder: Path,
+) -> GateDecision:  # fmt: skip
+    """Candidate and current version on the same rows of the new window's holdout (the candidate's
+    evaluation split, only the window's rows of it: a cumulative version's older rows are not new;
+    all of it if the window has none there) and of the old holdout."""
     root = working_data(folder)
     candidate = load_run(candidate_dir, device="cpu", base_dir=folder)
     current = load_run(parent.folder, device="cpu", source=new_source, base_dir=folder, data_root=root)
     frames = candidate.frames()
     split = candidate.config.evaluate.split
-    new = _holdout(candidate, current, frames[split])
+    holdout = frames[split]
+    in_window = holdout[holdout.index.isin(window)]
+    new = _holdout(candidate, current, in_window if len(in_window) else holdout)
     old = None
     if old_source is not None:
         before = load_run(parent.folder, device="cpu", source=old_source, base_dir=folder, data_root=root)
