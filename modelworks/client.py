@@ -1,9 +1,8 @@
 """A Python client for the platform API.
 
     client = modelworks.Client("http://127.0.0.1:8000", token)
-    client.create_project("vision")
     client.set_member("vision", "ada", "editor")
-    client.projects()["items"]
+    client.policies("vision")["items"]  # continual learning: the calls of `modelworks.client_continual`
 
 Methods return the server's JSON (dicts; lists come as pages ``{"items", "total", "limit", "offset"}``).
 A refused request raises `ApiError` — a `UserError` with the server's message and status — one line in the CLI.
@@ -20,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from modelworks.client_continual import ContinualCalls
+from modelworks.client_continual import ContinualCalls  # continue_model, policies, windows, ...
 from modelworks.errors import UserError
 
 API_PREFIX = "/api/v1"
