@@ -232,6 +232,8 @@ def check_continue(config: dict[str, Any], find_source: FindSource | None) -> Ch
     if not DATASET_REF.match(cfg.data):
         raise UserError(f"config: data must be dataset:NAME@VERSION of this project; got {cfg.data!r}")
     validate(cfg.train, "config: train", TrainConfig)  # an unknown key is named
+    if "init_from" in cfg.train:
+        raise UserError("config: train.init_from is set by the job (the parent version's run); leave it out")
     return CheckedJob("continue", cfg.model_dump(mode="json"), gpus=_gpus(str(cfg.train.get("device", "cpu"))))
 
 

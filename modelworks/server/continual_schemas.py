@@ -37,6 +37,8 @@ class PolicyCreate(RequestBody):
     def _train_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         from modelworks.config.schema import TrainConfig
 
+        if "init_from" in value:
+            raise ValueError("init_from is set by each continuation (the version it continues); leave it out")
         try:
             TrainConfig.model_validate(value)
         except ValidationError as e:  # an unknown key or a bad value: a 422 naming it

@@ -204,7 +204,7 @@ def _train_candidate(
     config["data"] = {k: v for k, v in config["data"].items() if k != "root"} | {"source": cfg.data}
     config["train"] = _merged(config.get("train") or {}, cfg.train)
     if "init_from" in TrainConfig.model_fields:  # the engine's warm start (issue 13, engine part)
-        config["train"].setdefault("init_from", str(parent.folder))
+        config["train"]["init_from"] = str(parent.folder)  # never the parent's own parent, nor a path a user named
     config = platform_experiment(attempt, project, config, folder)
     runs = folder / "runs"
     shutil.rmtree(runs, ignore_errors=True)  # each attempt trains its candidate from the start
