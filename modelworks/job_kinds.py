@@ -329,7 +329,7 @@ JOB_KINDS.declare(
     check=check_continue,
     facade="train",
     leaves_run=True,
-    model=True,
+    model=False,  # not (yet) a job that compress and export start from; evaluate does
     starts_from=None,
     example={"model": "classifier@production", "data": "dataset:clicks@2", "gate": {"epsilon": 0.02}},
     summary="{model: MODEL@ALIAS|VERSION, data: dataset:NAME@VERSION, gate, train}: continue, gate, promote",
