@@ -1,9 +1,8 @@
 """A Python client for the platform API.
 
     client = modelworks.Client("http://127.0.0.1:8000", token)
-    client.create_project("vision")
     client.set_member("vision", "ada", "editor")
-    client.projects()["items"]
+    client.policies("vision")["items"]  # continual learning: the calls of `modelworks.client_continual`
 
 Methods return the server's JSON (dicts; lists come as pages ``{"items", "total", "limit", "offset"}``); a
 refused request raises `ApiError`, a `UserError` with the server's message and status. Data arrival: `StreamCalls`.
@@ -20,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from modelworks.client_continual import ContinualCalls  # continue_model, policies, windows, ...
 from modelworks.client_streams import StreamCalls
 from modelworks.errors import UserError
 
@@ -35,7 +35,7 @@ class ApiError(UserError):
         self.code = code
 
 
-class Client(StreamCalls):
+class Client(ContinualCalls, StreamCalls):
     """The platform API at ``url``, acting as the owner of ``token``."""
 
     def __init__(

@@ -11,6 +11,8 @@ tune       the same as train, with a ``tune:`` section; trials run one after ano
            (``tune.parallel`` must be 1)
 compress   `CompressJob`: a succeeded train, tune or compress job, a method and its options
 export     `ExportJob`: a succeeded train, tune or compress job, a format and its options
+continue   `ContinueJob`: a registered model ``MODEL@ALIAS|VERSION`` continued on a project dataset
+           ``dataset:NAME@VERSION``, gated against that version, the alias moved if it passes
 =========  ==================================================================================
 
 Each entry of `JOB_KINDS` holds the kind's runner (the function that runs one attempt in the job's
@@ -50,11 +52,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelworks.config.load import validate
 from modelworks.config.schema import ExperimentConfig
 from modelworks.errors import UserError
+from modelworks.evaluate.gate_config import GateConfig
 from modelworks.platform.ids import DbId
 from modelworks.registry import Registry
 
 # A version number of at most 9 digits: anything larger could never be a stored version (ids.DbId).
 DATASET_REF = re.compile(r"^dataset:(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<version>[0-9]{1,9})$")
+# A registered model's version by number or by alias: MODEL@3, MODEL@production.
+MODEL_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<ref>[a-z0-9][a-z0-9._-]{0,63})$")
 
 
 # ------------------------------------------------------------------------------ what a check gives
@@ -124,6 +129,36 @@ class ExportJob(BaseModel):
     quantize: Literal["int8"] | None = Field(None, description="onnx: int8 also writes model.int8.onnx")
 
 
+class ContinueJob(BaseModel):
+    """Continue a registered model on new data (`modelworks.jobs.kinds.continue_`): test the current
+    version on the new window (prequential), train a candidate from it (``train.init_from``), register
+    the candidate as the next version without the alias, gate it against the current version on the
+    same rows, and move the alias only if it passes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="the registered model to continue: MODEL@ALIAS or MODEL@VERSION")
+    data: str = Field(description="the new labelled data: dataset:NAME@VERSION of this project")
+    alias: str | None = Field(
+        None, description="the alias to move if the candidate passes; default: the alias in model, else production"
+    )
+    gate: GateConfig = Field(default_factory=GateConfig, description="the promotion gate's settings (gate.yaml)")
+    train: dict[str, Any] = Field(
+        default_factory=dict, description="changes to the parent's train section, e.g. {epochs: 3, lr: 0.0005}"
+    )
+    window_start: int = Field(0, ge=0, description="the new window's first row in the data (earlier rows seen before)")
+    train_on: Literal["always", "drift"] = Field("always", description="drift: train only if drift is detected")
+    detector: Literal["adwin", "ddm"] = Field("adwin", description="the drift detector on the live error stream")
+    policy: DbId | None = Field(None, description="the continual policy that queued it (set by the platform)")
+
+    def target(self) -> tuple[str, str, str]:
+        """(model name, alias or version, alias to move)."""
+        ref = MODEL_REF.match(self.model)
+        assert ref is not None  # checked by check_continue
+        alias = self.alias or (ref["ref"] if not ref["ref"].isdigit() else "production")
+        return ref["name"], ref["ref"], alias
+
+
 # ------------------------------------------------------------------------------------- the checks
 
 
@@ -184,6 +219,22 @@ def check_export(config: dict[str, Any], find_source: FindSource | None) -> Chec
     validate({"type": cfg.format, **given}, f"config: {cfg.format} export options", entry.config_cls)
     source = find_source(cfg.job, starts_from("export")) if find_source else None
     return CheckedJob("export", cfg.model_dump(), source=source)
+
+
+def check_continue(config: dict[str, Any], find_source: FindSource | None) -> CheckedJob:
+    """The model and data references, the gate's settings and the train changes (checked against the
+    train section's schema here; against the parent's whole config when the job runs)."""
+    from modelworks.config.schema import TrainConfig
+
+    cfg = validate(config, "config", ContinueJob)
+    if not MODEL_REF.match(cfg.model):
+        raise UserError(f"config: model must be MODEL@ALIAS or MODEL@VERSION; got {cfg.model!r}")
+    if not DATASET_REF.match(cfg.data):
+        raise UserError(f"config: data must be dataset:NAME@VERSION of this project; got {cfg.data!r}")
+    validate(cfg.train, "config: train", TrainConfig)  # an unknown key is named
+    if "init_from" in cfg.train:
+        raise UserError("config: train.init_from is set by the job (the parent version's run); leave it out")
+    return CheckedJob("continue", cfg.model_dump(mode="json"), gpus=_gpus(str(cfg.train.get("device", "cpu"))))
 
 
 def _experiment(config: dict[str, Any]) -> ExperimentConfig:
@@ -271,7 +322,20 @@ JOB_KINDS.declare(
     summary="{job, format, opset, quantize}, job a succeeded train, tune or compress job of the project",
 )
 
-KIND_NAMES = tuple(e.name for e in JOB_KINDS)  # in declaration order: train, evaluate, tune, compress, export
+JOB_KINDS.declare(
+    "continue",
+    impl="modelworks.jobs.kinds.continue_:run_continue",
+    config=ContinueJob,
+    check=check_continue,
+    facade="train",
+    leaves_run=True,
+    model=False,  # not (yet) a job that compress and export start from; evaluate does
+    starts_from=None,
+    example={"model": "classifier@production", "data": "dataset:clicks@2", "gate": {"epsilon": 0.02}},
+    summary="{model: MODEL@ALIAS|VERSION, data: dataset:NAME@VERSION, gate, train}: continue, gate, promote",
+)
+
+KIND_NAMES = tuple(e.name for e in JOB_KINDS)  # in declaration order: train, evaluate, tune, compress, export, ...
 
 
 def starts_from(kind: str) -> tuple[str, ...]:

@@ -6,6 +6,7 @@
     cli/remote.py    remote runs|jobs|logs|cancel|submit|upload|datasets|register|alias, and --remote
     cli/access.py    remote projects|members|users|tokens
     cli/serving.py   remote deploy|deployments|undeploy|keys|usage
+    cli/continual.py remote continue|policies
     cli/streams.py   streams consume, remote append
     cli/options.py   --url / --project / --token, the same in every verb
     cli/output.py    consoles, user errors, the metric headline and --json
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import typer
 
-from modelworks.cli import access, engine, platform, remote, serve, serving, streams
+from modelworks.cli import access, continual, engine, platform, remote, serve, serving, streams
 
 app = typer.Typer(
     add_completion=False,
@@ -35,6 +36,7 @@ for part in (engine.app, serve.app, platform.app):  # their verbs at the top lev
     app.registered_groups += part.registered_groups
 access.add_to(remote.app)
 serving.add_to(remote.app)
+continual.add_to(remote.app)
 streams.add_to(remote.app)
 app.add_typer(streams.app, name="streams")
 app.add_typer(remote.app, name="remote")

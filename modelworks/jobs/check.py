@@ -7,6 +7,7 @@ project, succeeded, and is of a kind it may start from; the device its lineage t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,11 +30,37 @@ def check_job(
         return SourceJob(id=source.id, kind=source.kind, config=dict(source.config), device=device)
 
     try:
-        return check_job_config(kind, config, find_source=find_source, pretrained=pretrained)
+        checked = check_job_config(kind, config, find_source=find_source, pretrained=pretrained)
+        if kind == "continue":
+            checked = _continued(session, project, checked)
+        return checked
     except Unprocessable:
         raise
     except UserError as e:
         raise Unprocessable(str(e)) from e
+
+
+def _continued(session: Session, project: Project, checked: CheckedJob) -> CheckedJob:
+    """A continue job's model version and dataset version exist in the project (else a 422 naming
+    the key); it asks for a GPU when the parent trained on one (or its ``train.device`` says cuda)."""
+    from modelworks.job_kinds import DATASET_REF, MODEL_REF
+    from modelworks.platform.continual import resolve_model
+    from modelworks.platform.datasets import get_version
+    from modelworks.platform.db.models import Run
+
+    config = checked.config
+    model, data = MODEL_REF.match(config["model"]), DATASET_REF.match(config["data"])
+    try:
+        version = resolve_model(session, project, model["name"], model["ref"])
+    except UserError as e:
+        raise Unprocessable(f"config: model: {e}") from e
+    try:
+        get_version(session, project, data["name"], int(data["version"]))
+    except UserError as e:
+        raise Unprocessable(f"config: data: {e}") from e
+    run = session.get(Run, version.run_id) if version.run_id is not None else None
+    device = config["train"].get("device") or ((run.config.get("train") or {}).get("device") if run else None)
+    return replace(checked, gpus=1 if str(device or "cpu").startswith("cuda") else 0)
 
 
 def _source_job(session: Session, project: Project, job_id: int, kinds: tuple[str, ...]) -> Job:

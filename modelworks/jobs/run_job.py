@@ -38,16 +38,16 @@ from modelworks.platform.settings import Settings
 from modelworks.platform.storage import Storage
 
 
-def publish(session: Session, settings: Settings, job: Job, run_dir: Path, folder: Path) -> Any:
+def publish(session: Session, settings: Settings, job: Job, run_dir: Path, folder: Path, **facts: Any) -> Any:
     """Put the job's run in the artifact store and add its row (uncommitted): the key mirrors
     where it lies in the job's folder. An attempt that finds its job's run already recorded (it
-    died between the commit and its exit) keeps that one."""
+    died between the commit and its exit) keeps that one. ``facts``: `record_run`'s ``source`` and ``parent``."""
     existing = job_run(session, job.id)
     if existing is not None:
         return existing
     key = f"{job_key(job.project_id, job.id)}/{run_dir.resolve().relative_to(folder.resolve()).as_posix()}"
     artifacts = publish_run(Storage(settings.artifacts), run_dir, key)
-    return record_run(session, job.project_id, run_dir, key, artifacts, job=job)
+    return record_run(session, job.project_id, run_dir, key, artifacts, job=job, **facts)
 
 
 def main(argv: list[str]) -> int:
@@ -67,12 +67,13 @@ def main(argv: list[str]) -> int:
         clear_working_data(folder)  # what an earlier attempt left when it was killed
         print(f"job {job_id} ({job.kind}), attempt {job.attempts} of {job.max_attempts}", flush=True)
         result = JOB_KINDS.get(job.kind).impl(attempt, job, project, folder)
+        keeps_run = leaves_run(job.kind) and result.get("run") is not None  # a continue job may test only
         with attempt.sessions() as session:
-            if leaves_run(job.kind):
+            if keeps_run:
                 run = publish(session, settings, job, Path(result["run"]), folder)
                 print(f"recorded run {run.id} ({len(run.artifacts)} files)", flush=True)
             # The fence commits the run with the result: both, or neither if the claim was lost.
-            attempt.update(session, result=result, **({"run_dir": result["run"]} if leaves_run(job.kind) else {}))
+            attempt.update(session, result=result, **({"run_dir": result["run"]} if keeps_run else {}))
         print(f"done: {result.get('metrics')}", flush=True)
         return 0
     except LeaseLost as e:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ from modelworks.jobs import queue
 from modelworks.jobs.attempt import clear_working_data, job_folder
 from modelworks.jobs.executor import Executor, Handle
 from modelworks.jobs.executors import make_executor
+from modelworks.jobs.policies import run_policies
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Job, JobLog
 from modelworks.platform.settings import Settings
@@ -66,6 +68,7 @@ class Worker:
         self.project_limit = project_limit
         self.executor = executor or make_executor(settings.executor, settings.ray_address)
         self.running: dict[int, Running] = {}
+        self._policies_at = 0.0  # when the continual policies were last looked at (monotonic)
         self._engine = make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = session_factory(self._engine)
 
@@ -90,7 +93,20 @@ class Worker:
                     clear_working_data(job_folder(self.settings, job.project_id, job_id))
         for item in list(self.running.values()):
             self._supervise(item)
+        self._policies()
         self._claim_while_free()
+
+    def _policies(self) -> None:
+        """Every ``policy_check_s``: queue the continue jobs of the continual policies due (`jobs.policies`)."""
+        if time.monotonic() - self._policies_at < self.settings.policy_check_s:
+            return
+        self._policies_at = time.monotonic()
+        with self.sessions() as session:
+            try:
+                for job_id in run_policies(session, self.settings):
+                    queue.append_logs(session, job_id, [f"[worker {self.id}] queued by its continual policy"])
+            except Exception as e:  # noqa: BLE001  a policy's problem must not stop the worker's jobs
+                print(f"[worker {self.id}] continual policies: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
     def _claim_while_free(self) -> None:
         while len(self.running) < self.cpu_slots:

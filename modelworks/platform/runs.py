@@ -196,11 +196,14 @@ def record_run(
     artifacts: list[dict[str, Any]],
     *,
     job: Job | None = None,
+    source: str | None = None,
+    parent: dict[str, Any] | None = None,
 ) -> Run:
     """Add the row of the run folder ``run_dir`` (made by ``job``, if any), published under
     ``key`` with manifest ``artifacts`` (see `publish_run`), and its audit entry; the caller
     commits. The run of a compress or export job inherits its parent run's data lineage and
-    names it (``parent_job``, ``parent_run``)."""
+    names it (``parent_job``, ``parent_run``). ``source`` names the data the run was trained on
+    when the job's config does not (a continue job), ``parent`` adds lineage facts (its parent version)."""
     run_dir = Path(run_dir)
     if not (run_dir / store.CONFIG).is_file():
         raise UserError(f"{run_dir} is not a run folder: it has no {store.CONFIG}")
@@ -216,10 +219,10 @@ def record_run(
             "parent_run": parent.id if parent is not None else None,
         }
     else:
-        job_source = ((job.config.get("data") or {}).get("source") if job is not None else None) or (
-            config.get("data") or {}
-        ).get("source", "")
-        lineage = _lineage(session, project_id, str(job_source))
+        job_data = job.config.get("data") if job is not None else None
+        job_source = source or (job_data.get("source") if isinstance(job_data, dict) else None)
+        job_source = job_source or (config.get("data") or {}).get("source", "")
+        lineage = {**_lineage(session, project_id, str(job_source)), **(parent or {})}
     run = Run(
         project_id=project_id,
         job_id=job.id if job is not None else None,

@@ -26,6 +26,7 @@ setting                    environment variable         default
 ``executor``               ``MODELWORKS_EXECUTOR``      ``local`` (or ``ray``: where workers run jobs)
 ``ray_address``            ``MODELWORKS_RAY_ADDRESS``   none (HOST:PORT, ``auto`` or ``local``)
 ``pretrained``             ``MODELWORKS_PRETRAINED``    none (comma-separated ``model.path`` values jobs may use)
+``policy_check_s``         ``MODELWORKS_POLICY_CHECK_S`` ``10`` (how often a worker looks for continual policies due)
 =========================  ===========================  =====================================
 
 Dataset keys: the first key is the current one (new data is encrypted with it); the others
@@ -87,6 +88,7 @@ class Settings(BaseModel):
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = Field(None, min_length=1, description="HOST:PORT of a Ray cluster, 'auto' or 'local'")
     pretrained: tuple[str, ...] = Field((), description="the model.path values jobs may use (folders, package:NAME)")
+    policy_check_s: float = Field(10.0, gt=0, description="seconds between a worker's looks at the continual policies")
 
     @property
     def work_dir(self) -> Path:
@@ -142,6 +144,7 @@ class Settings(BaseModel):
             "executor": executor or env.get("MODELWORKS_EXECUTOR") or "local",
             "ray_address": ray_address or env.get("MODELWORKS_RAY_ADDRESS") or None,
             "pretrained": tuple(p.strip() for p in env.get("MODELWORKS_PRETRAINED", "").split(",") if p.strip()),
+            "policy_check_s": env.get("MODELWORKS_POLICY_CHECK_S") or 10.0,
         }
         values |= {name: env[var] for name, var in LIMITS.items() if env.get(var)}
         try:

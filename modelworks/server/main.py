@@ -21,6 +21,7 @@ from modelworks.server.openapi import install_openapi
 from modelworks.server.ratelimit import AuthFailures
 from modelworks.server.routers import (
     audit,
+    continual,
     datasets,
     health,
     jobs,
@@ -62,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     # Every API route authenticates: the dependency is attached once, here, to the whole tree.
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
-    for module in (users, tokens, projects, members, audit, jobs, registry, serving, streams):
+    for module in (users, tokens, projects, members, audit, jobs, registry, serving, streams, continual):
         api.include_router(module.router)
     api.include_router(datasets.router)
     api.include_router(datasets.admin_router)

@@ -84,6 +84,9 @@ EXEMPT = {
     # A version registered from a built-in has no file to download: a fact of the version, not of
     # the request (400, "is a built-in", as tests/server/test_datasets.py pins it).
     ("GET /api/v1/projects/{project}/datasets/{name}/versions/{version}/download", "positive_data_acceptance"),
+    # A continual policy names a model, its alias and a dataset of the project: a schema-valid name
+    # of one that does not exist is refused (404, naming it), a taken policy name too (409).
+    ("POST /api/v1/projects/{project}/continual/policies", "positive_data_acceptance"),
 }
 
 

@@ -13,7 +13,7 @@ from alembic import context
 from alembic.operations import Operations
 from sqlalchemy import Connection, inspect
 
-from modelworks.platform.db import serving, streams  # noqa: F401  (their tables join Base.metadata)
+from modelworks.platform.db import continual, serving, streams  # noqa: F401  (their tables join Base.metadata)
 from modelworks.platform.db.models import JOB_KINDS, Base, UTCDateTime, job_kind_check
 
 
