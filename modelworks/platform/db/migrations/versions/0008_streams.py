@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_streams"
-down_revision = "0006_serving"
+down_revision = "0007_continual"
 branch_labels = None
 depends_on = None
 
