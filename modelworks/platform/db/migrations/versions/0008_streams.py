@@ -1,7 +1,7 @@
 """Streams: appended dataset windows with their offsets, serving request logs and feedback.
 
 Revision ID: 0008_streams
-Revises: 0006_serving
+Revises: 0007_continual
 Create Date: 2026-12-02
 """
 
