@@ -66,7 +66,8 @@ def test_job_series_reads_the_job_stream_and_polls_what_is_new(tmp_path) -> None
         session.flush()
         rows = [{"job_id": job.id, "step": i, "epoch": 0, "name": "loss", "value": 1.0} for i in range(10_000)]
         rows[4_000]["value"] = 9.0
-        rows += [{"job_id": job.id, "step": 100 * e, "epoch": e, "name": "val_准确率", "value": e / 10} for e in range(5)]
+        val = "val_准确率"
+        rows += [{"job_id": job.id, "step": 100 * e, "epoch": e, "name": val, "value": e / 10} for e in range(5)]
         rows.append({"job_id": job.id, "step": None, "epoch": None, "name": "accuracy", "value": 0.9})  # final value
         session.execute(insert(JobMetric), rows)
         session.commit()
