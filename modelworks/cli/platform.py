@@ -65,6 +65,7 @@ def up(
     console.print(
         f"modelworks serving on http://{settings.host}:{settings.port} (data: {settings.home})", highlight=False
     )
+    console.print(f"web UI: http://{settings.host}:{settings.port}/ui/ (sign in with a token)", highlight=False)
     app = create_app(settings)
     # Inference runs in a process of its own, never in this server's request threads.
     serving_process = start_serving(settings) if serving else None

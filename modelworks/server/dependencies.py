@@ -7,7 +7,9 @@ Every route under /api/v1 names exactly how it is authorized by depending on one
 * `require_role(role)`  — a member of the ``{project}`` in the path with at least ``role``.
 
 Each of these depends on `current_user`, which turns the ``Authorization: Bearer <token>``
-header into a `User` or answers 401. `modelworks.server.guard` refuses to start an app with a
+header into a `User` or answers 401. Under ``/ui`` (the web UI) the token may instead come from the
+session cookie, which the browser sends only there (`modelworks.ui.web`; the UI checks a CSRF token
+on every state-changing request it authenticates that way). `modelworks.server.guard` refuses to start an app with a
 route that declares none of them. Each also declares the refusals it answers (`ANSWERS`), which
 `modelworks.server.openapi` writes into every operation that depends on it.
 """
@@ -66,6 +68,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session)]
 
+UI_PREFIX = "/ui"
+SESSION_COOKIE = "mw_session"  # the web UI's session: an API token of its own, HttpOnly, Path=/ui
+
 _bearer = HTTPBearer(
     auto_error=False, description="an API token: modelworks up prints the first; POST /api/v1/tokens makes more"
 )
@@ -83,13 +88,23 @@ def current_user(
     """The user whose token is in the Authorization header; 401 for a missing, malformed,
     unknown, revoked or expired token, 429 once the client's address has had too many tokens
     refused (`modelworks.server.ratelimit`)."""
-    if credentials is None:
+    presented = credentials.credentials if credentials is not None else session_cookie(request)
+    if presented is None:
         raise Unauthenticated("missing or malformed credentials: send the header 'Authorization: Bearer <token>'")
     try:
-        return tokens.authenticate(session, credentials.credentials)
+        return tokens.authenticate(session, presented)
     except Unauthenticated:
         request.app.state.auth_failures.refused(request.client.host if request.client else "unknown")
         raise
+
+
+def session_cookie(request: Request) -> str | None:
+    """The web UI's session token, on a request to the UI that carries no Authorization header."""
+    if request.url.path != UI_PREFIX and not request.url.path.startswith(UI_PREFIX + "/"):
+        return None
+    if "authorization" in request.headers:  # a malformed header is refused as such, not replaced
+        return None
+    return request.cookies.get(SESSION_COOKIE)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

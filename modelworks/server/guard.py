@@ -20,7 +20,10 @@ from starlette.routing import compile_path
 
 from modelworks.server.dependencies import ACCESS_RULES, current_user
 
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The web UI's sign-in page and its static files (modelworks.ui) are public too: read-only like the rest.
+PUBLIC_PATHS = frozenset(
+    {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/ui/signin", "/ui/static"}
+)
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 

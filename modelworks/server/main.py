@@ -20,6 +20,7 @@ from modelworks.server.middleware import BodyLimits, SecurityHeaders
 from modelworks.server.openapi import install_openapi
 from modelworks.server.ratelimit import AuthFailures
 from modelworks.server.routers import audit, datasets, health, jobs, members, projects, registry, serving, tokens, users
+from modelworks.ui import UI_UPLOAD_PATH, install_ui
 
 API_PREFIX = "/api/v1"
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     api.include_router(datasets.router)
     api.include_router(datasets.admin_router)
     app.include_router(api)
+    install_ui(app)  # the web UI at /ui: pages with the same access declarations as the API
 
     check_routes(app)  # and each declares its authorization, or the app is not built
     install_openapi(app)  # the document declares what each route really answers
@@ -61,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_stream=app.state.datastore.max_upload_bytes,
         idle_timeout_s=settings.body_timeout_s,
         refuse=error_response,
-        streamed=[API_PREFIX + datasets.UPLOAD_PATH],
+        streamed=[API_PREFIX + datasets.UPLOAD_PATH, UI_UPLOAD_PATH],
     )
     app.add_middleware(SecurityHeaders, api_prefix=API_PREFIX + "/")
     return app

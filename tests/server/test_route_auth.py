@@ -29,6 +29,11 @@ SELF_SERVICE = {
     ("GET", "/api/v1/tokens"),
     ("GET", "/api/v1/projects"),
     ("POST", "/api/v1/projects"),
+    # the web UI: your projects, the switcher (a redirect), signing in and out
+    ("GET", "/ui/"),
+    ("GET", "/ui/go"),
+    ("POST", "/ui/session"),
+    ("POST", "/ui/signout"),
 }
 
 
@@ -96,7 +101,15 @@ def fill(path: str, values: dict[str, str]) -> str:
 
 def test_public_allow_list_is_what_we_think():
     # Widening the allow-list must be a conscious change to this test too.
-    assert PUBLIC_PATHS == {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    assert PUBLIC_PATHS == {
+        "/health",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/ui/signin",
+        "/ui/static",
+    }
 
 
 def test_enumeration_sees_every_documented_route(platform):
@@ -146,6 +159,9 @@ def test_public_routes_answer_without_a_token(platform):
     assert http.get("/health").json()["status"] == "ok"
     assert http.get("/openapi.json").status_code == 200
     assert http.get("/docs").status_code == 200
+    assert http.get("/ui/signin").status_code == 200
+    assert http.get("/ui/static/ui.js").status_code == 200
+    assert http.post("/ui/static/ui.js").status_code == 405  # public means read-only
 
 
 # --- the startup guard itself ------------------------------------------------------------------
