@@ -33,6 +33,7 @@ UPLOAD_PATH = UI_PREFIX + "/p/{project}/datasets/{name}/upload"  # streamed: bou
 PAGES = (
     "modelworks.ui.session",
     "modelworks.ui.projects",
+    "modelworks.ui.runs",
 )
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]

@@ -115,9 +115,7 @@ def compare_page(
     """2 to 5 runs: overlaid curves, their parameters and metrics, and a diff of their configs."""
     ids = runs_compare.parse_ids(runs_)
     view = runs_compare.compare(session, request.app.state.settings, access.project, ids)
-    return render(
-        request, "runs/compare.html", access=access, section="jobs", view=view, ids=",".join(map(str, ids))
-    )
+    return render(request, "runs/compare.html", access=access, section="jobs", view=view, ids=",".join(map(str, ids)))
 
 
 @router.get("/compare/series")

@@ -136,9 +136,10 @@
   function setState(state) {
     var el = document.getElementById("job-state");
     if (!el || el.dataset.state === state) return;
+    var labels = JSON.parse(el.dataset.labels || "{}");
     el.dataset.state = state;
     el.className = "state state-" + state;
-    el.textContent = state;
+    el.textContent = labels[state] || state;
   }
 
   /* ---- run page and study page */
@@ -147,10 +148,16 @@
 
   function livePage(root, draw) {
     var held = {}, last = 0, logSeq = Number(root.dataset.logSeq || 0);
-    function show(answer) {
+    function show(answer, live) {
       merge(held, answer);
       last = answer.last_id;
-      var any = Object.keys(held).length > 0;
+      var names = Object.keys(held), any = names.length > 0;
+      var added = names.reduce(function (n, k) { return n + (answer.series[k] ? answer.series[k].x.length : 0); }, 0);
+      // What the page holds, and how many points arrived by polls while the job was running.
+      root.dataset.points = names.reduce(function (n, k) { return n + held[k].x.length; }, 0);
+      if (live && answer.state === "running" && !answer.whole) {
+        root.dataset.livePoints = Number(root.dataset.livePoints || 0) + added;
+      }
       document.getElementById("curves-empty").hidden = any;
       draw(held);
       drawn();
@@ -161,7 +168,7 @@
       Poller(function () {
         var after = tooLong(held) ? 0 : last;
         return getJSON(root.dataset.live + "?after=" + after + "&log_after=" + logSeq).then(function (a) {
-          show(a);
+          show(a, true);
           if (a.logs.length) logSeq = a.logs[a.logs.length - 1].seq;
           appendLog(document.getElementById("log"), a.logs);
           setState(a.state);
