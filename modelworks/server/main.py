@@ -20,13 +20,16 @@ from modelworks.server.middleware import BodyLimits, SecurityHeaders
 from modelworks.server.openapi import install_openapi
 from modelworks.server.ratelimit import AuthFailures
 from modelworks.server.routers import audit, datasets, health, jobs, members, projects, registry, serving, tokens, users
-from modelworks.ui import UI_UPLOAD_PATH, install_ui
 
 API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The platform API for ``settings``; migrations are applied when the server starts."""
+    # Here, not at the top: the UI's modules import the server's (a browser-facing layer on top of it).
+    from modelworks.ui.app import UPLOAD_PATH as UI_UPLOAD_PATH
+    from modelworks.ui.app import install_ui
+
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager

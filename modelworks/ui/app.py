@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from modelworks.errors import UserError
 from modelworks.platform.errors import Unauthenticated
-from modelworks.server import errors
+from modelworks.server.errors import http_error, user_error, validation_error
 from modelworks.server.dependencies import UI_PREFIX
 from modelworks.server.redact import redact
 from modelworks.ui import session
@@ -33,6 +33,10 @@ UPLOAD_PATH = UI_PREFIX + "/p/{project}/datasets/{name}/upload"  # streamed: bou
 PAGES = (
     "modelworks.ui.session",
     "modelworks.ui.projects",
+    "modelworks.ui.datasets",
+    "modelworks.ui.jobs",
+    "modelworks.ui.experiment",
+    "modelworks.ui.models",
     "modelworks.ui.runs",
 )
 
@@ -48,9 +52,9 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(ui)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="ui-static")
     for exc, api_handler in (
-        (UserError, errors.user_error),
-        (HTTPException, errors.http_error),
-        (RequestValidationError, errors.validation_error),
+        (UserError, user_error),
+        (HTTPException, http_error),
+        (RequestValidationError, validation_error),
     ):
         app.add_exception_handler(exc, _html_for_browsers(api_handler))
 

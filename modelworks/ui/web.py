@@ -85,7 +85,17 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
 templates.env.filters["when"] = when
+templates.env.filters["duration"] = duration
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

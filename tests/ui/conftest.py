@@ -8,12 +8,15 @@ downloaded browser) for the whole session.
   HTTP, no page load); the page records console errors, and CSP violations fail the test.
 * ``shot(page, name)`` — a full-page screenshot under ``test-artifacts/ui/`` (or $MODELWORKS_TEST_ARTIFACTS).
 * ``axe_check(page)`` — runs the vendored axe-core in the page; fails on serious or critical violations.
+* ``world`` — a project with an editor and a viewer, and another project they cannot see.
+* ``trained_job`` — a tiny train job of that project run to success by a real worker (with its run).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import pytest
 
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.settings import Settings
+from tests.fixtures.jobs import TINY, Workers, finished
 from tests.fixtures.platform import LiveServer, Platform
 
 CHROMIUM = os.environ.get("MODELWORKS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -108,3 +112,37 @@ def axe_check() -> Callable[[Any], list[dict]]:
         return result["violations"]
 
     return check
+
+
+@pytest.fixture(scope="session")
+def world(ui: Platform) -> dict[str, Any]:
+    """Two projects and three users: ``project`` (admin owns it; ``editor`` and ``viewer`` are
+    members with those roles) and ``other`` (owned by ``outsider``, which nobody else joins)."""
+    suffix = uuid.uuid4().hex[:6]
+    admin = ui.client()
+    project, other = f"lab-{suffix}", f"other-{suffix}"
+    admin.create_project(project, description="项目：图像分类")
+    users = {}
+    for role in ("editor", "viewer", "outsider"):
+        name, token = ui.new_user(role)
+        users[role] = {"name": name, "token": token}
+        if role != "outsider":
+            admin.set_member(project, name, role)
+    ui.client(users["outsider"]["token"]).create_project(other)
+    return {"project": project, "other": other, **users}
+
+
+@pytest.fixture(scope="session")
+def trained_job(ui: Platform, world: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A tiny train job (iris, 3 epochs) of ``world["project"]``, run to success by a real worker;
+    the worker keeps running for the session (it picks up jobs the tests submit)."""
+    workers = Workers(ui.settings)
+    workers.start()
+    try:
+        job = ui.client().submit_job(world["project"], "train", TINY)
+        done = finished(ui.client(), world["project"], job["id"], timeout=300)
+        assert done["state"] == "succeeded", done
+        run = ui.client().runs(world["project"], job=job["id"])["items"][0]
+        yield {"job": done, "run": run}
+    finally:
+        workers.stop_all()

@@ -34,6 +34,23 @@
     });
   });
 
+  // A part of the page that changes while jobs run (data-refresh: the URL to re-read it from) is
+  // re-read every 5 s while the tab is visible and the server still marks it so; an idle tab costs nothing.
+  document.querySelectorAll("[data-refresh][id]").forEach(function (el) {
+    var id = el.id;
+    var timer = setInterval(function () {
+      var current = document.getElementById(id);
+      if (!current || !current.dataset.refresh) return clearInterval(timer);
+      if (document.visibilityState !== "visible") return;
+      fetch(current.dataset.refresh, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById(id);
+          if (fresh) current.replaceWith(fresh);
+        });
+    }, 5000);
+  });
+
   var signin = document.getElementById("signin");
   if (signin) {
     signin.addEventListener("submit", function (e) {
