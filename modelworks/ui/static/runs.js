@@ -179,9 +179,13 @@
     });
   }
 
+  function label(root, text) {
+    return JSON.parse(root.dataset.labels || "{}")[text] || text;
+  }
+
   function runPage(root) {
-    var loss = new Chart(document.getElementById("chart-loss"), "step");
-    var metrics = new Chart(document.getElementById("chart-metrics"), "step");
+    var loss = new Chart(document.getElementById("chart-loss"), label(root, "step"));
+    var metrics = new Chart(document.getElementById("chart-metrics"), label(root, "step"));
     root.addEventListener("job-done", function (e) {
       if (!e.detail.run) return;
       fetch(root.dataset.runBase + e.detail.run + "/report", { credentials: "same-origin", headers: { Accept: "text/html" } })
@@ -211,7 +215,8 @@
 
   function studyPage(root) {
     var metric = root.dataset.metric, direction = root.dataset.direction;
-    var chart = new Chart(document.getElementById("chart-history"), "trial", function (name, i) {
+    var best = label(root, "best so far");
+    var chart = new Chart(document.getElementById("chart-history"), label(root, "trial"), function (name, i) {
       return i === 0
         ? { paths: function () { return null; }, points: { show: true, size: 6 } }
         : { paths: uPlot.paths.stepped({ align: 1 }) };
@@ -222,8 +227,8 @@
       var s = held[name];
       var both = {};
       both[name] = s;
-      both["best so far"] = { x: s.x, y: bestSoFar(s.y, direction) };
-      chart.draw(both, [name, "best so far"]);
+      both[best] = { x: s.x, y: bestSoFar(s.y, direction) };
+      chart.draw(both, [name, best]);
     });
     importance(root);
   }
@@ -295,7 +300,7 @@
           labels.push(r.name);
           colors.push(r.color);
         });
-        new Chart(el, "step").draw(series, labels, colors);
+        new Chart(el, label(root, "step")).draw(series, labels, colors);
       });
       drawn();
     });
