@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException
 
 from modelworks.errors import UserError
 from modelworks.platform.errors import Unauthenticated
-from modelworks.server.errors import http_error, user_error, validation_error
 from modelworks.server.dependencies import UI_PREFIX
+from modelworks.server.errors import http_error, user_error, validation_error
 from modelworks.server.redact import redact
 from modelworks.ui import session
 from modelworks.ui.web import HERE, render, wants_html
@@ -37,6 +37,8 @@ PAGES = (
     "modelworks.ui.jobs",
     "modelworks.ui.experiment",
     "modelworks.ui.models",
+    "modelworks.ui.deployments",
+    "modelworks.ui.usage",
     "modelworks.ui.runs",
 )
 

@@ -74,7 +74,7 @@ def version_page(request: Request, name: PathName, version: api.Version, access:
 
 
 def cell(value: Any, image: bool) -> dict[str, str]:
-    """One preview cell: {"image": a data URI, "text": ""} for an image given as pixels, else {"image": "", "text": ...}."""
+    """One preview cell: ``image``, a PNG data URI for an image given as pixels (else ""), or ``text``."""
     if image and isinstance(value, list):
         uri = thumbnail(value)
         if uri is not None:

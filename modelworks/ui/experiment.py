@@ -16,13 +16,12 @@ from sqlalchemy import select
 
 from modelworks.errors import UserError
 from modelworks.jobs import queue
-from modelworks.jobs.check import check_job
 from modelworks.platform.access import ProjectAccess
 from modelworks.platform.db.models import Dataset, DatasetVersion
 from modelworks.platform.limits import check_config
 from modelworks.server.dependencies import UI_PREFIX, DbSession, Editor
-from modelworks.ui.yaml_lines import Problem, problems_in, yaml_error_problem
 from modelworks.ui.web import render
+from modelworks.ui.yaml_lines import Problem, problems_in, yaml_error_problem
 
 router = APIRouter(prefix="/p/{project}/new")
 STARTERS = "modelworks.config.templates"
@@ -87,10 +86,11 @@ def new_page(
     access: Editor,
     session: DbSession,
     source: Annotated[str, Query(max_length=200, description="data.source: dataset:NAME@VERSION")] = "",
-    starter: Annotated[str, Query(max_length=100)] = "tabular-classification",
+    starter: Annotated[str, Query(max_length=100)] = "",
     kind: Kind = "train",
 ) -> HTMLResponse:
     """The editor, filled with a starter config whose ``data.source`` is ``source``."""
+    starter = starter or "tabular-classification"
     text = starter_text(starter, source or None, kind)
     return _page(request, access, session, text, kind, source=source, starter=starter)
 
@@ -116,6 +116,8 @@ def submit(
             raise UserError("config: the YAML must be a mapping of sections (data, model, train, ...)")
         check_config(parsed, settings)
         if action == "check":
+            from modelworks.jobs.check import check_job  # the facade imports torch: not at the server's start
+
             check_job(session, access.project, kind, parsed, pretrained=settings.pretrained)
             return _page(request, access, session, config, kind, valid=True, **again)
         job = queue.submit(session, access.user, access.project, kind, parsed, pretrained=settings.pretrained)

@@ -27,15 +27,8 @@ ACTIVE = ("queued", "running")
 # Shown first among a run's final metrics, when present; then any others, up to KEY_METRICS in all.
 HEADLINE = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2", "loss")
 KEY_METRICS = 3
-SORTS = {
-    "created": Job.id,
-    "state": Job.state,
-    "kind": Job.kind,
-    "started": Job.started_at,
-    "finished": Job.finished_at,
-    "cpu": Job.cpu_seconds,
-}
-Sort = Literal[tuple(SORTS)]  # type: ignore[valid-type]
+SORTS = ("created", "state", "kind", "cost")
+Sort = Literal[SORTS]  # type: ignore[valid-type]
 State = Literal[JOB_STATES]  # type: ignore[valid-type]
 Kind = Literal[tuple(e.name for e in JOB_KINDS)]  # type: ignore[valid-type]
 
@@ -71,7 +64,7 @@ def job_rows(
         query = query.where(Job.state == state)
     if kind:
         query = query.where(Job.kind == kind)
-    column = SORTS[sort]
+    column = sort_column(sort, settings)
     query = query.order_by(column.desc() if descending else column.asc(), Job.id.desc())
     page = paginate(session, query, limit, offset)
     ids = [job.id for job in page.items]
@@ -95,6 +88,13 @@ def job_rows(
             )
         )
     return Page(items=rows, total=page.total, limit=page.limit, offset=page.offset)
+
+
+def sort_column(sort: str, settings: Settings) -> Any:
+    """The SQL expression a sort key orders by; cost is computed from the prices, as `queue.cost` does."""
+    if sort == "cost":
+        return Job.cpu_seconds * settings.price_cpu_hour + Job.gpu_seconds * settings.price_gpu_hour
+    return {"created": Job.id, "state": Job.state, "kind": Job.kind}[sort]
 
 
 def key_metrics(metrics: dict[str, Any]) -> list[tuple[str, float]]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hmac
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from modelworks.platform import tokens
@@ -22,6 +23,7 @@ from modelworks.ui.web import CSRF_FIELD, CSRF_HEADER, csrf_for, render
 
 SESSION_HOURS = 12
 SESSION_TOKEN_NAME = "web session"
+NextPage = Annotated[str, Query(alias="next", max_length=2000, description="a path inside the UI")]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -47,9 +49,9 @@ async def csrf_protect(request: Request, user: CurrentUser) -> None:
 
 
 @public.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, next: str = "") -> HTMLResponse:
+def signin_page(request: Request, next_page: NextPage = "") -> HTMLResponse:
     """The sign-in form (public). ``next`` is where to go after, a path inside the UI only."""
-    return render(request, "signin.html", next=safe_next(next))
+    return render(request, "signin.html", next=safe_next(next_page))
 
 
 def safe_next(target: str) -> str:
@@ -59,11 +61,11 @@ def safe_next(target: str) -> str:
 
 
 @router.post("/session")
-def sign_in(request: Request, user: AnyUser, session: DbSession, next: str = "") -> JSONResponse:
+def sign_in(request: Request, user: AnyUser, session: DbSession, next_page: NextPage = "") -> JSONResponse:
     """Start a session for the bearer of the Authorization header: a cookie holding a new token."""
     expires = utcnow() + timedelta(hours=SESSION_HOURS)
     _, token = tokens.issue_token(session, user, SESSION_TOKEN_NAME, expires)
-    response = JSONResponse({"next": safe_next(next)})
+    response = JSONResponse({"next": safe_next(next_page)})
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -77,6 +77,8 @@ def test_up_prints_the_admin_token_on_the_first_start_only(tmp_path):
         assert "shown only this once" in first
         me = httpx.get(f"{url}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200 and me.json()["name"] == "admin" and me.json()["is_admin"] is True
+        assert f"web UI: {url}/ui/" in first  # the printed URL answers with the sign-in page
+        assert "API token" in httpx.get(f"{url}/ui/", follow_redirects=True, headers={"Accept": "text/html"}).text
     finally:
         stop(proc)
 

@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
+from modelworks.client import Client
 from modelworks.platform.bootstrap import prepare
 from modelworks.platform.settings import Settings
 from tests.fixtures.jobs import TINY, Workers, finished
-from tests.fixtures.platform import LiveServer, Platform
+from tests.fixtures.platform import LiveServer, Platform, free_port
 
 CHROMIUM = os.environ.get("MODELWORKS_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -38,7 +39,13 @@ BLOCKING = ("serious", "critical")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One platform server for every browser test (prices set, so costs show)."""
     home = tmp_path_factory.mktemp("ui")
-    env = {"MODELWORKS_PRICE_CPU_HOUR": "3.6", "MODELWORKS_PRICE_GPU_HOUR": "36", "MODELWORKS_AUTH_FAILURES": "1000"}
+    env = {
+        "MODELWORKS_PRICE_CPU_HOUR": "3.6",
+        "MODELWORKS_PRICE_GPU_HOUR": "36",
+        "MODELWORKS_PRICE_1K_REQUESTS": "2",
+        "MODELWORKS_AUTH_FAILURES": "1000",
+        "MODELWORKS_SERVING_PORT": str(free_port()),  # where tests/ui/test_deployments.py serves
+    }
     settings = Settings.from_env(env, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0)
     token = prepare(settings)
     with LiveServer(settings) as server:
@@ -73,7 +80,7 @@ def signed_in(ui: Platform, browser: Any) -> Iterator[Callable[..., Any]]:
             answer = context.request.post("/ui/session", headers={"Authorization": f"Bearer {token or ui.admin_token}"})
             assert answer.ok, answer.text()
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(60_000)  # a bound for a busy machine: tests wait on events, never sleep
         page.csp_violations = []
         page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_violations.append(m.text))
         return page
@@ -138,11 +145,14 @@ def trained_job(ui: Platform, world: dict[str, Any]) -> Iterator[dict[str, Any]]
     the worker keeps running for the session (it picks up jobs the tests submit)."""
     workers = Workers(ui.settings)
     workers.start()
+    # The server's first submission imports the job check's libraries (torch): slow on a busy machine.
+    patient = Client(ui.url, ui.admin_token, timeout=300)
     try:
-        job = ui.client().submit_job(world["project"], "train", TINY)
+        job = patient.submit_job(world["project"], "train", TINY)
         done = finished(ui.client(), world["project"], job["id"], timeout=300)
         assert done["state"] == "succeeded", done
         run = ui.client().runs(world["project"], job=job["id"])["items"][0]
         yield {"job": done, "run": run}
     finally:
+        patient.close()
         workers.stop_all()

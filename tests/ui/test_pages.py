@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
-CSV = (
-    "花萼长度,花萼宽度,<script>window.pwned=1</script>,品种\n"
-    + "".join(f"{5 + i % 7 * 0.3:.1f},{3 + i % 5 * 0.2:.1f},x{i % 3},{['山鸢尾', '变色鸢尾', '维吉尼亚鸢尾'][i % 3]}\n" for i in range(60))
-).encode("utf-8")
+from tests.fixtures.jobs import LONGER
+
+SPECIES = ["山鸢尾", "变色鸢尾", "维吉尼亚鸢尾"]
+ROWS = "".join(f"{5 + i % 7 * 0.3:.1f},{3 + i % 5 * 0.2:.1f},x{i % 3},{SPECIES[i % 3]}\n" for i in range(60))
+CSV = ("花萼长度,花萼宽度,<script>window.pwned=1</script>,品种\n" + ROWS).encode("utf-8")
 
 
 def test_upload_a_chinese_csv_then_start_an_experiment_on_it(ui, world, signed_in, shot, axe_check):
@@ -19,7 +20,8 @@ def test_upload_a_chinese_csv_then_start_an_experiment_on_it(ui, world, signed_i
     page = signed_in(world["editor"]["token"])
     page.goto(f"/ui/p/{project}/datasets")
     axe_check(page)
-    page.fill("#upload-name", "花卉".encode().hex()[:0] + "flowers")
+    shot(page, "datasets")
+    page.fill("#upload-name", "flowers")
     page.set_input_files("#upload-file", files=[{"name": "鸢尾.csv", "mimeType": "text/csv", "buffer": CSV}])
     page.click("#upload button[type=submit]")
     page.wait_for_url(re.compile(r"/datasets/flowers/versions/1$"))
@@ -55,6 +57,10 @@ def test_upload_a_chinese_csv_then_start_an_experiment_on_it(ui, world, signed_i
     assert ui.client().job(project, job_id)["config"]["data"]["target"] == "品种"
     axe_check(page)
     shot(page, "jobs")
+    page.click("button[data-lang='zh-CN']")  # the same table in Chinese
+    page.wait_for_selector("h1:text('作业与运行')")
+    assert "训练" in row.inner_text() and page.get_attribute("html", "lang") == "zh-CN"
+    shot(page, "jobs-zh")
 
 
 def test_register_a_built_in_and_see_its_thumbnails(ui, world, signed_in, axe_check, shot):
@@ -77,13 +83,14 @@ def test_register_a_run_and_move_an_alias(ui, world, trained_job, signed_in, axe
     page = signed_in(world["editor"]["token"])
     page.goto(f"/ui/p/{project}/models")
     axe_check(page)
+    shot(page, "models")
     page.select_option("#reg-run", str(trained_job["run"]["id"]))
     page.fill("#reg-name", "iris-mlp")
     page.click("form[action$='/models/register'] button[type=submit]")
     page.wait_for_url(re.compile(r"/models/iris-mlp$"))
     page.fill("#alias-name", "production")
     page.select_option("#alias-version", "1")
-    page.click("text=Move alias")
+    page.click("form[action$='/aliases'] button[type=submit]")
     page.wait_for_selector("#aliases td:text('production')")
     assert ui.client().model(project, "iris-mlp")["aliases"][0]["version"] == 1
     history = page.inner_text("#history")
@@ -96,11 +103,9 @@ def test_a_viewer_sees_no_button_that_would_fail_and_not_another_project(ui, wor
     page = signed_in(world["viewer"]["token"])
     project = world["project"]
     page.goto("/ui/")
-    assert page.locator("#project-switch option").all_inner_texts() == [f"{project}"] or world["other"] not in (
-        page.inner_text("body")
-    )
+    assert page.locator("#project-switch option").all_inner_texts() == ["Choose a project", project]
     assert world["other"] not in page.inner_text("body")
-    for path in ("datasets", "jobs", "models"):
+    for path in ("datasets", "jobs", "models", "deployments", "usage"):
         page.goto(f"/ui/p/{project}/{path}")
         posts = page.locator("main form[method=post]")
         assert posts.count() == 0, f"{path}: a viewer sees {posts.count()} forms that would be refused"
@@ -110,3 +115,25 @@ def test_a_viewer_sees_no_button_that_would_fail_and_not_another_project(ui, wor
     assert response.status == 404 and "no project named" in page.inner_text("main")
     response = page.goto(f"/ui/p/{project}/new")
     assert response.status == 403
+
+
+def test_jobs_table_filters_sorts_retries_and_cancels(ui, world, trained_job, signed_in, axe_check):
+    project, done = world["project"], trained_job["job"]
+    page = signed_in(world["editor"]["token"])
+    page.goto(f"/ui/p/{project}/jobs?state=succeeded&sort=cost&order=asc")
+    states = page.locator("#jobs-table tbody td:nth-child(3)").all_inner_texts()
+    assert states and all(s.startswith("succeeded") for s in states)
+    row = page.locator(f"tr[data-job='{done['id']}']")
+    assert f"run {trained_job['run']['id']}" in row.inner_text() and "epoch 3/3" in row.inner_text()
+    assert "accuracy" in row.inner_text()
+    axe_check(page)
+    row.locator("button:text('Retry')").click()
+    page.wait_for_url(re.compile(rf"/ui/p/{project}/jobs$"))
+    retried = max(j["id"] for j in ui.client().jobs(project)["items"])
+    assert retried > done["id"] and ui.client().job(project, retried)["config"] == done["config"]
+    long = ui.client().submit_job(project, "train", LONGER)  # minutes of training: still going when cancelled
+    page.reload()
+    page.locator(f"tr[data-job='{long['id']}'] button:text('Cancel')").click()
+    page.wait_for_url(re.compile(rf"/ui/p/{project}/jobs$"))
+    job = ui.client().job(project, long["id"])
+    assert job["state"] == "cancelled" or job["cancel_requested"]

@@ -15,6 +15,10 @@ def test_sign_in_with_a_token_then_switch_language_and_sign_out(ui, signed_in, s
     assert "token" not in page.url.split("?", 1)[1].replace("next", "")
     axe_check(page)
     shot(page, "signin")
+    page.keyboard.press("Tab")  # keyboard first: the skip link, visibly focused
+    active = "document.activeElement"
+    focused = page.evaluate(f"() => [{active}.className, getComputedStyle({active}).outline]")
+    assert focused[0] == "skip" and "solid" in focused[1] and "3px" in focused[1]
     page.fill("#token", "mw_0123456789abcdef_" + "A" * 43)
     page.click("#signin button[type=submit]")
     page.wait_for_selector("#signin-error:not([hidden])")
@@ -46,9 +50,13 @@ def test_pages_carry_the_security_headers(ui, signed_in):
     assert headers["referrer-policy"] == "no-referrer"
 
 
-def test_a_state_change_without_the_csrf_token_is_refused(ui, signed_in):
+def test_a_state_change_without_the_csrf_token_is_refused(ui, world, signed_in):
     page = signed_in()
     page.goto("/ui/")
+    upload = f"/ui/p/{world['project']}/datasets/forged/upload?filename=a.csv"
+    refused = page.context.request.post(upload, data=b"a,b\n1,2\n", headers={"Content-Type": "text/csv"})
+    assert refused.status == 403 and "CSRF" in refused.text()
+    assert "forged" not in str(ui.client().datasets(world["project"]))
     refused = page.context.request.post("/ui/signout", form={"csrf_token": "forged"})
     assert refused.status == 403 and "CSRF" in refused.text()
     missing = page.context.request.post("/ui/signout")
