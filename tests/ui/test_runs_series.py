@@ -53,8 +53,8 @@ def test_buckets_must_be_positive() -> None:
         minmax([(0.0, 1.0)], 0)
 
 
-def test_job_series_reads_the_job_stream_and_polls_what_is_new(tmp_path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'mw.db'}")
+def test_job_series_reads_the_job_stream_and_polls_what_is_new(database) -> None:
+    engine = make_engine(database.url)  # SQLite and PostgreSQL
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions() as session:
