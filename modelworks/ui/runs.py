@@ -4,7 +4,7 @@ artifacts and lineage), comparing runs, and a tuning study.
 Every route is a project route authorized by the API's own dependency (`Viewer`: a member of
 the project, any role), so a user who cannot read a run through the API cannot see its page
 (404 for another team's project). Pages are server-rendered; the charts and the live poll are
-``static/runs.js``, which reads the JSON routes below (``.../series``, ``.../live``).
+``static/runs.js``: the pages carry their series as JSON data, and live pages poll ``.../live``.
 """
 
 from __future__ import annotations
@@ -115,7 +115,16 @@ def compare_page(
     """2 to 5 runs: overlaid curves, their parameters and metrics, and a diff of their configs."""
     ids = runs_compare.parse_ids(runs_)
     view = runs_compare.compare(session, request.app.state.settings, access.project, ids)
-    return render(request, "runs/compare.html", access=access, section="jobs", view=view, ids=",".join(map(str, ids)))
+    series = runs_compare.compare_series(session, access.project, ids)
+    return render(
+        request,
+        "runs/compare.html",
+        access=access,
+        section="jobs",
+        view=view,
+        ids=",".join(map(str, ids)),
+        series=series,
+    )
 
 
 @router.get("/compare/series")
@@ -136,8 +145,16 @@ def study_page(job_id: DbId, access: Viewer, session: DbSession, request: Reques
     job = runs_study.tune_job(queue.get_job(session, access.project, job_id))
     study = runs_study.study(session, request.app.state.settings, job)
     run = runs.job_run(session, job.id)
+    series = job_series(session, job.id).as_json()
     return render(
-        request, "runs/study.html", access=access, section="jobs", study=study, run=run, title=f"study {job.id}"
+        request,
+        "runs/study.html",
+        access=access,
+        section="jobs",
+        study=study,
+        run=run,
+        series=series,
+        title=f"study {job.id}",
     )
 
 

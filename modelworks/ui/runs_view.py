@@ -67,6 +67,7 @@ class RunPage:
     lineage: dict[str, Any] = field(default_factory=dict)
     logs: list[LogLine] = field(default_factory=list)
     cost: float | None = None
+    series: dict[str, Any] | None = None  # the job's metric series, cut down: drawn without another request
 
     @property
     def live(self) -> bool:
@@ -97,6 +98,7 @@ def run_page(
     page = RunPage(project=project, name=run_name(run, job), job=job, run=run)
     if job is not None:
         page.logs = log_tail(session, settings, job)
+        page.series = job_series(session, job.id).as_json()
         page.cost = queue.cost(settings, job.cpu_seconds, job.gpu_seconds)
         page.config = config_yaml(job.config, settings)
     if run is not None:
