@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from modelworks.platform import datasets
 from modelworks.platform.names import NAME_PATTERN
 from modelworks.platform.previews import preview_of
+from modelworks.platform.roles import Role
 from modelworks.platform.uploads import EXTENSION_FORMATS
 from modelworks.server.dependencies import UI_PREFIX, DbSession, Editor, Owner, Paging, PathName, Viewer
 from modelworks.server.routers import datasets as api
-from modelworks.ui.web import render
+from modelworks.ui.web import can, render
 
 router = APIRouter(prefix="/p/{project}/datasets")
 CELL_CHARS = 120  # a preview cell longer than this is cut, with an ellipsis
@@ -39,7 +40,7 @@ def list_page(request: Request, access: Viewer, session: DbSession, paging: Pagi
         access=access,
         section="datasets",
         page=page,
-        builtins=_builtin_names(),
+        builtins=_builtin_names() if can(access, Role.editor) else [],  # the form is for editors
         formats=", ".join(sorted(EXTENSION_FORMATS)),
         max_upload_mb=request.app.state.datastore.max_upload_bytes / (1 << 20),
     )
