@@ -39,6 +39,7 @@ PAGES = (
     "modelworks.ui.models",
     "modelworks.ui.deployments",
     "modelworks.ui.usage",
+    "modelworks.ui.runs",
 )
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]

@@ -24,8 +24,11 @@ def catalog(lang: str) -> dict[str, str]:
     """The messages of ``lang`` (English: the keys themselves, so an empty catalog)."""
     if lang == DEFAULT:
         return {}
-    text = resources.files("modelworks.ui").joinpath(f"locales/{lang}.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    folder = resources.files("modelworks.ui").joinpath("locales")
+    messages: dict[str, str] = {}
+    for part in sorted(p.name for p in folder.iterdir() if p.name.startswith(f"{lang}.") and p.name.endswith(".json")):
+        messages.update(json.loads(folder.joinpath(part).read_text(encoding="utf-8")))  # zh-CN.json, zh-CN.runs.json
+    return messages
 
 
 def translator(lang: str) -> Callable[..., str]:
