@@ -12,13 +12,14 @@ a `BadRequest` whose message names the tensor: the server answers it as 400 ``{"
 from __future__ import annotations
 
 import gzip
-import json
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from modelworks.serve.model import NUMPY_TYPES, TensorSpec
 
@@ -68,8 +69,8 @@ def parse_infer(body: bytes, header_length: str | None, inputs: Sequence[TensorS
     else:
         head, binary = body, memoryview(b"")
     try:
-        request = json.loads(head)
-    except (UnicodeDecodeError, ValueError) as e:
+        request = orjson.loads(head)  # strict JSON (no NaN), and about ten times faster than json.loads
+    except orjson.JSONDecodeError as e:
         raise BadRequest(f"the request is not valid JSON: {e}") from e
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list) or not request["inputs"]:
         raise BadRequest("the request must be a JSON object with a non-empty list 'inputs'")
@@ -120,7 +121,7 @@ def encode_response(model: str, version: str, request: InferRequest, outputs: di
             out["data"] = array.ravel().tolist()
         listed.append(out)
     answer["outputs"] = listed
-    head = json.dumps(answer, allow_nan=False).encode()
+    head = orjson.dumps(answer)
     if not blobs:
         return head, {"Content-Type": "application/json"}
     return b"".join([head, *blobs]), {"Content-Type": BINARY_CONTENT_TYPE, HEADER_LENGTH: str(len(head))}
@@ -148,7 +149,7 @@ def _input(i: int, raw: Any, specs: dict[str, TensorSpec], binary: memoryview, o
     if shape[0] == 0:
         raise BadRequest(f"input {name!r} has no rows")
     dtype = np.dtype(NUMPY_TYPES[spec.datatype]).newbyteorder("<")
-    count = int(np.prod(shape))
+    count = math.prod(shape)
     size = _object(raw.get("parameters"), f"inputs[{i}].parameters").get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size < 0:

@@ -46,6 +46,27 @@ def test_server_and_model_routes_through_tritonclient(served):
     assert {"inference_count", "execution_count", "name", "version"} <= set(stats)
 
 
+def test_model_config_is_tritons_model_config(served):
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2
+
+    client = triton.InferenceServerClient(served.host)
+    for name, platform in (("iris", "pytorch_libtorch"), ("iris-onnx", "onnxruntime_onnx"), ("text", None)):
+        config = client.get_model_config(name)
+        assert config == client.get_model_config(name, "1")
+        parsed = json_format.ParseDict(config, model_config_pb2.ModelConfig())  # Triton's own schema
+        meta = client.get_model_metadata(name)
+        assert parsed.name == name and parsed.max_batch_size == 32
+        assert parsed.dynamic_batching.max_queue_delay_microseconds == 5000
+        for tensors, described in ((parsed.input, meta["inputs"]), (parsed.output, meta["outputs"])):
+            assert [(t.name, model_config_pb2.DataType.Name(t.data_type), list(t.dims)) for t in tensors] == [
+                (t["name"], "TYPE_" + t["datatype"], t["shape"][1:]) for t in described
+            ]
+        assert platform in (None, parsed.platform)
+    with pytest.raises(InferenceServerException, match="not served"):
+        client.get_model_config("nope")
+
+
 @pytest.mark.parametrize("binary_in", [True, False])
 @pytest.mark.parametrize("binary_out", [True, False])
 def test_infer_through_tritonclient(served, runs, binary_in, binary_out):
