@@ -222,9 +222,8 @@ def _inference_routes(app: ServingApp, models: ModelSet, hooks: ServeHooks, limi
         status, rows = 500, 0
         try:
             raw = decompress(await _body(request, limits), request.headers.get("Content-Encoding"))
-            parsed = parse_infer(
-                raw, request.headers.get("Inference-Header-Content-Length"), found.model.inputs, found.model.outputs
-            )
+            parsed = parse_infer(raw, request.headers.get("Inference-Header-Content-Length"), found.model.inputs,
+                                 found.model.outputs, found.model.tokenize)  # fmt: skip
             rows = parsed.rows
             timeout = min(limits.timeout_s, parsed.timeout_s or limits.timeout_s)
             outputs = await _submit(found, parsed.inputs, timeout)
