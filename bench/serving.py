@@ -308,7 +308,8 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['model']} | {r['server']} | {r['concurrency']} | {r['throughput_rps']:.1f} | "
                      f"{r['throughput_vs_baseline']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                     f"{r['p99_vs_baseline']:.2f} | {r.get('average_batch', 1.0):.1f} | {r['load_average']:.1f} |")  # fmt: skip
+                     f"{r['p99_vs_baseline']:.2f} | {r.get('average_batch', 1.0):.1f} | "
+                     f"{r['load_average']:.1f} |")  # fmt: skip
     lines += ["", "| model | runtime | ms/row at batch 1 | ms/row at batch 32 | gain | load average |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     for label, timings in result["forward_pass_alone"].items():
