@@ -90,15 +90,52 @@ def synthetic_texts(n: int) -> pd.DataFrame:
 
 def request_body(run: Any) -> bytes:
     """One test row as an OIP JSON inference request."""
-    from modelworks.exporting.interface import input_names
-
-    tensors = run.splits()["test"].tensors
     inputs = []
-    for name in input_names(run.schema):
-        row = tensors[name][:1].numpy()
+    for name, row in run_inputs(run).items():
         datatype = "FP32" if row.dtype == np.float32 else "INT64"
         inputs.append({"name": name, "shape": list(row.shape), "datatype": datatype, "data": row.ravel().tolist()})
     return json.dumps({"inputs": inputs}).encode()
+
+
+def forward_times(run: Any, threads: int, batches: tuple[int, ...] = (1, 32)) -> list[dict[str, Any]]:
+    """The model's forward pass alone, per runtime, at batch 1 and 32: what batching can save at most.
+
+    On a CPU the time of a batch grows about linearly with its rows, so the per-row cost at 32 over
+    the one at 1 bounds the gain from batching, however small the server's own overhead.
+    """
+    from modelworks.serve.model import ServedModel
+
+    rows = []
+    for runtime in ("torch", "onnx"):
+        model = ServedModel.load(run.path, runtime=runtime, threads=threads)
+        example = {name: x[:1] for name, x in run_inputs(run).items()}
+        for batch in batches:
+            inputs = {name: np.repeat(x, batch, axis=0) for name, x in example.items()}
+            for _ in range(3):
+                model.infer(inputs)
+            n = max(10, 200 // batch)
+            start = time.perf_counter()
+            for _ in range(n):
+                model.infer(inputs)
+            seconds = (time.perf_counter() - start) / n
+            rows.append({"runtime": runtime, "batch": batch, "ms_per_batch": seconds * 1000,
+                         "ms_per_row": seconds * 1000 / batch, "load_average": os.getloadavg()[0]})  # fmt: skip
+    return rows
+
+
+def run_inputs(run: Any) -> dict[str, np.ndarray]:
+    from modelworks.exporting.interface import input_names
+
+    tensors = run.splits()["test"].tensors
+    return {name: tensors[name][:1].numpy() for name in input_names(run.schema)}
+
+
+def average_batch(port: int) -> tuple[int, int]:
+    """(inferences, executions) of the served model so far: Triton's statistics."""
+    import httpx
+
+    stats = httpx.get(f"http://127.0.0.1:{port}/v2/models/m/stats").json()["model_stats"][0]
+    return stats["inference_count"], stats["execution_count"]
 
 
 # ------------------------------------------------------------------------------------ baseline
@@ -216,18 +253,24 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.time()
     runs = train_models(runs_dir, args.models)
     print(f"trained and exported {', '.join(runs)} in {time.time() - t0:.0f} s", file=sys.stderr)
-    rows = []
+    rows, forward = [], {}
     for label, run in runs.items():
+        forward[label] = forward_times(run, args.threads)
         body = request_body(run)
         for kind in SERVERS:
             port = free_port()
             process = start_server(kind, run.path, port, args.threads, args.max_batch, args.max_delay_ms)
             try:
                 for concurrency in args.concurrency:
+                    before = average_batch(port) if kind != "baseline" else (0, 0)
                     result = asyncio.run(load(f"http://127.0.0.1:{port}/v2/models/m/infer", body, concurrency,
                                               args.duration, args.warmup))  # fmt: skip
                     if result["errors"] or not result["requests"]:
                         raise RuntimeError(f"{kind} answered {result['errors']} errors at concurrency {concurrency}")
+                    if kind != "baseline":  # Triton's way: inferences / executions, over this level's run
+                        after = average_batch(port)
+                        result["average_batch"] = (after[0] - before[0]) / max(1, after[1] - before[1])
+                    result["load_average"] = os.getloadavg()[0]
                     rows.append({"model": label, "server": kind, "concurrency": concurrency, **result})
                     print(
                         f"{label:18} {kind:17} c={concurrency:<3} {result['throughput_rps']:8.1f} req/s  "
@@ -253,18 +296,27 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                      "warmup_s": args.warmup, "concurrency": args.concurrency},
         "goals": {"throughput_at_32_vs_baseline": ">= 3", "p99_at_1_vs_baseline": "<= 1.2"},
         "rows": rows,
+        "forward_pass_alone": forward,
     }  # fmt: skip
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| model | server | C | req/s | × baseline | p50 ms | p99 ms | p99 × baseline |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | server | C | req/s | × baseline | p50 ms | p99 ms | p99 × baseline | avg batch | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lines.append(f"| {r['model']} | {r['server']} | {r['concurrency']} | {r['throughput_rps']:.1f} | "
                      f"{r['throughput_vs_baseline']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                     f"{r['p99_vs_baseline']:.2f} |")  # fmt: skip
+                     f"{r['p99_vs_baseline']:.2f} | {r.get('average_batch', 1.0):.1f} | "
+                     f"{r['load_average']:.1f} |")  # fmt: skip
+    lines += ["", "| model | runtime | ms/row at batch 1 | ms/row at batch 32 | gain | load average |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for label, timings in result["forward_pass_alone"].items():
+        for runtime in ("torch", "onnx"):
+            one, many = (next(t for t in timings if t["runtime"] == runtime and t["batch"] == b) for b in (1, 32))
+            lines.append(f"| {label} | {runtime} | {one['ms_per_row']:.3f} | {many['ms_per_row']:.3f} | "
+                         f"{one['ms_per_row'] / many['ms_per_row']:.2f} | {many['load_average']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
 

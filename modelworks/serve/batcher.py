@@ -4,9 +4,11 @@ One worker thread runs the model; each request gets its own rows of the batch ba
 queued during a forward pass go together as soon as it ends. A request that finds the model idle
 waits up to `max_delay_ms` for others (or until `max_batch` rows are queued) when traffic is
 concurrent (recent batches averaged more than one request), and goes at once when it is not: a
-lone client pays no batching delay. A request larger than `max_batch` is split into pieces
-that are queued together and answered together, never refused for its size. Past `max_queue`
-queued pieces, `submit` raises `QueueFull` at once (the server answers 503 with Retry-After).
+lone client pays no batching delay. The forward pass never runs on the event loop's thread: a
+slow or stuck model must leave the server answering (health, 503s, timeouts). A request larger
+than `max_batch` is split into pieces that are queued together and answered together, never
+refused for its size. Past `max_queue` queued pieces, `submit` raises `QueueFull` at once (the
+server answers 503 with Retry-After).
 
 The average batch size is reported as Triton does: inferences (rows) / executions (forward passes).
 """
@@ -102,8 +104,12 @@ class DynamicBatcher:
         per_batch = self.stats.compute_s / self.stats.executions if self.stats.executions else 0.1
         return max(1.0, (len(self._queue) / self.max_batch + 1) * per_batch)
 
-    async def submit(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The model's outputs for `inputs` (a batch of rows), run together with other requests."""
+    async def submit(self, inputs: Mapping[str, np.ndarray], timeout_s: float | None = None) -> dict[str, np.ndarray]:
+        """The model's outputs for `inputs` (a batch of rows), run together with other requests.
+
+        Past `timeout_s` (queue and forward pass together) it raises TimeoutError and its rows still
+        queued are skipped: a timer on the loop, not a task per request as `asyncio.wait_for` makes.
+        """
         if self._closing:
             raise QueueFull(1.0)
         self._start()
@@ -114,19 +120,23 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         futures = []
         for start in range(0, max(rows, 1), self.max_batch):
-            part = {name: np.asarray(x)[start : start + self.max_batch] for name, x in inputs.items()}
+            part = dict(inputs) if pieces == 1 else {n: x[start : start + self.max_batch] for n, x in inputs.items()}
             future = loop.create_future()
             self._queue.append(_Piece(part, min(self.max_batch, rows - start), future))
             futures.append(future)
         self.stats.requests += 1
         assert self._wake is not None
         self._wake.set()
+        timer = None if timeout_s is None else loop.call_later(timeout_s, _expire, futures)
         try:
-            results = await asyncio.gather(*futures)
+            results = [await futures[0]] if pieces == 1 else await asyncio.gather(*futures)
         except BaseException:
             for future in futures:
                 future.cancel()  # a piece still queued is skipped
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         if len(results) == 1:
             return results[0]
         return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
@@ -228,6 +238,12 @@ class DynamicBatcher:
                 arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=self.pad[name]) for a in arrays]
             joined[name] = np.concatenate(arrays)
         return joined
+
+
+def _expire(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(TimeoutError())
 
 
 def stats_json(stats: BatchStats) -> dict[str, Any]:

@@ -55,25 +55,33 @@ class ServeMetrics:
             registry=self.registry,
         )
         self.executions = Counter("modelworks_executions", "Forward passes", labels, registry=self.registry)
+        self._children: dict[tuple[str, str, str, int], tuple] = {}
 
     def watch(self, deployment: Deployment) -> None:
         """Hear of every forward pass of `deployment`'s batcher."""
         labels = (deployment.name, deployment.version)
+        batch, executions = self.batch.labels(*labels), self.executions.labels(*labels)
+        compute, queue = self.compute.labels(*labels), self.queue.labels(*labels)
 
         def observe(rows: int, waits: list[float], compute_s: float) -> None:
-            self.batch.labels(*labels).observe(rows)
-            self.executions.labels(*labels).inc()
-            self.compute.labels(*labels).observe(compute_s)
+            batch.observe(rows)
+            executions.inc()
+            compute.observe(compute_s)
             for wait in waits:
-                self.queue.labels(*labels).observe(wait)
+                queue.observe(wait)
 
         deployment.batcher.observer = observe
 
     def request(self, model: str, version: str, route: str, status: int, rows: int, latency_s: float) -> None:
-        self.requests.labels(model, version, route, str(status)).inc()
+        key = (model, version, route, status)
+        children = self._children.get(key)
+        if children is None:  # labels() looks its child up under a lock: once per series, not per request
+            children = self._children[key] = (self.requests.labels(model, version, route, str(status)),
+                                              self.rows.labels(model, version), self.latency.labels(model, version))
+        children[0].inc()
         if status == 200:
-            self.rows.labels(model, version).inc(rows)
-            self.latency.labels(model, version).observe(latency_s)
+            children[1].inc(rows)
+            children[2].observe(latency_s)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -128,6 +128,11 @@ class ServedModel:
             out = self.run.model(batch)  # (batch, out_dim)
         return {OUTPUT: out.float().cpu().numpy()}
 
+    def tokenize(self, name: str, texts: list[str]) -> np.ndarray:
+        """Token ids of `texts` for text input `name` (``text.<feature>``), by the run's saved tokenizer."""
+        fitter = self.run.preprocessor.fitters_[name.split(".", 1)[1]]
+        return np.ascontiguousarray(fitter.transform(pd.Series(texts, dtype=object)), dtype=np.int64)  # (n, length)
+
     def example(self, rows: int = 1) -> dict[str, np.ndarray]:
         """A batch of `rows` zero (or padding) inputs, for warm-up."""
         example = {}

@@ -11,7 +11,8 @@ serves match them, so any number of replicas can run on any machines behind a lo
   checked against the SHA-256 the registry froze (and weights against the safetensors format)
   before anything reads them (`modelworks.platform.registry.materialize_version`); the model is
   then loaded from safetensors or ONNX only, and warmed up before it takes a request. No path
-  or URL ever comes from a request.
+  or URL ever comes from a request. The scratch folder is the replica's own (`modelworks.serve.scratch`),
+  removed when it stops; one left by a killed replica is removed by the next replica to start.
 * Rolling: when an alias moves, the new version is loaded and warmed beside the old one, the
   route switches to it, and the old one is retired ``retire_after_s`` later, once the requests
   that were sent to it have finished: no request fails. A rollback is the same move back. A
@@ -63,6 +64,7 @@ from modelworks.serve.app import ServeHooks, ServeLimits, create_app
 from modelworks.serve.metering import FLUSH_INTERVAL_S, Caller, Meter, RateLimiter, seconds_to_midnight
 from modelworks.serve.model import ServedModel
 from modelworks.serve.modelset import Deployment, ModelSet, deploy
+from modelworks.serve.scratch import Scratch
 from modelworks.serve.server import serve
 from modelworks.streams.feedback import RequestLog
 
@@ -241,7 +243,8 @@ class PlatformServing:
         self.gate = Gate(self.sessions, self.meter)
         self.gate.requests = RequestLog(self.sessions, store.keyring)
         self.models = ModelSet()
-        self.scratch = settings.home / "serving" / self.replica
+        self.scratch_folder = Scratch(settings.home / "serving", self.replica)
+        self.scratch = self.scratch_folder.folder
         self._loaded: dict[tuple[str, str], _Loaded] = {}
         self._routes: dict[str, dict[str, float]] = {}
         self._failed: dict[tuple[str, str], float] = {}  # (name, version) -> when its load failed
@@ -253,6 +256,9 @@ class PlatformServing:
 
         @asynccontextmanager
         async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
+            swept = await anyio.to_thread.run_sync(self.scratch_folder.open)
+            if swept:
+                log.info("removed the scratch folders of stopped replicas: %s", ", ".join(p.name for p in swept))
             self.meter.start()
             try:
                 async with inner(a) as state:  # on the way out: the queued requests are answered
@@ -264,7 +270,7 @@ class PlatformServing:
                         await asyncio.gather(watcher, return_exceptions=True)
             finally:
                 self.meter.stop()  # after the last request: it is counted too
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                self.scratch_folder.close()
                 self.engine.dispose()
 
         app.router.lifespan_context = lifespan

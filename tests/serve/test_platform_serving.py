@@ -85,9 +85,23 @@ def wait_for(check, timeout: float, what: str) -> Any:
 def world(tmp_path_factory) -> Any:
     """A platform (management API) with a project, a model with versions 1 and 2 (the same
     weights registered twice), alias production -> 1, deployment ``web`` following it, and a
-    serving process (in this process, polling fast) answering for it."""
+    serving process (in this process, polling fast) answering for it. On SQLite."""
     home = tmp_path_factory.mktemp("serving")
-    settings = Settings.from_env({}, home=home, database_url=f"sqlite:///{home / 'modelworks.db'}", port=0)
+    yield from _world(home, f"sqlite:///{home / 'modelworks.db'}")
+
+
+@pytest.fixture(scope="module")
+def pg_world(tmp_path_factory, pg_cluster) -> Any:
+    """The same world on PostgreSQL (one lean end-to-end test; the tables and the meter have their own)."""
+    name = pg_cluster.create_database()
+    try:
+        yield from _world(tmp_path_factory.mktemp("serving-pg"), pg_cluster.url(name))
+    finally:
+        pg_cluster.drop_database(name)
+
+
+def _world(home: Path, database_url: str) -> Any:
+    settings = Settings.from_env({}, home=home, database_url=database_url, port=0)
     admin_token = prepare(settings)
     run = api.train({**TINY, "runs_dir": str(home / "train-runs")})
     engine = make_engine(settings.database_url)
@@ -252,6 +266,25 @@ def test_metering_counts_every_request_per_key(world):
 
 
 def test_two_replicas_on_one_database_add_up(world):
+    _replicas_add_up(world)
+
+
+def test_serving_end_to_end_on_postgresql(pg_world):
+    """On PostgreSQL: a key answers, the alias moves the deployment to version 2 and back, a revoked
+    key is refused, and two replicas' counts add up."""
+    admin, project = pg_world["admin"], pg_world["project"]
+    assert predict(pg_world, pg_world["key"]).json()["model_version"] == "1"
+    for version in ("2", "1"):
+        admin.set_alias(project, "iris", "production", int(version))
+        wait_for(lambda v=version: predict(pg_world, pg_world["key"]).json()["model_version"] == v, 60, "the roll")
+    revoked = admin.create_inference_key(project, "revoked")
+    assert predict(pg_world, revoked["key"]).status_code == 200
+    admin.revoke_inference_key(project, revoked["id"])
+    wait_for(lambda: predict(pg_world, revoked["key"]).status_code == 401, 30, "the revoked key to be refused")
+    _replicas_add_up(pg_world)
+
+
+def _replicas_add_up(world: dict) -> None:
     admin, project = world["admin"], world["project"]
     created = admin.create_inference_key(project, "replicas")
     second = PlatformServing(world["settings"], replica="test-b", poll_s=0.2, flush_s=FLUSH_S)

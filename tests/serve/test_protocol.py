@@ -46,6 +46,27 @@ def test_server_and_model_routes_through_tritonclient(served):
     assert {"inference_count", "execution_count", "name", "version"} <= set(stats)
 
 
+def test_model_config_is_tritons_model_config(served):
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2
+
+    client = triton.InferenceServerClient(served.host)
+    for name, platform in (("iris", "pytorch_libtorch"), ("iris-onnx", "onnxruntime_onnx"), ("text", None)):
+        config = client.get_model_config(name)
+        assert config == client.get_model_config(name, "1")
+        parsed = json_format.ParseDict(config, model_config_pb2.ModelConfig())  # Triton's own schema
+        meta = client.get_model_metadata(name)
+        assert parsed.name == name and parsed.max_batch_size == 32
+        assert parsed.dynamic_batching.max_queue_delay_microseconds == 5000
+        for tensors, described in ((parsed.input, meta["inputs"]), (parsed.output, meta["outputs"])):
+            assert [(t.name, model_config_pb2.DataType.Name(t.data_type), list(t.dims)) for t in tensors] == [
+                (t["name"], "TYPE_" + t["datatype"], t["shape"][1:]) for t in described
+            ]
+        assert platform in (None, parsed.platform)
+    with pytest.raises(InferenceServerException, match="not served"):
+        client.get_model_config("nope")
+
+
 @pytest.mark.parametrize("binary_in", [True, False])
 @pytest.mark.parametrize("binary_out", [True, False])
 def test_infer_through_tritonclient(served, runs, binary_in, binary_out):
@@ -175,3 +196,41 @@ def test_tritonclient_sees_the_error(served):
     tensor.set_data_from_numpy(np.zeros((1, 5), np.float32))
     with pytest.raises(InferenceServerException, match="shape"):
         client.infer("iris", [tensor])
+
+
+@pytest.mark.parametrize("binary_in", [True, False])
+def test_text_sent_as_bytes_is_tokenized_as_in_training(served, runs, binary_in):
+    """tritonclient sends raw strings as BYTES; they score as the same text sent as token ids."""
+    from tests.serve.conftest import load, text_frame
+
+    frame = text_frame(6)
+    frame.loc[0, "text"] = "今天 rain 下雨"  # not only ASCII
+    ids = load(runs["text"]).encode(frame[["text", "source"]].to_dict("records"))
+    client = triton.InferenceServerClient(served.host)
+    source = triton.InferInput("categorical", list(ids["categorical"].shape), "INT64")
+    source.set_data_from_numpy(ids["categorical"], binary_data=binary_in)
+    as_ids = triton.InferInput("text.text", list(ids["text.text"].shape), "INT64")
+    as_ids.set_data_from_numpy(ids["text.text"], binary_data=binary_in)
+    as_text = triton.InferInput("text.text", [len(frame), 1], "BYTES")
+    as_text.set_data_from_numpy(frame[["text"]].to_numpy(dtype=object), binary_data=binary_in)
+    expected = client.infer("text", [source, as_ids]).as_numpy(OUTPUT)
+    np.testing.assert_allclose(client.infer("text", [source, as_text]).as_numpy(OUTPUT), expected, rtol=1e-5)
+
+
+def test_malformed_bytes_inputs_are_400(served):
+    url = f"http://{served.host}/v2/models/text/infer"
+    ids = {"name": "categorical", "shape": [1, 1], "datatype": "INT64", "data": [0]}
+    cases = [
+        {"name": "text.text", "shape": [2, 1], "datatype": "BYTES", "data": ["only one"]},
+        {"name": "text.text", "shape": [1, 3], "datatype": "BYTES", "data": ["a", "b", "c"]},
+        {"name": "text.text", "shape": [1], "datatype": "BYTES", "data": [7]},
+        {"name": "categorical", "shape": [1, 1], "datatype": "BYTES", "data": ["not a text input"]},
+    ]
+    for text in cases:
+        r = httpx.post(url, json={"inputs": [text] if text["name"] == "categorical" else [ids, text]})
+        assert r.status_code == 400 and "error" in r.json(), (text, r.text)
+    head = json.dumps({"inputs": [ids, {"name": "text.text", "shape": [1], "datatype": "BYTES",
+                                        "parameters": {"binary_data_size": 9}}]}).encode()  # fmt: skip
+    truncated = head + (20).to_bytes(4, "little") + b"short"  # says 20 bytes, holds 5
+    r = httpx.post(url, content=truncated, headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 400 and "BYTES element" in r.json()["error"]
