@@ -51,3 +51,28 @@ class Continuation(Stored):
     )
     replay: ReplayFacts | None = None
     penalty: dict[str, Any] | None = Field(None, description="train.parent_penalty as applied")
+
+    def summary(self) -> str:
+        """Plain lines for a command's output: the parent, new window and old holdout, parent -> child."""
+        lines = [
+            f"continued from {self.parent}: {self.metric} on the new window "
+            f"{_fmt(self.new_window.parent)} -> {_fmt(self.new_window.child)}"
+        ]
+        if self.old_holdout is not None:
+            lines.append(
+                f"old holdout ({self.old_holdout.rows} rows): {self.metric} {_fmt(self.old_holdout.parent)} -> "
+                f"{_fmt(self.old_holdout.child)}, forgetting {_fmt(self.forgetting)}"
+            )
+        if self.replay is not None:
+            lines.append(
+                f"replayed {self.replay.mixed_rows} rows from the parent's buffer of {self.replay.parent_rows}; "
+                f"this run keeps {self.replay.buffer_rows}"
+            )
+        unseen = {name: n for name, n in self.unseen.items() if n}
+        if unseen:
+            lines.append("unseen before, read as unknown: " + ", ".join(f"{k} {n}" for k, n in unseen.items()))
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

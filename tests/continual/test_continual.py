@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import modelworks
+from modelworks.cli import app
 from modelworks.continual.replay import update_buffer
 from modelworks.data.schema import TARGET
 from modelworks.errors import UserError
@@ -57,7 +59,12 @@ def _child(make_config, parent, path: Path, model: dict | None = None, **train) 
 def test_warm_start_without_steps_predicts_as_the_parent_and_counts_unseen_values(make_config, windows):
     old, new = windows
     parent = _parent(make_config, old)
-    child = _child(make_config, parent, new, epochs=0)
+    exp = make_config(_data(new), train={"epochs": 0}, evaluate={"baselines": []})
+    result = CliRunner().invoke(app, ["train", str(exp), "--init-from", str(parent.path), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"continued from {parent.path.resolve()}" in result.output and "unseen before" in result.output
+    (child_dir,) = [p for p in parent.path.parent.iterdir() if p != parent.path]
+    child = modelworks.load_run(child_dir)
     frame = pd.read_csv(new)
     pd.testing.assert_frame_equal(child.predict(frame, proba=True), parent.predict(frame, proba=True))
     assert child.preprocessor.state_dict() == parent.preprocessor.state_dict()
