@@ -111,7 +111,7 @@ def run_strategy(name: str, extra: dict, data: dict[str, list[Path]], args, runs
         joint = name == "joint"
         train = {
             "epochs": args.epochs if joint or k == 0 else args.continue_epochs,
-            "batch_size": 64, "lr": args.lr, "device": "cpu", "progress": False, "seed": args.seed,
+            "batch_size": args.batch_size, "lr": args.lr, "device": "cpu", "progress": False, "seed": args.seed,
             "checkpoint": {"every_epochs": None},
             **({k2: v for k2, v in extra.items() if k2 == "replay"} if k == 0 else extra),
         }  # fmt: skip
@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="from scratch: the first experience and joint")
     parser.add_argument("--continue-epochs", type=int, default=2, help="each continuation")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--out", default="continual.json", help="file name under bench/results")
     parser.add_argument("--sizes", default="200,500,1000", help="replay buffer sizes")
     parser.add_argument("--ratio", type=float, default=0.5, help="replay share of a continuation's rows")
     parser.add_argument("--only", default=None, help="comma-separated strategy names")
@@ -172,7 +174,7 @@ def main() -> None:
         "results": results,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "continual.json"
+    out = RESULTS / args.out
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
 

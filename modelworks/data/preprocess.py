@@ -210,7 +210,7 @@ def _target_values(state: dict[str, Any], column: pd.Series, task: Task) -> torc
         label = column.iloc[int(np.argmax(index < 0))]
         raise UserError(
             f"target column {column.name!r} holds the label {label!r}, which is not one of the model's classes "
-            f"(the training split's, the parent run's for a continuation, or data.classes): "
-            f"{', '.join(state['classes'][:20])}; declare every class up front in data.classes"
+            f"(the training split's, the parent run's for a continuation, or data.classes); "
+            f"known classes: {', '.join(state['classes'][:20])}; declare every class up front in data.classes"
         )
     return torch.from_numpy(index.astype(np.float32 if task == "binary" else np.int64))
