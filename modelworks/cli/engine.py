@@ -56,9 +56,11 @@ def _remote_config(path: Path | None, overrides: list[str]) -> dict:
     return apply_overrides(read_yaml(path), list(overrides))
 
 
-def _train_job(config: Path | None, set_: list[str], resume: str | None, **_: Any) -> dict:
+def _train_job(config: Path | None, set_: list[str], resume: str | None, init_from: str | None, **_: Any) -> dict:
     if resume is not None:
         raise UserError("--resume is for local runs; a platform job resumes from its checkpoint by itself")
+    if init_from is not None:
+        raise UserError("--init-from is for local runs; on the platform: modelworks remote continue MODEL@ALIAS")
     return _remote_config(config, set_)
 
 
@@ -69,11 +71,16 @@ def train(
     config: Path | None = typer.Argument(None, help="experiment YAML (not needed with --resume)"),
     set_: list[str] = typer.Option([], "--set", help="override a config value: KEY.PATH=VALUE"),
     resume: str | None = typer.Option(None, "--resume", help="continue this run from its last checkpoint"),
+    init_from: str | None = typer.Option(
+        None, "--init-from", help="start from this run's weights and preprocessing (train.init_from)"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     as_json: bool = Json,
 ) -> None:
     """Train a model; writes a run folder with weights, metrics and a report (with --remote: a job on the server)."""
     from modelworks import api
+
+    set_ = [*set_, f"train.init_from={init_from}"] if init_from is not None else set_
 
     if config is None and resume is None:
         raise UserError("give an experiment file (modelworks train exp.yaml) or --resume RUN")
@@ -94,6 +101,7 @@ def train(
                 "main_metric": report.main_metric,
                 "summary": report.summary,
                 "baselines": report.baselines,
+                "continual": extra.continual,
             }
         )
         return
@@ -108,6 +116,8 @@ def train(
         say("dropped before splitting: " + ", ".join(f"{n} rows ({why})" for why, n in extra.dropped_rows.items()))
     if report.baselines is not None:
         say(baseline_line(report.baselines))
+    if extra.continual is not None:
+        say(extra.continual.summary())
     say(f"report: {run.path / REPORT_HTML}")
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, Field, model_validator
 
 from modelworks.config.base import Section
+from modelworks.continual.config import ParentPenaltyConfig, ReplayConfig
 from modelworks.data.encoding import check_delimiter, check_encoding
 from modelworks.data.feature_types import (  # noqa: F401  (re-exported: the schema's feature sections)
     AutoFeature,
@@ -84,6 +85,10 @@ class DataConfig(Section):
         "drop", description="rows without a target value: dropped (and counted in the report) or an error"
     )
     limit: int | None = Field(None, ge=1, description="use only the first N rows (quick trials)")
+    classes: list[str | int] | None = Field(
+        None, description="every class label, in output order, declared up front (labels a later continuation "
+        "brings, class-incremental learning); default: the training split's classes, sorted"
+    )
     root: str | None = Field(
         None, description="a folder every data file and image path must resolve inside (the platform sets it for jobs)"
     )
@@ -112,7 +117,7 @@ class CheckpointConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=0, description="0 only with init_from: the parent's model, evaluated on the new data")
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
@@ -132,6 +137,19 @@ class TrainConfig(Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     progress: bool = True
     speed: SpeedConfig = Field(default_factory=SpeedConfig)
+    init_from: str | None = Field(
+        None, description="a run folder to continue from: its weights and fitted preprocessing (continual learning)"
+    )
+    replay: ReplayConfig | None = None
+    parent_penalty: ParentPenaltyConfig | None = None
+
+    @model_validator(mode="after")
+    def _continuation(self) -> TrainConfig:
+        if self.epochs == 0 and self.init_from is None:
+            raise ValueError("epochs must be >= 1 (0 is only for a continuation, with init_from)")
+        if self.parent_penalty is not None and self.init_from is None:
+            raise ValueError("parent_penalty needs init_from: the parent whose weights it keeps the model near")
+        return self
 
 
 Split = Literal["test", "validation", "train"]  # the splits a run is evaluated on

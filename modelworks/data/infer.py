@@ -27,10 +27,13 @@ CJK = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"  # kana, CJK ide
 MAX_CLASSES_AUTO = 20  # more distinct numeric target values than this -> regression
 
 
-def infer_task(y: pd.Series, requested: str) -> Task:
-    """The task for target `y`: `requested` checked against the data, or inferred when "auto"."""
+def infer_task(y: pd.Series, requested: str, classes: list | None = None) -> Task:
+    """The task for target `y`: `requested` checked against the data, or inferred when "auto"
+    (from the `classes` declared, when they are)."""
     values = y.dropna()
     n = values.nunique()
+    if classes is not None and requested != "regression":  # the classes are known: a window may hold only some
+        return ("binary" if len(classes) == 2 else "multiclass") if requested == "auto" else requested
     numeric = types.is_numeric_dtype(values) and not types.is_bool_dtype(values)
     if requested == "auto":
         non_integer = numeric and not np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)

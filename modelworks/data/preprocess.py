@@ -30,10 +30,11 @@ STACKED = {NUMERIC: np.float32, CATEGORICAL: np.int64}  # input kinds stacked in
 class Preprocessor:
     """Fitted feature and target transformations; see the module docstring."""
 
-    def __init__(self, features: list[Feature], target: str, task: Task) -> None:
+    def __init__(self, features: list[Feature], target: str, task: Task, classes: list[Any] | None = None) -> None:
         self.features = list(features)
         self.target = target
         self.task = task
+        self.classes = classes  # declared up front (data.classes); None: the training split's
 
     # ------------------------------------------------------------------------------ fit
 
@@ -45,7 +46,7 @@ class Preprocessor:
         self.fitters_ = {f.name: _fitter_class(f)(f).fit(_column(frame, f.name)) for f in self.features}
         self.state_ = {
             "features": {name: fitter.state_ for name, fitter in self.fitters_.items()},
-            "target": _fit_target(_column(frame, self.target), self.task),
+            "target": _fit_target(_column(frame, self.target), self.task, self.classes),
         }
         self.schema_ = self._schema()
         return self
@@ -184,21 +185,32 @@ def _jsonable(value: Any) -> Any:
 # --------------------------------------------------------------------------------- target
 
 
-def _fit_target(column: pd.Series, task: Task) -> dict[str, Any]:
-    """Classification: the training classes, sorted (numerically when they are all numbers)."""
+def _fit_target(column: pd.Series, task: Task, declared: list[Any] | None = None) -> dict[str, Any]:
+    """Classification: the declared classes in their order, else the training classes, sorted
+    (numerically when they are all numbers)."""
     if task == "regression":
         as_numbers(str(column.name), column)
         return {"classes": None, "values": None}
     present = column.dropna()
+    if declared is not None:
+        state = {"classes": list(category_keys(pd.Series(declared, dtype=object))), "values": declared}
+        _target_values(state, present, task)  # every training label must be declared
+        if len(declared) < 2 or (task == "binary" and len(declared) != 2):
+            raise UserError(f"data.classes declares {len(declared)} class(es); task {task} needs {_needs(task)}")
+        return state
     keys = category_keys(present)
     first = dict(zip(keys, present, strict=False))  # key -> an original value, for decode_target
     classes = sorted(first, key=lambda k: (0, float(k), k) if _is_number(k) else (1, 0.0, k))
     if len(classes) < 2 or (task == "binary" and len(classes) != 2):
         raise UserError(
             f"target column {column.name!r} has {len(classes)} class(es) in the training split "
-            f"({', '.join(classes[:10])}); task {task} needs {'exactly 2' if task == 'binary' else 'at least 2'}"
+            f"({', '.join(classes[:10])}); task {task} needs {_needs(task)}"
         )
     return {"classes": classes, "values": [_jsonable(first[k]) for k in classes]}
+
+
+def _needs(task: Task) -> str:
+    return "exactly 2" if task == "binary" else "at least 2"
 
 
 def _is_number(key: str) -> bool:
@@ -217,7 +229,8 @@ def _target_values(state: dict[str, Any], column: pd.Series, task: Task) -> torc
     if (index < 0).any():
         label = column.iloc[int(np.argmax(index < 0))]
         raise UserError(
-            f"target column {column.name!r} holds the label {label!r}, which the training split does not have; "
-            f"known classes: {', '.join(state['classes'][:20])}"
+            f"target column {column.name!r} holds the label {label!r}, which is not one of the model's classes "
+            f"(the training split's, the parent run's for a continuation, or data.classes); "
+            f"known classes: {', '.join(state['classes'][:20])}; declare every class up front in data.classes"
         )
     return torch.from_numpy(index.astype(np.float32 if task == "binary" else np.int64))

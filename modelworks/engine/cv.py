@@ -48,7 +48,8 @@ def cross_validate(
     results = []
     for k, (train_idx, test_idx) in enumerate(kfold_indices(y, folds, stratify, config.data.split.seed)):
         seed_everything(config.train.seed, config.train.deterministic)
-        pre = Preprocessor(config.data.features, target, config.data.task).fit(frame.iloc[train_idx])
+        pre = Preprocessor(config.data.features, target, config.data.task, config.data.classes)
+        pre = pre.fit(frame.iloc[train_idx])
         train_data = pre.batches(frame.iloc[train_idx])
         test_data = TensorBatches(pre.transform(frame.iloc[test_idx]))
         torch.manual_seed(config.train.seed)

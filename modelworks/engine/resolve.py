@@ -44,7 +44,7 @@ def resolve(config: ExperimentConfig, base_dir: Path, device: torch.device) -> t
     """
     data = config.data
     loaded = read_source(data, base_dir)
-    task = infer_task(loaded.frame[loaded.target], data.task)
+    task = infer_task(loaded.frame[loaded.target], data.task, data.classes)
     features = infer_features(loaded, data)
     model = config.model
     if isinstance(model, PretrainedConfig):
@@ -97,7 +97,7 @@ def prepare(
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnknownTokenWarning)
-            preprocessor = Preprocessor(features, target, task).fit(frames["train"])
+            preprocessor = Preprocessor(features, target, task, config.data.classes).fit(frames["train"])
         data_notes = [str(w.message) for w in caught if issubclass(w.category, UnknownTokenWarning)]
         for w in caught:  # shown as they would have been, and the unknown-token ones kept for the report
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from modelworks.config.schema import ExperimentConfig
+from modelworks.continual.continuation import Continual
 from modelworks.data.preprocess import Preprocessor
 from modelworks.data.schema import TARGET
 from modelworks.engine.resolve import Prepared, as_config, prepare
@@ -44,12 +45,15 @@ def train(
     base_dir = Path(base_dir)
     resumed = store.StoredRun(store.find_run(resume, base_dir=base_dir)) if resume is not None else None
     cfg, data_dir, name = as_config(resumed.path / store.CONFIG if resumed else config, overrides, base_dir)
+    continual = Continual.begin(cfg, base_dir)  # train.init_from / train.replay (modelworks.continual)
+    cfg = continual.config
     device_type = resolve_device(cfg.train.device).type
     world = init_world(device_type)
     try:
         device = resolve_device(cfg.train.device, world.local_rank)
         seed_everything(cfg.train.seed, cfg.train.deterministic)
-        prepared = prepare(cfg, data_dir, device, resumed.preprocess.state if resumed else None, world.size)
+        prepared = prepare(cfg, data_dir, device, resumed.preprocess.state if resumed else continual.state, world.size)
+        continual.prepare(prepared)
         cfg, pre = prepared.config, prepared.preprocessor
         splits = place_data(prepared.splits, device, cfg.train.speed)
         if resumed is not None:
@@ -58,12 +62,14 @@ def train(
             run_dir = _start_run(cfg, base_dir / cfg.runs_dir, name, pre, world, device)
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank and on resume
         model = build_model(cfg.model, pre.schema_).to(device)
+        continual.warm_start(model)
         show = cfg.train.progress if progress is None else progress
         bar = [ProgressBar(main_metric(cfg.data.task)[0])] if show and world.is_main else []
         result = fit(
             model, splits["train"], splits.get("validation"), cfg.train, pre.schema_,
             device=device, world=world, run_dir=run_dir, class_counts=_class_counts(prepared),
             augment=pre.augment, callbacks=[*bar, *callbacks], resume=resumed is not None,
+            penalty=continual.penalty(model, prepared, device),
         )  # fmt: skip
         barrier(world)
         if not world.is_main:
@@ -72,6 +78,7 @@ def train(
         run = Run(run_dir, cfg, pre, model, device, base_dir=base_dir)
         facts = _training_facts(result, cfg)
         facts.update({k: v for k, v in (("warnings", prepared.notes), ("dropped_rows", prepared.dropped)) if v})
+        facts.update(continual.finish(run, prepared))
         run.save_report(splits, extra=facts, frames=prepared.frames)
         return run
     finally:

@@ -15,6 +15,8 @@ REPORT_HTML = "report.html"
 ENVIRONMENT = "environment.json"  # package versions, device, git commit
 CV_JSON = "cv.json"  # k-fold cross-validation summary
 COMPRESSION_JSON = "compression.json"  # a compressed run's comparison with its parent
+REPLAY = "replay.safetensors"  # train.replay: the class-balanced reservoir of training rows (private data)
+HOLDOUT = "holdout.safetensors"  # train.replay: the frozen holdout of every window's test rows (private data)
 
 # ---- an export folder (RUN/export/FORMAT/)
 EXPORT_DIR = "export"

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from modelworks.store.continual import Continuation
 from modelworks.store.files import REPORT_JSON
 from modelworks.store.jsonfile import Stored, read_model, write_model
 
@@ -42,6 +43,7 @@ class ReportExtra(Stored):
     stopped_early: bool | None = None
     warnings: list[str] | None = None  # settings that could not take effect (`engine.settings`)
     dropped_rows: dict[str, int] | None = None  # rows left out before splitting, by reason (a missing target)
+    continual: Continuation | None = None  # a continuation (train.init_from): lineage, new vs old data, forgetting
 
     @model_serializer(mode="wrap")
     def _facts_present(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -72,8 +74,8 @@ class ReportExtra(Stored):
 
     def kept_on_refresh(self) -> dict[str, Any]:
         """What training alone knows and a recomputed report keeps: the best epoch, early stopping,
-        the warnings about its settings and the rows dropped from its data."""
-        kept = ("best_epoch", "stopped_early", "warnings", "dropped_rows")
+        the warnings about its settings, the rows dropped from its data and a continuation's facts."""
+        kept = ("best_epoch", "stopped_early", "warnings", "dropped_rows", "continual")
         return {k: getattr(self, k) for k in kept if getattr(self, k) is not None}
 
 

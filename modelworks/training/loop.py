@@ -63,13 +63,15 @@ def fit(
     callbacks: list[Callback] = (),
     resume: bool = False,
     loss_fn: LossHook | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
     eval_batch_size: int = EvaluateConfig.model_fields["batch_size"].default,
 ) -> FitResult:
     """Train `model` (already on `device`) and leave it holding the best (or last) weights.
 
     `loss_fn`, when given, is the training loss instead of the task's (it also sees the batch's
     inputs, e.g. to ask a teacher model); validation always reports the task loss, in batches of
-    at least `eval_batch_size` rows (``evaluate.batch_size``).
+    at least `eval_batch_size` rows (``evaluate.batch_size``). `penalty`, when given, is added to
+    every training step's loss (a continuation's pull toward its parent's weights).
     """
     # ---- setup: model wrapper, loss, optimizer, schedule, state
     if cfg.early_stopping is not None and (val is None or not len(val)):
@@ -78,6 +80,8 @@ def fit(
     net = compile_model(_wrap(prepare_model(model, cfg.speed), device, world), cfg.speed)
     task_loss = TaskLoss(resolve_loss(cfg.loss, schema.task), schema.num_classes, class_counts).to(device)
     criterion = loss_fn if loss_fn is not None else lambda outputs, target, inputs: task_loss(outputs, target)
+    if penalty is not None:
+        criterion = _with_penalty(criterion, penalty)
     optimizer = build_optimizer(
         cfg.optimizer, [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay
     )
@@ -162,6 +166,10 @@ def fit(
         model.load_state_dict(stopper.best_weights)
     best_epoch = stopper.best_epoch if stopper.best_weights is not None else state.epoch
     return FitResult(history=history, state=state, best_epoch=best_epoch)
+
+
+def _with_penalty(criterion: LossHook, penalty: Callable[[], torch.Tensor]) -> LossHook:
+    return lambda outputs, target, inputs: criterion(outputs, target, inputs) + penalty()
 
 
 def _wrap(model: nn.Module, device: torch.device, world: World) -> nn.Module:
