@@ -22,9 +22,7 @@ digits = load_digits()
 x = np.round(digits.images * (255 / 16)).reshape(len(digits.images), 64) / 255
 y = digits.target
 x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
-x_train, x_val, y_train, y_val = train_test_split(
-    x_rest, y_rest, test_size=0.1 / 0.8, random_state=42, stratify=y_rest
-)
+x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=0.1 / 0.8, random_state=42, stratify=y_rest)
 mean, std = x_train.mean(), x_train.std()
 x_train, x_val, x_test = (torch.tensor((a - mean) / std, dtype=torch.float32) for a in (x_train, x_val, x_test))
 y_train, y_val, y_test = (torch.tensor(a) for a in (y_train, y_val, y_test))
@@ -48,7 +46,9 @@ for epoch in range(1, 51):
         logits = model(x_val)
         val_loss = loss_fn(logits, y_val).item()
         val_accuracy = (logits.argmax(1) == y_val).float().mean().item()
-    print(f"epoch {epoch}: train_loss {total / len(x_train):.4f}  val_loss {val_loss:.4f}  val_accuracy {val_accuracy:.4f}")
+    print(
+        f"epoch {epoch}: train_loss {total / len(x_train):.4f}  val_loss {val_loss:.4f}  val_accuracy {val_accuracy:.4f}"
+    )
 
 with torch.no_grad():
     test_accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()

@@ -86,8 +86,9 @@ class DataConfig(Section):
     )
     limit: int | None = Field(None, ge=1, description="use only the first N rows (quick trials)")
     classes: list[str | int] | None = Field(
-        None, description="every class label, in output order, declared up front (labels a later continuation "
-        "brings, class-incremental learning); default: the training split's classes, sorted"
+        None,
+        description="every class label, in output order, declared up front (labels a later continuation "
+        "brings, class-incremental learning); default: the training split's classes, sorted",
     )
     root: str | None = Field(
         None, description="a folder every data file and image path must resolve inside (the platform sets it for jobs)"

@@ -64,8 +64,7 @@ def update_buffer(
         keep_new.append(rng.choice(new_rows[c], q - from_old, replace=False))
         seen[str(c)] = n_old + n_new
     tensors = {
-        k: torch.cat([old[k].index_select(0, _index(keep_old)), new[k].index_select(0, _index(keep_new))])
-        for k in new
+        k: torch.cat([old[k].index_select(0, _index(keep_old)), new[k].index_select(0, _index(keep_new))]) for k in new
     }
     return RowSample(tensors, {"seen": seen})
 

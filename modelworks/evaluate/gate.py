@@ -179,9 +179,7 @@ def _compare(task: Task, config: GateConfig, holdout: Holdout, score: Score, whe
     current, candidate = score(y, cur), score(y, cand)
     sign = 1.0 if task != "regression" else -1.0
     test = _mcnemar(y, cand, cur) if task != "regression" else _bootstrap(y, cand, cur, score, config)
-    return Comparison(
-        rows=len(y), current=current, candidate=candidate, gain=sign * (candidate - current), test=test
-    )
+    return Comparison(rows=len(y), current=current, candidate=candidate, gain=sign * (candidate - current), test=test)
 
 
 def _mcnemar(y: np.ndarray, cand: np.ndarray, cur: np.ndarray) -> PairedTest:

@@ -177,8 +177,11 @@ def claim(session: Session, window: Window, now: datetime) -> bool:
     """Take ``window`` for one worker: a conditional update (of two workers, one wins); committed."""
     taken = session.execute(
         update(ContinualPolicy)
-        .where(ContinualPolicy.id == window.policy_id, ContinualPolicy.pending_job_id.is_(None),
-               ContinualPolicy.last_version < window.version)  # fmt: skip
+        .where(
+            ContinualPolicy.id == window.policy_id,
+            ContinualPolicy.pending_job_id.is_(None),
+            ContinualPolicy.last_version < window.version,
+        )  # fmt: skip
         .values(last_version=window.version, last_rows=window.rows, last_run_at=now)
     ).rowcount
     session.commit()

@@ -76,8 +76,11 @@ class ServeMetrics:
         key = (model, version, route, status)
         children = self._children.get(key)
         if children is None:  # labels() looks its child up under a lock: once per series, not per request
-            children = self._children[key] = (self.requests.labels(model, version, route, str(status)),
-                                              self.rows.labels(model, version), self.latency.labels(model, version))
+            children = self._children[key] = (
+                self.requests.labels(model, version, route, str(status)),
+                self.rows.labels(model, version),
+                self.latency.labels(model, version),
+            )
         children[0].inc()
         if status == 200:
             children[1].inc(rows)

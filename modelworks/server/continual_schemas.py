@@ -18,7 +18,8 @@ class PolicyCreate(RequestBody):
     alias: Name = Field("production", description="the alias whose version is continued, and moved on a pass")
     dataset: Name = Field(description="the project dataset whose new versions are the new windows")
     trigger: Literal["rows", "drift", "interval"] = Field(
-        "rows", description="rows: min_rows new rows; drift: test every new version, train on drift; interval: at most "
+        "rows",
+        description="rows: min_rows new rows; drift: test every new version, train on drift; interval: at most "
         "every interval_s seconds",
     )
     min_rows: int = Field(1, ge=1, le=MAX_ID, description="rows: new labelled rows that start a continuation")

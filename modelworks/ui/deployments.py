@@ -62,9 +62,7 @@ def deployment_page(request: Request, name: PathName, access: Viewer, session: D
     return _deployment(request, access, session, name)
 
 
-def _deployment(
-    request: Request, access: ProjectAccess, session: Session, name: str, **tried: Any
-) -> HTMLResponse:
+def _deployment(request: Request, access: ProjectAccess, session: Session, name: str, **tried: Any) -> HTMLResponse:
     row = deployments.get_deployment(session, access.project, name)
     usage = [
         u

@@ -21,7 +21,7 @@ VERSIONING = ("cumulative", "increments")
 
 
 class ContinualPolicy(Base):
-    """"When new labelled rows arrive in ``dataset`` (``min_rows`` of them, or a drift, or every
+    """ "When new labelled rows arrive in ``dataset`` (``min_rows`` of them, or a drift, or every
     ``interval_s``), continue the version ``alias`` points at on them, gate it, and move the alias
     if it passes." ``last_version`` is the dataset version the policy has consumed up to;
     ``pending_job_id`` the continue job in flight (at most one); ``errors`` the live error stream
