@@ -10,12 +10,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, load_only
 
 from modelworks.job_kinds import JOB_KINDS
 from modelworks.jobs import queue
-from modelworks.platform.db.models import JOB_STATES, Job, JobMetric, Project, Run, utcnow
+from modelworks.platform.db.models import JOB_STATES, Job, JobMetric, Project, Run, UTCDateTime, utcnow
 from modelworks.platform.db.paging import Page, paginate
 from modelworks.platform.ids import DbId
 from modelworks.platform.settings import Settings
@@ -27,7 +27,7 @@ ACTIVE = ("queued", "running")
 # Shown first among a run's final metrics, when present; then any others, up to KEY_METRICS in all.
 HEADLINE = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2", "loss")
 KEY_METRICS = 3
-SORTS = ("created", "state", "kind", "cost")
+SORTS = ("created", "state", "kind", "duration", "cost")
 Sort = Literal[SORTS]  # type: ignore[valid-type]
 State = Literal[JOB_STATES]  # type: ignore[valid-type]
 Kind = Literal[tuple(e.name for e in JOB_KINDS)]  # type: ignore[valid-type]
@@ -64,8 +64,9 @@ def job_rows(
         query = query.where(Job.state == state)
     if kind:
         query = query.where(Job.kind == kind)
-    column = sort_column(sort, settings)
-    query = query.order_by(column.desc() if descending else column.asc(), Job.id.desc())
+    column = sort_column(sort, settings, session.get_bind().dialect.name)
+    column = column.desc() if descending else column.asc()
+    query = query.order_by(column.nulls_last() if sort == "duration" else column, Job.id.desc())
     page = paginate(session, query, limit, offset)
     ids = [job.id for job in page.items]
     only = load_only(Run.id, Run.job_id, Run.metrics)  # not the configs and manifests
@@ -90,8 +91,14 @@ def job_rows(
     return Page(items=rows, total=page.total, limit=page.limit, offset=page.offset)
 
 
-def sort_column(sort: str, settings: Settings) -> Any:
-    """The SQL expression a sort key orders by; cost is computed from the prices, as `queue.cost` does."""
+def sort_column(sort: str, settings: Settings, dialect: str = "sqlite") -> Any:
+    """The SQL expression a sort key orders by; cost is computed from the prices, as `queue.cost` does,
+    duration as `_duration` does (a job still running counts until now; one not started has none)."""
+    if sort == "duration":
+        end = func.coalesce(Job.finished_at, literal(utcnow(), UTCDateTime()))
+        if dialect == "sqlite":
+            return (func.julianday(end) - func.julianday(Job.started_at)) * 86400.0
+        return func.extract("epoch", end - Job.started_at)
     if sort == "cost":
         return Job.cpu_seconds * settings.price_cpu_hour + Job.gpu_seconds * settings.price_gpu_hour
     return {"created": Job.id, "state": Job.state, "kind": Job.kind}[sort]

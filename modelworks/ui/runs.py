@@ -110,10 +110,11 @@ def compare_page(
     access: Viewer,
     session: DbSession,
     request: Request,
-    runs_: Annotated[str, Query(alias="runs", max_length=200, description="2 to 5 run ids, e.g. 3,7")] = "",
+    runs_: Annotated[list[str], Query(alias="runs", description="2 to 5 run ids, e.g. 3,7")] = [],  # noqa: B006
 ) -> HTMLResponse | RedirectResponse:
-    """2 to 5 runs: overlaid curves, their parameters and metrics, and a diff of their configs."""
-    ids = runs_compare.parse_ids(runs_)
+    """2 to 5 runs: overlaid curves, their parameters and metrics, and a diff of their configs
+    (``runs=3&runs=7`` is what the jobs table's checkboxes send)."""
+    ids = runs_compare.parse_ids(",".join(runs_))
     view = runs_compare.compare(session, request.app.state.settings, access.project, ids)
     series = runs_compare.compare_series(session, access.project, ids)
     return render(

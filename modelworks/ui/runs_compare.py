@@ -25,6 +25,8 @@ MIN_RUNS, MAX_RUNS = 2, 5
 def parse_ids(text: str) -> list[int]:
     """``"3,7,12"`` as run ids: 2 to 5 distinct numbers, in the order given."""
     ids: list[int] = []
+    if len(text) > 200:
+        raise UserError(f"runs: at most {MAX_RUNS} run ids; got {len(text)} characters")
     for part in text.replace(" ", ",").split(","):
         if not part:
             continue

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -178,9 +180,23 @@ def test_the_report_shows_per_class_table_heatmap_and_curves_with_chinese_names(
     shot(page, "run-report")
 
 
+def duration(job: dict[str, Any]) -> float:
+    return (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+
+
 def test_compare_two_runs_shows_both_curves_and_the_config_diff(ui, team, two_runs, signed_in, shot, axe_check):
     page = signed_in(locale="zh-CN")
-    page.goto(f"/ui/p/{team.name}/compare?runs={two_runs[0]},{two_runs[1]}")
+    # Reached from the jobs table, sorted by duration in the database: tick two runs, press Compare.
+    page.goto(f"/ui/p/{team.name}/jobs?state=succeeded&sort=duration&order=desc")
+    shown = page.locator("#jobs-table tbody tr").evaluate_all("rows => rows.map(r => Number(r.dataset.job))")
+    jobs = ui.client().jobs(team.name, state="succeeded", limit=200)["items"]
+    assert len(shown) == len(jobs) >= 2
+    assert shown == [j["id"] for j in sorted(jobs, key=lambda j: (-duration(j), -j["id"]))]
+    for run_id in two_runs:
+        page.check(f"#jobs-table input[name=runs][value='{run_id}']")
+    page.click("#compare-button")
+    page.wait_for_url(re.compile(rf"/ui/p/{team.name}/compare\?runs=\d+&runs=\d+$"))
+    assert sorted(map(int, parse_qs(urlsplit(page.url).query)["runs"])) == sorted(two_runs)
     page.wait_for_selector("html[data-charts-drawn] #compare-charts canvas")
     legend = page.inner_text("#compare-charts figure:first-child .u-legend")
     assert f"#{two_runs[0]} 鸢尾花-0" in legend and f"#{two_runs[1]} 鸢尾花-1" in legend
