@@ -1,5 +1,6 @@
 """Datasets: the list, a dataset's versions, a version's schema and preview (rows, or image
-thumbnails drawn from the preview's pixels), upload with a progress bar, register a built-in,
+thumbnails: drawn from the preview's pixels for a built-in, served from the archive for an uploaded
+zip of images, `modelworks.ui.thumbs`), upload with a progress bar, register a built-in,
 delete (owners). Uploads go through the API's own upload route function."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from modelworks.platform import datasets
 from modelworks.platform.names import NAME_PATTERN
@@ -18,6 +19,7 @@ from modelworks.platform.roles import Role
 from modelworks.platform.uploads import EXTENSION_FORMATS
 from modelworks.server.dependencies import UI_PREFIX, DbSession, Editor, Owner, Paging, PathName, Viewer
 from modelworks.server.routers import datasets as api
+from modelworks.ui import thumbs
 from modelworks.ui.web import can, render
 
 router = APIRouter(prefix="/p/{project}/datasets")
@@ -61,6 +63,11 @@ def version_page(request: Request, name: PathName, version: api.Version, access:
     columns = [c["name"] for c in row.schema]
     images = {c["name"] for c in row.schema if c.get("type") == "image"}
     cells = [[cell(r.get(c), c in images) for c in columns] for r in preview.get("rows", [])]
+    if thumbs.is_image_archive(row):  # the images are files in the archive: a route serves them
+        for r, line in zip(preview.get("rows", []), cells, strict=True):
+            for i, c in enumerate(columns):
+                if c in images and isinstance(r.get(c), str):
+                    line[i] = {"image": thumbs.url(access.project.name, row, r[c]), "text": r[c]}
     return render(
         request,
         "datasets/version.html",
@@ -105,6 +112,17 @@ def thumbnail(pixels: list) -> str | None:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+@router.get("/{name}/versions/{version}/thumbnails/{path:path}", response_class=Response)
+def thumbnail_image(
+    request: Request, name: PathName, version: api.Version, path: str, access: Viewer, session: DbSession
+) -> Response:
+    """A thumbnail (PNG) of an image the preview of an uploaded image archive names."""
+    row = datasets.get_version(session, access.project, name, version)
+    store = request.app.state.datastore
+    png = thumbs.thumbnail(store, row, preview_of(row, store.keyring), path)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/{name}/upload")
