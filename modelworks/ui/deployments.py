@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from modelworks.errors import UserError
 from modelworks.platform import deployments, inference_keys, inference_usage, registry
 from modelworks.platform.access import ProjectAccess
+from modelworks.platform.inference_usage import LATENCY_BUCKETS_S
 from modelworks.platform.names import NAME_PATTERN
 from modelworks.platform.roles import Role
 from modelworks.server.dependencies import SESSION_COOKIE, UI_PREFIX, DbSession, Editor, Paging, PathName, Viewer
+from modelworks.ui import latency
 from modelworks.ui.web import can, render
 
 router = APIRouter(prefix="/p/{project}")
@@ -69,15 +71,7 @@ def _deployment(request: Request, access: ProjectAccess, session: Session, name:
         for u in inference_usage.usage_rows(session, request.app.state.settings, access.project)
         if u["deployment"] == name
     ]
-    days: dict[str, dict[str, float]] = {}
-    for u in usage:
-        day = days.setdefault(u["day"], {"requests": 0, "latency_total_ms": 0.0})
-        day["requests"] += u["requests"]
-        day["latency_total_ms"] += u["mean_latency_ms"] * u["requests"]
-    traffic = [
-        {"day": d, "requests": v["requests"], "mean_latency_ms": v["latency_total_ms"] / max(v["requests"], 1)}
-        for d, v in sorted(days.items())
-    ]
+    traffic = latency.per_day(usage)
     return render(
         request,
         "deployments/deployment.html",
@@ -89,7 +83,9 @@ def _deployment(request: Request, access: ProjectAccess, session: Session, name:
         usage=usage,
         traffic=traffic,
         chart={"x": list(range(len(traffic))), "labels": [t["day"] for t in traffic],
-               "requests": [t["requests"] for t in traffic], "latency": [t["mean_latency_ms"] for t in traffic]},
+               "requests": [t["requests"] for t in traffic], "latency": [t["mean_latency_ms"] for t in traffic],
+               "p50": [t["p50_ms"] for t in traffic], "p99": [t["p99_ms"] for t in traffic]},
+        bounds_ms=[round(1000 * b, 3) for b in LATENCY_BUCKETS_S],
         instances=tried.pop("instances", EXAMPLE),
         answer=tried.pop("answer", None),
         problem=tried.pop("problem", None),
