@@ -85,7 +85,7 @@ def _deployment(request: Request, access: ProjectAccess, session: Session, name:
         chart={"x": list(range(len(traffic))), "labels": [t["day"] for t in traffic],
                "requests": [t["requests"] for t in traffic], "latency": [t["mean_latency_ms"] for t in traffic],
                "p50": [t["p50_ms"] for t in traffic], "p99": [t["p99_ms"] for t in traffic]},
-        bounds_ms=[round(1000 * b, 3) for b in LATENCY_BUCKETS_S],
+        bounds_ms=[f"{1000 * b:g}" for b in LATENCY_BUCKETS_S],
         instances=tried.pop("instances", EXAMPLE),
         answer=tried.pop("answer", None),
         problem=tried.pop("problem", None),

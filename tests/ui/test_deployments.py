@@ -78,6 +78,7 @@ def test_deploy_try_and_see_usage(ui, world, trained_job, serving, signed_in, ax
     assert page.locator("#latency-chart canvas").count() == 1  # and, beside it, p50/p99 from the histograms
     p50, p99 = (float(t) for t in page.locator("#traffic tbody tr").last.locator("td").all_inner_texts()[3:5])
     assert 0 < p50 <= p99 and "p99" in page.inner_text("#latency-note")
+    shot(page, "deployment-latency")
     axe_check(page)
     page.goto(f"/ui/p/{project}/deployments")
     page.fill("#key-name", "客户甲")

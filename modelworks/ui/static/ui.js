@@ -46,7 +46,12 @@
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById(id);
-          if (fresh) current.replaceWith(fresh);
+          if (!fresh) return;
+          current.querySelectorAll("input[type=checkbox]:checked").forEach(function (box) {
+            var same = fresh.querySelector('input[type=checkbox][name="' + box.name + '"][value="' + box.value + '"]');
+            if (same) same.checked = true;  // a ticked run (to compare) stays ticked
+          });
+          current.replaceWith(fresh);
         });
     }, 5000);
   });
