@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import func, literal, select
+from sqlalchemy import extract, func, literal, select
 from sqlalchemy.orm import Session, load_only
 
 from modelworks.job_kinds import JOB_KINDS
@@ -98,7 +98,7 @@ def sort_column(sort: str, settings: Settings, dialect: str = "sqlite") -> Any:
         end = func.coalesce(Job.finished_at, literal(utcnow(), UTCDateTime()))
         if dialect == "sqlite":
             return (func.julianday(end) - func.julianday(Job.started_at)) * 86400.0
-        return func.extract("epoch", end - Job.started_at)
+        return extract("epoch", end - Job.started_at)
     if sort == "cost":
         return Job.cpu_seconds * settings.price_cpu_hour + Job.gpu_seconds * settings.price_gpu_hour
     return {"created": Job.id, "state": Job.state, "kind": Job.kind}[sort]
