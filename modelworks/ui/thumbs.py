@@ -23,6 +23,7 @@ from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.models import DatasetVersion
 from modelworks.platform.errors import NotFound
 from modelworks.platform.uploads import upload_of
+from modelworks.server.dependencies import UI_PREFIX
 
 SIDE = 96  # a thumbnail's longest side, in pixels
 MAX_MEMBER_BYTES = 32 << 20  # an image file larger than this is not thumbnailed
@@ -42,8 +43,6 @@ def preview_images(row: DatasetVersion, preview: dict[str, Any]) -> set[str]:
 
 
 def url(project: str, row: DatasetVersion, path: str) -> str:
-    from modelworks.server.dependencies import UI_PREFIX
-
     base = f"{UI_PREFIX}/p/{quote(project)}/datasets/{quote(row.dataset.name)}/versions/{row.version}"
     return f"{base}/thumbnails/{quote(path)}"
 
