@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer
 from torch import nn
 
 from modelworks.config.schema import ExperimentConfig
@@ -122,6 +121,8 @@ def count_unseen(preprocessor: Preprocessor, splits: dict[str, TensorBatches]) -
     for j, name in enumerate(schema.categorical):  # the stacked (N, n_categorical) tensor, in schema order
         counts[name] = sum(int((s.tensors[CATEGORICAL][:, j] == 0).sum()) for s in splits.values())
     for name in schema.text:
+        from tokenizers import Tokenizer  # imported by runs with text only (a table's run never loads it)
+
         tokenizer = Tokenizer.from_str(preprocessor.fitters_[name].state_["tokenizer"])
         unk = next((i for i in (tokenizer.token_to_id(t) for t in UNK_CANDIDATES) if i is not None), None)
         if unk is not None:
