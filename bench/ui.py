@@ -32,6 +32,7 @@ import gzip
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,7 +160,7 @@ class Server:
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
-        except Exception:  # noqa: BLE001 (subprocess.TimeoutExpired)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
