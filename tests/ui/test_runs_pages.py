@@ -204,7 +204,10 @@ def test_compare_two_runs_shows_both_curves_and_the_config_diff(ui, team, two_ru
     assert any(t.startswith("train.lr") for t in differs) and any(t.startswith("name") for t in differs)
     assert not any(t.startswith("model.type") for t in differs)
     diff = page.inner_text("pre.diff")
-    assert "-  lr: 0.01" in diff and "+  lr: 0.1" in diff
+    first, second = map(int, parse_qs(urlsplit(page.url).query)["runs"])  # the diff runs from the first to the second
+    lr = dict(zip(two_runs, ["0.01", "0.1"], strict=True))
+    assert diff.startswith(f"--- #{first} ") and f"\n+++ #{second} " in diff
+    assert f"-  lr: {lr[first]}\n" in diff and f"+  lr: {lr[second]}\n" in diff
     axe_check(page)
     shot(page, "compare")
 
