@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 pytest.importorskip("modelworks.serve.app", reason="the serving engine (modelworks.serve) is not on this branch")
@@ -36,6 +35,7 @@ from modelworks.platform.settings import Settings  # noqa: E402
 from modelworks.platform.storage import Storage  # noqa: E402
 from modelworks.serve.platform import PlatformServing  # noqa: E402
 from modelworks.server import create_app  # noqa: E402
+from tests.fixtures.served import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -45,31 +45,6 @@ TINY = {
 }
 ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
 FLUSH_S = 0.5
-
-
-class Served:
-    """An ASGI app on uvicorn in a thread, on a socket bound here (TCP_NODELAY, like the real one)."""
-
-    def __init__(self, app: Any) -> None:
-        self._socket = socket.socket()
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
-
-    def __enter__(self) -> Served:
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._socket.close()
 
 
 def wait_for(check, timeout: float, what: str) -> Any:

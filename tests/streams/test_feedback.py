@@ -6,16 +6,12 @@ of the deployment's dataset."""
 from __future__ import annotations
 
 import base64
-import socket
-import threading
 import time
 import uuid
-from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from modelworks import api
@@ -28,6 +24,7 @@ from modelworks.platform.runs import publish_run, record_run
 from modelworks.platform.storage import Storage
 from modelworks.serve.platform import PlatformServing
 from modelworks.streams.feedback import REQUEST_ID_HEADER
+from tests.fixtures.served import Served
 
 TINY = {
     "data": {"source": "builtin:iris", "split": {"validation": 0.2, "test": 0.2, "seed": 1}},
@@ -39,30 +36,6 @@ ROWS = [
     {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2},
     {"sepal length (cm)": 6.7, "sepal width (cm)": 3.0, "petal length (cm)": 5.2, "petal width (cm)": 2.3},
 ]
-
-
-class Served:
-    """An ASGI app on uvicorn in a thread, on a socket bound here."""
-
-    def __init__(self, app: Any) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
-
-    def __enter__(self) -> Served:
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._socket.close()
 
 
 @pytest.fixture(scope="module")
