@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 pytest.importorskip("modelworks.serve.app", reason="the serving engine (modelworks.serve) is not on this branch")
 
@@ -29,7 +29,7 @@ from modelworks.client import Client  # noqa: E402
 from modelworks.platform.bootstrap import prepare  # noqa: E402
 from modelworks.platform.db import make_engine, session_factory  # noqa: E402
 from modelworks.platform.db.models import Project  # noqa: E402
-from modelworks.platform.db.serving import InferenceUsage
+from modelworks.platform.db.serving import InferenceKey, InferenceUsage
 from modelworks.platform.runs import publish_run, record_run  # noqa: E402
 from modelworks.platform.settings import Settings  # noqa: E402
 from modelworks.platform.storage import Storage  # noqa: E402
@@ -207,11 +207,14 @@ def test_unauthorized_revoked_expired_and_wrong_project_keys_are_refused(world):
     admin.revoke_inference_key(project, created["id"])
     wait_for(lambda: predict(world, created["key"]).status_code == 401, 10, "the revoked key to be refused")
     # expired
-    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
-    expiring = admin.create_inference_key(project, "expiring", expires_at=soon)["key"]
-    assert predict(world, expiring).status_code == 200
-    time.sleep(2.5)
-    assert predict(world, expiring).status_code == 401
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    expiring = admin.create_inference_key(project, "expiring", expires_at=later)
+    assert predict(world, expiring["key"]).status_code == 200
+    with world["sessions"]() as session:  # time passes: the stored expiry is now behind us
+        session.execute(update(InferenceKey).where(InferenceKey.id == expiring["id"]).values(
+            expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))  # fmt: skip
+        session.commit()
+    wait_for(lambda: predict(world, expiring["key"]).status_code == 401, 10, "the expired key to be refused")
     # another project's key, and a key for other deployments of this project
     admin.create_project(f"{project}-other")
     other = admin.create_inference_key(f"{project}-other", "theirs")["key"]
