@@ -10,7 +10,7 @@ import the server. Every operation takes an SQLAlchemy `Session`, commits its ow
 module             holds
 =================  ===============================================================
 ``settings``       `Settings` from MODELWORKS_* environment variables and flags
-``db``             engine, typed models, Alembic migrations, pagination
+``db``             engine, typed models, Alembic migrations, pagination, a row by its name
 ``roles``          the project roles and their order
 ``users``          users
 ``tokens``         API tokens: issue, authenticate, list, revoke

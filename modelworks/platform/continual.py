@@ -27,6 +27,7 @@ from modelworks.platform import audit
 from modelworks.platform.access import ProjectAccess
 from modelworks.platform.datasets import get_dataset
 from modelworks.platform.db.continual import TRIGGERS, VERSIONING, ContinualPolicy, ContinualWindow
+from modelworks.platform.db.lookup import find_named
 from modelworks.platform.db.models import DatasetVersion, Job, ModelVersion, Project, utcnow
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound, Unprocessable
@@ -86,13 +87,7 @@ def create_policy(
 
 
 def get_policy(session: Session, project: Project, name: str) -> ContinualPolicy:
-    check_name("policy", name)
-    row = session.scalar(
-        select(ContinualPolicy).where(ContinualPolicy.project_id == project.id, ContinualPolicy.name == name)
-    )
-    if row is None:
-        raise NotFound(f"no policy named {name!r} in project {project.name!r}")
-    return row
+    return find_named(session, ContinualPolicy, "policy", project, name)
 
 
 def list_policies(

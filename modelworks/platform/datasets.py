@@ -35,6 +35,7 @@ from modelworks.platform import audit
 from modelworks.platform.access import ProjectAccess
 from modelworks.platform.archive import Limits
 from modelworks.platform.crypto import DEFAULT_CHUNK, EncryptingWriter, Keyring
+from modelworks.platform.db.lookup import find_named
 from modelworks.platform.db.models import Dataset, DatasetVersion, Project
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound, TooLarge
@@ -117,11 +118,7 @@ class StagedUpload:
 
 
 def _find(session: Session, project: Project, name: str) -> Dataset:
-    check_name("dataset", name)
-    dataset = session.scalar(select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name))
-    if dataset is None:
-        raise NotFound(f"no dataset named {name!r} in project {project.name!r}")
-    return dataset
+    return find_named(session, Dataset, "dataset", project, name)
 
 
 def _get_or_create(session: Session, access: ProjectAccess, name: str) -> Dataset:

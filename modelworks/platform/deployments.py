@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from modelworks.errors import UserError
 from modelworks.platform import audit, registry
 from modelworks.platform.access import ProjectAccess
+from modelworks.platform.db.lookup import find_named
 from modelworks.platform.db.models import ModelAlias, ModelVersion, Project, utcnow
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.db.serving import Deployment
-from modelworks.platform.errors import Conflict, NotFound
+from modelworks.platform.errors import Conflict
 from modelworks.platform.names import check_name
 
 RUNTIMES = ("torch", "onnx")
@@ -127,11 +128,7 @@ def create_deployment(
 
 
 def get_deployment(session: Session, project: Project, name: str) -> Deployment:
-    check_name("deployment", name)
-    row = session.scalar(select(Deployment).where(Deployment.project_id == project.id, Deployment.name == name))
-    if row is None:
-        raise NotFound(f"no deployment named {name!r} in project {project.name!r}")
-    return row
+    return find_named(session, Deployment, "deployment", project, name)
 
 
 def list_deployments(

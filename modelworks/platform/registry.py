@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from modelworks.platform import audit
 from modelworks.platform.access import ProjectAccess
+from modelworks.platform.db.lookup import find_named
 from modelworks.platform.db.models import ModelAlias, ModelVersion, Project, RegisteredModel, Run, utcnow
 from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import Conflict, NotFound, Unprocessable
@@ -97,13 +98,7 @@ def check_safetensors(f: IO[bytes], size: int, what: str) -> None:
 
 
 def _find_model(session: Session, project: Project, name: str) -> RegisteredModel:
-    check_name("model", name)
-    model = session.scalar(
-        select(RegisteredModel).where(RegisteredModel.project_id == project.id, RegisteredModel.name == name)
-    )
-    if model is None:
-        raise NotFound(f"no model named {name!r} in project {project.name!r}")
-    return model
+    return find_named(session, RegisteredModel, "model", project, name)
 
 
 def list_models(
