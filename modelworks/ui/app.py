@@ -37,6 +37,7 @@ PAGES = (
     "modelworks.ui.jobs",
     "modelworks.ui.experiment",
     "modelworks.ui.models",
+    "modelworks.ui.continual",
     "modelworks.ui.deployments",
     "modelworks.ui.usage",
     "modelworks.ui.runs",

@@ -18,6 +18,7 @@ from modelworks.platform.ids import DbId
 from modelworks.platform.names import NAME_PATTERN
 from modelworks.platform.roles import Role
 from modelworks.server.dependencies import UI_PREFIX, DbSession, Editor, Paging, PathName, Viewer
+from modelworks.ui.continual import policies_of_model
 from modelworks.ui.web import can, render
 
 router = APIRouter(prefix="/p/{project}/models")
@@ -67,6 +68,7 @@ def model_page(request: Request, name: PathName, access: Viewer, session: DbSess
         versions=versions[::-1],
         aliases=aliases,
         history=model_history(session, access, name),
+        policies=policies_of_model(session, access, model.id),
     )
 
 

@@ -19,6 +19,7 @@ UI = Path(i18n.__file__).parent
 LITERAL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 TRANSLATED_VALUES = [*JOB_STATES, *(e.name for e in JOB_KINDS), *(r.value for r in Role), "admin"]
 TRANSLATED_VALUES += ["model.version.create", "model.alias.set", "model.alias.delete"]
+TRANSLATED_VALUES += ["promoted", "rejected", "tested", "failed"]  # a continual window's outcome
 
 
 def template_keys() -> set[str]:
