@@ -28,28 +28,21 @@ class Gate:
     """A stored gate decision (`modelworks.evaluate.gate.GateDecision` as JSON), read for a table row.
     ``old`` is None when no old holdout was measured; a number the JSON could not hold is None."""
 
-    passed: bool
-    metric: str
     checks: dict[str, bool]
     new: dict[str, Any]
     old: dict[str, Any] | None
     baselines: dict[str, float | None]
-    delta: float
-    epsilon: float
-    alpha: float
+    config: GateConfig  # the settings it was judged by
     reasons: list[str]
 
     @classmethod
     def of(cls, decision: dict[str, Any] | None) -> Gate | None:
         if not decision:
             return None
-        config = decision.get("config") or {}
         return cls(
-            passed=bool(decision.get("passed")), metric=str(decision.get("metric", "")),
             checks=dict(decision.get("checks") or {}), new=dict(decision.get("new") or {}), old=decision.get("old"),
-            baselines=dict(decision.get("baselines") or {}), delta=config.get("delta", 0.0),
-            epsilon=config.get("epsilon", 0.0), alpha=config.get("alpha", 0.0),
-            reasons=list(decision.get("reasons") or []),
+            baselines=dict(decision.get("baselines") or {}),
+            config=GateConfig.model_validate(decision.get("config") or {}), reasons=list(decision.get("reasons") or []),
         )  # fmt: skip
 
 
