@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +12,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
+import torch
+import tritonclient.http as triton
 
-from .conftest import free_port
+from modelworks.data.builtins import BUILTINS
+from modelworks.errors import UserError
+from modelworks.exporting.export import export_run
+from modelworks.exporting.interface import OUTPUT
+from modelworks.serve.model import ServedModel
+from modelworks.store.export import read_export, read_inputs
+
+from .conftest import free_port, text_frame
+from .test_predict import assert_same
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,15 +72,101 @@ def test_sigterm_finishes_requests_in_flight(runs):
         httpx.get(f"http://127.0.0.1:{port}/v2/health/live")
 
 
-def test_serve_onnx_export_folder(runs):
+@pytest.fixture(scope="module")
+def moved(runs, tmp_path_factory) -> dict[str, Path]:
+    """The iris and text runs' ONNX exports (with int8), each made from a copy of its run folder,
+    then moved to another folder and the copy deleted: nothing of the run is left to read."""
+    folders = {}
+    for key in ("iris", "text"):
+        base = tmp_path_factory.mktemp(f"moved-{key}")
+        copy = shutil.copytree(runs[key].path, base / "run", ignore=shutil.ignore_patterns("export"))
+        made = export_run(copy, "onnx", {"quantize": "int8"})
+        folders[key] = Path(shutil.move(made.folder, base / "elsewhere"))
+        shutil.rmtree(copy)
+    return folders
+
+
+@pytest.mark.parametrize("key", ["iris", "text"])
+def test_an_export_folder_serves_without_its_run(runs, moved, key):
+    run, folder = runs[key], moved[key]
+    assert not Path(read_export(folder).run).exists()
+    if key == "iris":
+        loaded = BUILTINS.get("iris").impl()
+        frame = loaded.frame.sample(20, random_state=1).drop(columns=[loaded.target])
+    else:
+        frame = text_frame(30).drop(columns=["label"])
+    fields = [f.name for f in run.config.data.features]
+    records = [
+        {f: (None if pd.isna(v) else v) for f, v in row.items() if f in fields} for row in frame.to_dict("records")
+    ]
     port = free_port()
-    process = start([str(runs["iris"].path / "export" / "onnx"), "--runtime", "onnx", "--name", "iris"], port)
+    process = start([str(folder), "--name", key, "--threads", "1"], port)  # an export folder: onnx by default
+    url = f"http://127.0.0.1:{port}/v2/models/{key}"
     try:
-        meta = httpx.get(f"http://127.0.0.1:{port}/v2/models/iris").json()
-        assert meta["platform"] == "onnxruntime_onnx"
+        meta = httpx.get(url).json()
+        answer = httpx.post(f"{url}/predict", json={"instances": records})
+        if key == "iris":  # OIP v2 infer, through tritonclient (binary) and raw JSON
+            rows = run.preprocessor.transform(frame, with_target=False)["numeric"].numpy()
+            client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+            tensor = triton.InferInput("numeric", list(rows.shape), "FP32")
+            tensor.set_data_from_numpy(rows, binary_data=True)
+            result = client.infer(key, [tensor], outputs=[triton.InferRequestedOutput(OUTPUT, binary_data=True)])
+            raw = httpx.post(
+                f"{url}/infer",
+                json={
+                    "inputs": [
+                        {
+                            "name": "numeric",
+                            "datatype": "FP32",
+                            "shape": list(rows.shape),
+                            "data": rows.ravel().tolist(),
+                        }
+                    ]
+                },
+            )
+            with torch.inference_mode():
+                expected = run.model({"numeric": torch.from_numpy(rows)}).numpy()
+            np.testing.assert_allclose(result.as_numpy(OUTPUT), expected, atol=1e-4)
+            assert raw.status_code == 200, raw.text
+            np.testing.assert_allclose(
+                np.reshape(raw.json()["outputs"][0]["data"], expected.shape), expected, atol=1e-4
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
+    interface = read_inputs(folder)  # the metadata is the export's tensor interface
+    assert meta["platform"] == "onnxruntime_onnx"
+    assert [t["name"] for t in meta["inputs"]] == [spec.name for spec in interface.inputs]
+    assert_same(answer, run.predict(frame, proba=True))  # the numbers of `modelworks predict` with the run
+
+
+def test_an_int8_export_folder_serves_without_its_run(runs, moved):
+    model = ServedModel.load(moved["text"], runtime="onnx", threads=1, int8=True)
+    frame = text_frame(60).drop(columns=["label"])
+    records = [{"text": t, "source": s} for t, s in zip(frame["text"], frame["source"], strict=True)]
+    answer = model.decode(model.infer(model.encode(records)), len(records))
+    expected = runs["text"].predict(frame)["prediction"].tolist()
+    agreement = np.mean([a["prediction"] == e for a, e in zip(answer, expected, strict=True)])
+    assert model.session._model_path.endswith("model.int8.onnx") and agreement >= 0.8
+
+
+def test_a_damaged_export_folder_is_refused_naming_the_file(runs, moved, tmp_path):
+    damaged = Path(shutil.copytree(moved["iris"], tmp_path / "damaged"))
+    with (damaged / "config.yaml").open("a") as f:
+        f.write("# edited after export\n")
+    with pytest.raises(UserError, match=r"config\.yaml has changed since export"):
+        ServedModel.load(damaged, runtime="onnx")
+    (damaged / "config.yaml").write_bytes((moved["iris"] / "config.yaml").read_bytes())
+    (damaged / "model.onnx").write_bytes((damaged / "model.onnx").read_bytes()[:-1])
+    with pytest.raises(UserError, match=r"model\.onnx has changed since export"):
+        ServedModel.load(damaged, runtime="onnx")
+    with pytest.raises(UserError, match="holds no PyTorch weights"):
+        ServedModel.load(moved["iris"], runtime="torch")
+    (damaged / "preprocess.json").unlink()
+    result = subprocess.run([sys.executable, "-m", "modelworks", "serve", str(damaged), "--port", str(free_port())],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and f"{damaged} has no preprocess.json" in out and "Traceback" not in out
 
 
 def test_serve_refuses_a_bad_runtime(runs):
