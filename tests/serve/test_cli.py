@@ -1,5 +1,6 @@
 """`modelworks serve` as its own process: it answers, and SIGTERM finishes the requests in flight before it exits;
-an export folder copied elsewhere, its run deleted, serves the run's numbers; a damaged one is refused naming the file."""
+an export folder copied elsewhere, its run deleted, serves the run's numbers; a damaged one is refused, naming
+the file."""
 
 from __future__ import annotations
 
