@@ -27,9 +27,10 @@ from modelworks.errors import UserError
 from modelworks.exporting.export import export_run
 from modelworks.exporting.interface import OUTPUT
 from modelworks.serve.model import ServedModel
+from modelworks.serve.modelset import ModelSet, deploy
 from modelworks.store.export import read_export, read_inputs
 
-from .conftest import free_port, text_frame
+from .conftest import LiveServer, free_port, text_frame
 from .test_predict import assert_same
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,58 +91,60 @@ def moved(runs, tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
-@pytest.mark.parametrize("key", ["iris", "text"])
-def test_an_export_folder_serves_without_its_run(runs, moved, key):
-    run, folder = runs[key], moved[key]
-    assert not Path(read_export(folder).run).exists()
-    if key == "iris":
-        loaded = BUILTINS.get("iris").impl()
-        frame = loaded.frame.sample(20, random_state=1).drop(columns=[loaded.target])
-    else:
-        frame = text_frame(30).drop(columns=["label"])
+def records_of(run, frame: pd.DataFrame) -> list[dict]:
     fields = [f.name for f in run.config.data.features]
-    records = [
-        {f: (None if pd.isna(v) else v) for f, v in row.items() if f in fields} for row in frame.to_dict("records")
-    ]
+    return [{f: (None if pd.isna(v) else v) for f, v in row.items() if f in fields} for row in frame.to_dict("records")]
+
+
+def test_an_export_folder_serves_without_its_run(runs, moved):
+    run, folder = runs["iris"], moved["iris"]
+    assert not Path(read_export(folder).run).exists()
+    loaded = BUILTINS.get("iris").impl()
+    frame = loaded.frame.sample(20, random_state=1).drop(columns=[loaded.target])
+    rows = run.preprocessor.transform(frame, with_target=False)["numeric"].numpy()  # (20, 4)
     port = free_port()
-    process = start([str(folder), "--name", key, "--threads", "1"], port)  # an export folder: onnx by default
-    url = f"http://127.0.0.1:{port}/v2/models/{key}"
+    process = start([str(folder), "--name", "iris", "--threads", "1"], port)  # an export folder: onnx by default
+    url = f"http://127.0.0.1:{port}/v2/models/iris"
     try:
         meta = httpx.get(url).json()
-        answer = httpx.post(f"{url}/predict", json={"instances": records})
-        if key == "iris":  # OIP v2 infer, through tritonclient (binary) and raw JSON
-            rows = run.preprocessor.transform(frame, with_target=False)["numeric"].numpy()
-            client = triton.InferenceServerClient(f"127.0.0.1:{port}")
-            tensor = triton.InferInput("numeric", list(rows.shape), "FP32")
-            tensor.set_data_from_numpy(rows, binary_data=True)
-            result = client.infer(key, [tensor], outputs=[triton.InferRequestedOutput(OUTPUT, binary_data=True)])
-            raw = httpx.post(
-                f"{url}/infer",
-                json={
-                    "inputs": [
-                        {
-                            "name": "numeric",
-                            "datatype": "FP32",
-                            "shape": list(rows.shape),
-                            "data": rows.ravel().tolist(),
-                        }
-                    ]
-                },
-            )
-            with torch.inference_mode():
-                expected = run.model({"numeric": torch.from_numpy(rows)}).numpy()
-            np.testing.assert_allclose(result.as_numpy(OUTPUT), expected, atol=1e-4)
-            assert raw.status_code == 200, raw.text
-            np.testing.assert_allclose(
-                np.reshape(raw.json()["outputs"][0]["data"], expected.shape), expected, atol=1e-4
-            )
+        answer = httpx.post(f"{url}/predict", json={"instances": records_of(run, frame)})
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")  # OIP v2 infer: tritonclient, binary
+        tensor = triton.InferInput("numeric", list(rows.shape), "FP32")
+        tensor.set_data_from_numpy(rows, binary_data=True)
+        binary = client.infer("iris", [tensor], outputs=[triton.InferRequestedOutput(OUTPUT, binary_data=True)])
+        data = {"name": "numeric", "datatype": "FP32", "shape": list(rows.shape), "data": rows.ravel().tolist()}
+        raw = httpx.post(f"{url}/infer", json={"inputs": [data]})  # and raw JSON
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
-    interface = read_inputs(folder)  # the metadata is the export's tensor interface
-    assert meta["platform"] == "onnxruntime_onnx"
-    assert [t["name"] for t in meta["inputs"]] == [spec.name for spec in interface.inputs]
+    assert meta["platform"] == "onnxruntime_onnx"  # the metadata is the export's tensor interface
+    assert [t["name"] for t in meta["inputs"]] == [spec.name for spec in read_inputs(folder).inputs]
     assert_same(answer, run.predict(frame, proba=True))  # the numbers of `modelworks predict` with the run
+    with torch.inference_mode():
+        expected = run.model({"numeric": torch.from_numpy(rows)}).numpy()
+    np.testing.assert_allclose(binary.as_numpy(OUTPUT), expected, atol=1e-4)
+    assert raw.status_code == 200, raw.text
+    np.testing.assert_allclose(np.reshape(raw.json()["outputs"][0]["data"], expected.shape), expected, atol=1e-4)
+
+
+def test_a_text_export_folder_serves_without_its_run(runs, moved):
+    """In this process (the command line's path is the test above): predict, and raw text sent as BYTES."""
+    run, folder = runs["text"], moved["text"]
+    frame = text_frame(30).drop(columns=["label"])
+    frame.loc[3, "text"] = None  # a missing text becomes the fitted fill, as in predict
+    model = ServedModel.load(folder, runtime="onnx", threads=1, name="text")
+    head = frame.iloc[4:10]  # its texts all given
+    ids = model.encode(records_of(run, head))
+    text = {"name": "text.text", "datatype": "BYTES", "shape": [6, 1], "data": head["text"].tolist()}
+    source = {"name": "categorical", "datatype": "INT64", "shape": [6, 1], "data": ids["categorical"].ravel().tolist()}
+    with LiveServer(ModelSet.of(deploy(model))) as server:
+        server.wait_ready()
+        answer = httpx.post(f"{server.url}/v2/models/text/predict", json={"instances": records_of(run, frame)})
+        raw = httpx.post(f"{server.url}/v2/models/text/infer", json={"inputs": [source, text]})
+    assert_same(answer, run.predict(frame, proba=True))
+    assert raw.status_code == 200, raw.text
+    expected = model.infer(ids)[OUTPUT]
+    np.testing.assert_allclose(np.reshape(raw.json()["outputs"][0]["data"], expected.shape), expected, rtol=1e-5)
 
 
 def test_an_int8_export_folder_serves_without_its_run(runs, moved):
