@@ -15,8 +15,13 @@ app = typer.Typer()
 @app.command()
 @user_errors
 def serve(
-    path: Path = typer.Argument(..., help="a run folder, or an ONNX export folder of one"),
-    runtime: str = typer.Option("torch", "--runtime", help="torch (the run's weights) or onnx (its ONNX export)"),
+    path: Path = typer.Argument(..., help="a run folder, or an ONNX (or Triton) export folder, which needs no run"),
+    runtime: str | None = typer.Option(
+        None,
+        "--runtime",
+        help="torch (a run's weights) or onnx (an ONNX export); default: onnx for an export folder "
+        "(or with --int8), else torch",
+    ),  # fmt: skip
     int8: bool = typer.Option(False, "--int8", help="onnx: serve the export's model.int8.onnx"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (0.0.0.0 exposes it to the network)"),
     port: int = typer.Option(8080, "--port"),
@@ -33,7 +38,10 @@ def serve(
     from modelworks.serve.model import ServedModel
     from modelworks.serve.modelset import ModelSet, deploy
     from modelworks.serve.server import serve as run_server
+    from modelworks.store.export import is_export
 
+    if runtime is None:
+        runtime = "onnx" if int8 or is_export(path) else "torch"
     if runtime not in ("torch", "onnx"):
         raise UserError(f"--runtime must be torch or onnx; got {runtime!r}")
     if int8 and runtime != "onnx":

@@ -17,11 +17,17 @@ The exported model takes positional tensors and returns raw outputs
 file                   holds
 =====================  ========================================================================
 ``model.onnx``         the model (``model.pt`` for TorchScript; plus ``model.int8.onnx`` if asked)
-``preprocess.json``    the run's fitted preprocessing state, byte for byte
+``config.yaml``        the run's resolved config, byte for byte
+``preprocess.json``    the run's fitted preprocessing state (scalers, label encoding, tokenizers), byte for byte
 ``inputs.json``        the tensor interface: names, dtypes, shapes, how to build each from raw data
 ``README.md``          the same, for people
-``export.json``        format, versions, the check's result (max diff, rows, passed), quantization
+``export.json``        format, versions, the check's result (max diff, rows, passed), quantization,
+                       and the SHA-256 of every other file
 =====================  ========================================================================
+
+So the folder is self-describing: ``modelworks serve EXPORT_DIR`` serves it with ONNX Runtime
+(`modelworks.serve.model.ServedModel`) copied anywhere, its run folder gone, and refuses a file
+that is missing or changed since export, naming it.
 
 export.json and inputs.json are typed in `modelworks.store.export`. This package's ``__init__``
 imports only the light `formats` module; adding a format is its options class and one

@@ -134,8 +134,10 @@ def _with_compression_hint(run: Run, export: ExportFormat, job: ExportJob) -> Fo
 
 
 def _write_companions(run: Run, folder: Path, format: str, made: FormatRecord) -> ExportRecord:
-    """preprocess.json (the run's, unchanged), inputs.json, README.md and export.json; returns the record."""
-    shutil.copyfile(run.path / files.PREPROCESS, folder / files.PREPROCESS)
+    """The run's config.yaml and preprocess.json (unchanged: the folder serves without its run),
+    inputs.json, README.md and export.json (with every file's SHA-256); returns the record."""
+    for name in (files.CONFIG, files.PREPROCESS):
+        shutil.copyfile(run.path / name, folder / name)
     state = run.preprocess.state
     free_sequence = made.check.free_sequence is not False
     description = InputsDescription.model_validate(describe_inputs(run.config, run.schema, state, free_sequence))
@@ -152,8 +154,7 @@ def _write_companions(run: Run, folder: Path, format: str, made: FormatRecord) -
     )
     title = f"{run.name}: {run.config.model.type} on {run.config.data.source}"
     (folder / "README.md").write_text(readme(title, description, record), encoding="utf-8")
-    write_export(folder, record, description)
-    return record
+    return write_export(folder, record, description)
 
 
 def _publish(staging: Path, folder: Path) -> None:

@@ -1,8 +1,13 @@
 """One model loaded for inference: PyTorch eager (the run's safetensors weights) or ONNX Runtime
-(the run's checked ONNX export, fp32 or int8), with explicit thread counts.
+(a checked ONNX export, fp32 or int8), with explicit thread counts.
+
+A run folder serves with either runtime (ONNX: its ``export/onnx`` folder). An export folder
+(ONNX or Triton) serves with ONNX Runtime on its own, wherever it was copied: it carries the
+run's config and preprocessing (`modelworks.store.export.StoredExport`), and each file it reads
+is checked against the SHA-256 its export.json records.
 
 `ServedModel` speaks tensors (`infer`, the Open Inference Protocol's view, described by
-`metadata`) and records (`encode` applies the run's saved preprocessing, `decode` reads the
+`metadata`) and records (`encode` applies the saved preprocessing, `decode` reads the
 outputs as labels and probabilities: the same numbers as ``modelworks predict``).
 
 Only two kinds of file are ever opened for weights: ``model.safetensors`` (its header checked
@@ -25,12 +30,17 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
-from modelworks.engine.run import Run, load_run
+from modelworks.config.schema import ExperimentConfig
+from modelworks.data.preprocess import Preprocessor
+from modelworks.data.schema import InputSchema
+from modelworks.engine.run import load_run
 from modelworks.errors import UserError
 from modelworks.exporting.interface import OUTPUT, describe_inputs
-from modelworks.store.export import InputsDescription, is_export, read_export, read_inputs
-from modelworks.store.files import CONFIG, EXPORT_DIR, ONNX_INT8_MODEL, ONNX_MODEL, WEIGHTS
+from modelworks.store.export import InputsDescription, StoredExport, is_export
+from modelworks.store.files import CONFIG, EXPORT_DIR, WEIGHTS
+from modelworks.store.run import StoredRun
 from modelworks.training.losses import outputs_to_predictions
 
 Runtime = Literal["torch", "onnx"]
@@ -55,13 +65,19 @@ class TensorSpec:
 class ServedModel:
     """A model ready to answer: `infer` on tensors, `encode`/`decode` between records and tensors."""
 
-    def __init__(self, run: Run, description: InputsDescription, runtime: Runtime, name: str, version: str,
-                 session: Any = None) -> None:  # fmt: skip
-        self.run = run
+    def __init__(
+        self, config: ExperimentConfig, preprocessor: Preprocessor, description: InputsDescription, runtime: Runtime,
+        name: str, version: str, *, session: Any = None, module: nn.Module | None = None,
+        device: torch.device = torch.device("cpu"),
+    ) -> None:  # fmt: skip
+        self.config = config  # the resolved experiment: features, target, threshold
+        self.preprocessor = preprocessor  # fitted: what encode and decode apply
         self.name = name
         self.version = version
         self.runtime = runtime
         self.session = session  # onnxruntime.InferenceSession, or None for torch
+        self.module = module  # the PyTorch model (eval mode, on `device`), or None for onnx
+        self.device = device
         text: dict[str, int] = {}  # text input -> pad id
         for spec in description.inputs:
             if spec.model_extra and "pad_id" in spec.model_extra:
@@ -84,29 +100,57 @@ class ServedModel:
         cls, path: Path, *, runtime: Runtime = "torch", device: str = "cpu", threads: int | None = None,
         name: str | None = None, version: str = "1", int8: bool = False,
     ) -> ServedModel:  # fmt: skip
-        """A run folder (or an export folder of one) loaded with `runtime`.
+        """A run folder or an export folder loaded with `runtime`.
 
-        ``onnx`` reads the ONNX export (``RUN/export/onnx`` unless `path` is an export folder;
-        ``int8``: its ``model.int8.onnx``); ``torch`` the run's ``model.safetensors``. `threads`
-        sets the intra-op threads (torch: for the whole process).
+        ``torch`` (a run folder only) reads the run's ``model.safetensors``. ``onnx`` reads an ONNX
+        export: `path` itself when it is an export folder (ONNX or Triton; the run folder is not
+        needed), else ``RUN/export/onnx``; ``int8``: its ``model.int8.onnx``. `threads` sets the
+        intra-op threads (torch: for the whole process).
         """
         path = Path(path)
-        run_dir, export_dir = _locate(path, runtime)
-        weights = run_dir / WEIGHTS
-        if runtime == "torch" or weights.exists():
-            check_safetensors(weights)
-        if threads is not None and runtime == "torch":
+        if runtime not in ("torch", "onnx"):
+            raise UserError(f"runtime must be torch or onnx; got {runtime!r}")
+        if is_export(path):
+            export = _onnx_export(path, runtime)
+            return cls._onnx(export, export, _default_name(Path(export.record.run)), name, version, threads, device,
+                             int8)  # fmt: skip
+        if not (path / CONFIG).is_file():
+            raise UserError(f"{path} is neither a run folder (no {CONFIG}) nor an export folder")
+        if runtime == "onnx":
+            if not is_export(path / EXPORT_DIR / "onnx"):
+                raise UserError(f"{path} has no ONNX export; make one first: modelworks export {path} --format onnx")
+            export = StoredExport(path / EXPORT_DIR / "onnx")
+            return cls._onnx(StoredRun(path), export, _default_name(path), name, version, threads, device, int8)
+        check_safetensors(path / WEIGHTS)
+        if threads is not None:
             torch.set_num_threads(threads)
-        run = load_run(run_dir, device=device if runtime == "torch" else "cpu", base_dir=run_dir)
+        run = load_run(path, device=device, base_dir=path)
         state = run.preprocess.state
         description = InputsDescription.model_validate(describe_inputs(run.config, run.schema, state))
-        session = None
-        if runtime == "onnx":
-            description = _export_description(export_dir, description)
-            session = _onnx_session(export_dir / (ONNX_INT8_MODEL if int8 else ONNX_MODEL), threads, device)
-        elif runtime != "torch":
-            raise UserError(f"runtime must be torch or onnx; got {runtime!r}")
-        return cls(run, description, runtime, name or _default_name(run_dir), version, session)
+        return cls(run.config, run.preprocessor, description, runtime, name or _default_name(path), version,
+                   module=run.model, device=run.device)  # fmt: skip
+
+    @classmethod
+    def _onnx(
+        cls, source: StoredRun | StoredExport, export: StoredExport, default_name: str, name: str | None, version: str,
+        threads: int | None, device: str, int8: bool,
+    ) -> ServedModel:  # fmt: skip
+        """The ONNX model of `export`, with the config and preprocessing of `source` (the run, or
+        the export's own copies)."""
+        config = source.config
+        state = source.preprocess.state
+        pre = Preprocessor.from_state(config.data.features, config.data.target, config.data.task, state)
+        own = InputsDescription.model_validate(describe_inputs(config, pre.schema_, state))
+        description = export.inputs  # the export's tensor interface: a text length fixed by the export shows there
+        if [s.name for s in description.inputs] != [s.name for s in own.inputs]:
+            raise UserError(f"{export.path} was exported from another model: its inputs differ from the run's")
+        session = _onnx_session(export.model_file(int8), threads, device)
+        return cls(config, pre, description, "onnx", name or default_name, version, session=session)
+
+    @property
+    def schema(self) -> InputSchema:
+        """The model's input schema: task, classes, inputs."""
+        return self.preprocessor.schema_
 
     # ------------------------------------------------------------------------------ tensors
 
@@ -123,14 +167,14 @@ class ServedModel:
         names = [t.name for t in self.inputs]
         if self.session is not None:
             return {OUTPUT: self.session.run([OUTPUT], {n: inputs[n] for n in names})[0]}
-        batch = {n: torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.run.device) for n in names}
+        batch = {n: torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.device) for n in names}
         with torch.inference_mode():
-            out = self.run.model(batch)  # (batch, out_dim)
+            out = self.module(batch)  # (batch, out_dim)
         return {OUTPUT: out.float().cpu().numpy()}
 
     def tokenize(self, name: str, texts: list[str]) -> np.ndarray:
-        """Token ids of `texts` for text input `name` (``text.<feature>``), by the run's saved tokenizer."""
-        fitter = self.run.preprocessor.fitters_[name.split(".", 1)[1]]
+        """Token ids of `texts` for text input `name` (``text.<feature>``), by the saved tokenizer."""
+        fitter = self.preprocessor.fitters_[name.split(".", 1)[1]]
         return np.ascontiguousarray(fitter.transform(pd.Series(texts, dtype=object)), dtype=np.int64)  # (n, length)
 
     def example(self, rows: int = 1) -> dict[str, np.ndarray]:
@@ -151,19 +195,19 @@ class ServedModel:
 
     @property
     def fields(self) -> list[str]:
-        """The raw fields a /predict record holds: the run's feature columns."""
-        return [f.name for f in self.run.config.data.features]
+        """The raw fields a /predict record holds: the model's feature columns."""
+        return [f.name for f in self.config.data.features]
 
     def encode(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        """Raw records (table rows, text, base64 images) -> input tensors, by the run's preprocessing.
+        """Raw records (table rows, text, base64 images) -> input tensors, by the saved preprocessing.
 
         A record missing a field, a field of the wrong kind, or an unknown field is a UserError
         naming it.
         """
         if not isinstance(records, list) or not records:
             raise UserError("instances must be a non-empty list of records")
-        kinds = {f.name: f.type for f in self.run.config.data.features}
-        target = self.run.config.data.target
+        kinds = {f.name: f.type for f in self.config.data.features}
+        target = self.config.data.target
         rows = []
         for i, record in enumerate(records):
             if not isinstance(record, dict):
@@ -178,7 +222,7 @@ class ServedModel:
         for name, kind in kinds.items():
             if kind == "image":
                 frame[name] = pd.Series([row[name] for row in rows], dtype=object)
-        pre = self.run.preprocessor
+        pre = self.preprocessor
         dropped = pre.drop_mask(frame, with_target=False)
         if dropped.any():
             i = int(np.argmax(dropped))
@@ -189,15 +233,15 @@ class ServedModel:
 
     def decode(self, outputs: Mapping[str, np.ndarray], n: int) -> list[dict[str, Any]]:
         """The first `n` rows of raw outputs as {"prediction": label or value, "probabilities": {class: p}}."""
-        task = self.run.schema.task
+        task = self.schema.task
         out = outputs_to_predictions(task, torch.from_numpy(np.asarray(outputs[OUTPUT][:n])))
         if task == "regression":
             return [{"prediction": float(v)} for v in out]
-        threshold = self.run.config.evaluate.threshold
+        threshold = self.config.evaluate.threshold
         index = (out >= threshold).astype(int) if task == "binary" else out.argmax(1)
-        labels = self.run.preprocessor.decode_target(index)
+        labels = self.preprocessor.decode_target(index)
         probs = np.stack([1 - out, out], 1) if task == "binary" else out
-        names = self.run.schema.class_names or []
+        names = self.schema.class_names or []
         return [
             {"prediction": _plain(label), "probabilities": {str(c): float(p) for c, p in zip(names, row, strict=True)}}
             for label, row in zip(labels, probs, strict=True)
@@ -228,33 +272,18 @@ def check_safetensors(path: Path) -> None:
         raise UserError(refuse.format("its header is not a JSON object"))
 
 
-def _locate(path: Path, runtime: Runtime) -> tuple[Path, Path]:
-    """(the run folder, its ONNX export folder) for a run folder or an export folder."""
-    if is_export(path):
-        record = read_export(path)
-        if record.format != "onnx" and runtime == "onnx":
-            raise UserError(f"{path} is a {record.format} export; the onnx runtime needs an ONNX export")
-        run_dir = Path(record.run)
-        if not (run_dir / CONFIG).is_file():
-            raise UserError(
-                f"{path} is an export of {run_dir}, which is not here; serving needs the run folder "
-                f"(its config and preprocessing) beside the export"
-            )
-        return run_dir, path
-    if not (path / CONFIG).is_file():
-        raise UserError(f"{path} is neither a run folder (no {CONFIG}) nor an export folder")
-    export_dir = path / EXPORT_DIR / "onnx"
-    if runtime == "onnx" and not (export_dir / ONNX_MODEL).is_file():
-        raise UserError(f"{path} has no ONNX export; make one first: modelworks export {path} --format onnx")
-    return path, export_dir
-
-
-def _export_description(folder: Path, own: InputsDescription) -> InputsDescription:
-    """The export's tensor interface (a text length fixed by the export shows there)."""
-    exported = read_inputs(folder)
-    if [s.name for s in exported.inputs] != [s.name for s in own.inputs]:
-        raise UserError(f"{folder} was exported from another model: its inputs differ from the run's")
-    return exported
+def _onnx_export(path: Path, runtime: Runtime) -> StoredExport:
+    """Export folder `path`, if ONNX Runtime can serve it on its own."""
+    export = StoredExport(path)
+    record = export.record
+    if record.format not in ("onnx", "triton"):
+        raise UserError(f"{path} is a {record.format} export; serving an export folder needs an ONNX or Triton export")
+    if runtime == "torch":
+        raise UserError(
+            f"{path} is an {record.format} export: it holds no PyTorch weights ({WEIGHTS}); serve it with "
+            f"--runtime onnx, or serve its run folder with --runtime torch"
+        )
+    return export
 
 
 def _onnx_session(path: Path, threads: int | None, device: str) -> Any:

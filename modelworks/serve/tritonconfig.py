@@ -18,7 +18,7 @@ TRITON_TYPES = {"FP32": "TYPE_FP32", "INT64": "TYPE_INT64", "BYTES": "TYPE_STRIN
 def model_config(d: Deployment) -> dict[str, Any]:
     """Triton's ModelConfig of deployment `d`, as JSON."""
     onnx = d.model.runtime == "onnx"
-    gpu = str(d.model.run.device).startswith("cuda")
+    gpu = str(d.model.device).startswith("cuda")
 
     def tensor(t: Any) -> dict[str, Any]:
         return {"name": t.name, "data_type": TRITON_TYPES[t.datatype], "dims": t.shape[1:]}

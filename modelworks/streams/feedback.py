@@ -131,8 +131,8 @@ class RequestLog:
         deployment_id = self._enabled.get((project_id, deployment))
         if deployment_id is None:
             return None
-        run = served.model.run
-        facts = {"target": run.config.data.target, "task": run.schema.task, "classes": run.schema.class_names}
+        model = served.model
+        facts = {"target": model.config.data.target, "task": model.schema.task, "classes": model.schema.class_names}
         request_id = uuid.uuid4().hex
         rows = [
             LoggedRequest(

@@ -33,6 +33,7 @@ def test_export_onnx_with_int8_from_the_command_line(trained, tmp_path) -> None:
     assert record["opset"] == 17 and record["check"]["passed"] and record["quantized"]["file"] == "model.int8.onnx"
     assert sorted(p.name for p in out.iterdir()) == [
         "README.md",
+        "config.yaml",
         "export.json",
         "inputs.json",
         "model.int8.onnx",

@@ -2,7 +2,8 @@
 
 A format exports a tiny run with its default options; the check against PyTorch passes; export.json
 and inputs.json are strict JSON that parse with their typed models (`modelworks.store.export`) and
-agree with the returned record; the options round-trip; an unknown or bad option is a UserError
+agree with the returned record; the folder carries the run's config and preprocessing and the
+SHA-256 of every file (it serves without its run); the options round-trip; an unknown or bad option is a UserError
 naming the key and the format. A new format is picked up here by its declaration alone.
 """
 
@@ -17,8 +18,8 @@ from modelworks.config.base import Section
 from modelworks.errors import UserError
 from modelworks.exporting import FORMATS, parse_options
 from modelworks.exporting.export import export_run
-from modelworks.store.export import ExportRecord, InputsDescription, read_export, read_inputs
-from modelworks.store.files import EXPORT_JSON, INPUTS_JSON
+from modelworks.store.export import ExportRecord, InputsDescription, file_sha256, read_export, read_inputs
+from modelworks.store.files import CONFIG, EXPORT_JSON, INPUTS_JSON, PREPROCESS
 
 FORMAT_NAMES = FORMATS.names()
 
@@ -48,6 +49,12 @@ def test_exports_checks_and_records(trained, tmp_path, format_: str) -> None:
     inputs = read_inputs(result.folder)
     assert inputs == InputsDescription.model_validate(_strict(result.folder / INPUTS_JSON))
     assert [spec.name for spec in inputs.inputs] == record.inputs and [inputs.output.name] == record.outputs
+    # self-describing: the run's config and preprocessing, byte for byte, and every file's SHA-256
+    for name in (CONFIG, PREPROCESS):
+        assert (result.folder / name).read_bytes() == (run.path / name).read_bytes()
+    on_disk = {p.relative_to(result.folder).as_posix() for p in result.folder.rglob("*") if p.is_file()}
+    assert set(record.files) == on_disk - {EXPORT_JSON}
+    assert all(file_sha256(result.folder / name) == sha for name, sha in record.files.items())
 
 
 @pytest.mark.parametrize("format_", FORMAT_NAMES)

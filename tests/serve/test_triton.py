@@ -15,6 +15,7 @@ from tritonclient.grpc import model_config_pb2
 
 from modelworks.errors import UserError
 from modelworks.exporting.export import export_run
+from modelworks.serve.model import ServedModel
 from modelworks.store.export import read_export, read_inputs
 
 TYPES = {"float32": model_config_pb2.TYPE_FP32, "int64": model_config_pb2.TYPE_INT64}
@@ -50,6 +51,17 @@ def test_config_pbtxt_parses_and_matches_the_export(runs, tmp_path, key):
     with torch.inference_mode():
         expected = run.model({k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
     np.testing.assert_allclose(session.run(["outputs"], feeds)[0], expected, atol=1e-4)
+    if key == "digits":
+        return  # image records are base64 files: test_predict covers them
+    # the repository serves on its own, like an ONNX export folder: /predict's numbers are the run's
+    served = ServedModel.load(tmp_path / "repo", runtime="onnx", threads=1)
+    frame = run.frames()["test"].iloc[:8].drop(columns=[run.config.data.target])
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    answer = served.decode(served.infer(served.encode(records)), len(records))
+    expected = run.predict(frame, proba=True)
+    assert [a["prediction"] for a in answer] == expected["prediction"].tolist()
+    for a, (_, row) in zip(answer, expected.iterrows(), strict=True):
+        assert a["probabilities"] == pytest.approx({c: row[f"proba_{c}"] for c in a["probabilities"]}, abs=1e-5)
 
 
 def test_triton_options_are_checked(runs, tmp_path):
