@@ -8,8 +8,9 @@ unknown request id is a 422, a label of another type than the model predicts (or
 model does not know) a 422, a second label for the same row a 409. Once ``window_rows`` labelled
 rows have gathered, they are appended — the logged input columns plus the target column holding
 the label — to the deployment's dataset as a new version (`modelworks.streams.append`), in the
-same transaction that marks them appended, so no row is appended twice; `flush` stores them
-sooner (a window closed by time, by whoever keeps the clock: a policy, a cron job).
+same transaction that marks them appended, so no row is appended twice. A window also closes on
+time: `close_aged` stores the labelled rows of each deployment whose oldest has waited
+``max_age_s`` (the workers call it on their policy clock); `flush` stores them at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import math
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -28,8 +30,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from modelworks.errors import UserError
 from modelworks.platform import audit
-from modelworks.platform.access import ProjectAccess
+from modelworks.platform.access import ProjectAccess, authorize_project
 from modelworks.platform.crypto import Keyring, seal, unseal
 from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.models import DatasetVersion, Project, utcnow
@@ -38,6 +41,7 @@ from modelworks.platform.db.streams import LoggedRequest, RequestLogSetting
 from modelworks.platform.deployments import get_deployment
 from modelworks.platform.errors import Conflict, Unprocessable
 from modelworks.platform.names import check_name
+from modelworks.platform.roles import Role
 from modelworks.streams import append
 from modelworks.streams.rows import check_records
 
@@ -62,22 +66,28 @@ def get_logging(session: Session, project: Project, name: str) -> RequestLogSett
     deployment = get_deployment(session, project, name)
     setting = session.get(RequestLogSetting, deployment.id)
     if setting is None:
-        setting = RequestLogSetting(deployment=deployment, enabled=False, dataset=f"{name}-feedback", window_rows=1)
+        setting = RequestLogSetting(
+            deployment=deployment, enabled=False, dataset=f"{name}-feedback", window_rows=1, max_age_s=None
+        )
     return setting
 
 
 def set_logging(
-    session: Session, access: ProjectAccess, name: str, enabled: bool, dataset: str | None, window_rows: int
-) -> RequestLogSetting:
+    session: Session, access: ProjectAccess, name: str, enabled: bool, dataset: str | None, window_rows: int,
+    max_age_s: float | None = None,
+) -> RequestLogSetting:  # fmt: skip
+    """Turn logging on or off; a window is stored at ``window_rows`` labelled rows, or (``max_age_s``)
+    once its oldest labelled row has waited that long, as the user who set it."""
     setting = get_logging(session, access.project, name)
     if dataset is not None:
         check_name("dataset", dataset)
         setting.dataset = dataset
-    setting.enabled, setting.window_rows, setting.updated_at = enabled, window_rows, utcnow()
+    setting.enabled, setting.window_rows, setting.max_age_s = enabled, window_rows, max_age_s
+    setting.updated_at, setting.set_by = utcnow(), access.user
     session.add(setting)
     audit.record(
         session, access.user, "deployment.request_log", f"deployment:{name}", project_id=access.project.id,
-        detail={"enabled": enabled, "dataset": setting.dataset, "window_rows": window_rows},
+        detail={"enabled": enabled, "dataset": setting.dataset, "window_rows": window_rows, "max_age_s": max_age_s},
     )  # fmt: skip
     session.commit()
     return setting
@@ -90,7 +100,8 @@ def summary(session: Session, setting: RequestLogSetting) -> dict[str, Any]:
 
     return {
         "deployment": setting.deployment.name, "enabled": setting.enabled, "dataset": setting.dataset,
-        "window_rows": setting.window_rows, "logged": count(), "labelled": count(LoggedRequest.label.is_not(None)),
+        "window_rows": setting.window_rows, "max_age_s": setting.max_age_s,
+        "logged": count(), "labelled": count(LoggedRequest.label.is_not(None)),
         "pending": count(LoggedRequest.label.is_not(None), LoggedRequest.appended_version.is_(None)),
     }  # fmt: skip
 
@@ -221,6 +232,40 @@ def flush(session: Session, store: DataStore, access: ProjectAccess, name: str) 
     setting = get_logging(session, access.project, name)
     version = _store_window(session, store, access, setting, 1)
     return {**summary(session, setting), "version": version}
+
+
+def close_aged(session: Session, store: DataStore, now: datetime) -> list[tuple[str, int]]:
+    """Store the labelled rows of every deployment with a ``max_age_s`` whose oldest waiting row was
+    labelled at least that long before ``now`` (the caller's clock); each as the user who set its
+    logging, with that user's current access. Returns (deployment, version) for each stored; one
+    that cannot be stored now is logged and left for the next call."""
+    oldest = (
+        select(LoggedRequest.deployment_id, func.min(LoggedRequest.labelled_at))
+        .where(LoggedRequest.label.is_not(None), LoggedRequest.appended_version.is_(None))
+        .group_by(LoggedRequest.deployment_id)
+    )
+    waiting = dict(session.execute(oldest).all())
+    stored = []
+    for setting in session.scalars(select(RequestLogSetting).where(RequestLogSetting.max_age_s.is_not(None))):
+        since = waiting.get(setting.deployment_id)
+        if since is None or (now - since).total_seconds() < setting.max_age_s:
+            continue
+        name = setting.deployment.name
+        try:
+            user = setting.set_by
+            if user is None:
+                raise Unprocessable("the user who set its request log no longer exists")
+            project = session.get(Project, setting.deployment.project_id)
+            access = authorize_project(session, user, project.name, Role.editor)
+            version = _store_window(session, store, access, setting, 1)
+        except (UserError, SQLAlchemyError) as e:
+            session.rollback()
+            log.warning("deployment %s: its feedback window of %s s could not be stored: %s", name,
+                        setting.max_age_s, e)  # fmt: skip
+            continue
+        if version is not None:
+            stored.append((name, version))
+    return stored
 
 
 def _store_window(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import pandas as pd
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from modelworks import api
 from modelworks.client import ApiError
+from modelworks.jobs.policies import close_feedback_windows
 from modelworks.platform.crypto import unseal
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Project
@@ -23,7 +25,9 @@ from modelworks.platform.db.streams import LoggedRequest
 from modelworks.platform.runs import publish_run, record_run
 from modelworks.platform.storage import Storage
 from modelworks.serve.platform import PlatformServing
+from modelworks.streams import feedback
 from modelworks.streams.feedback import REQUEST_ID_HEADER
+from tests.fixtures.jobs import wait_for
 from tests.fixtures.served import Served
 
 TINY = {
@@ -120,3 +124,31 @@ def test_labelled_rows_join_their_inputs_in_a_new_version_and_are_sealed_at_rest
     assert len(logged) == 2 and all(b"sepal" not in base64.b64decode(row.sealed) for row in logged)
     keyring = plat.app.state.datastore.keyring
     assert b"sepal" in unseal(base64.b64decode(logged[0].sealed), keyring)
+
+
+def test_a_window_closes_once_its_oldest_label_has_waited_max_age(plat, served):
+    client, project = plat.client(), served["project"]
+    client.flush_feedback(project, "web")  # what other tests left waiting
+    assert client.set_request_log(project, "web", True, window_rows=1000, max_age_s=3600)["max_age_s"] == 3600
+    request_id = predict(served).headers[REQUEST_ID_HEADER]
+    assert client.feedback(project, "web", request_id, "setosa")["version"] is None  # 1 row of 1000
+    store = plat.app.state.datastore
+    with session_factory(served["engine"])() as session:
+        query = select(LoggedRequest.labelled_at).where(LoggedRequest.request_id == request_id, LoggedRequest.row == 0)
+        labelled_at = session.scalar(query)
+        assert feedback.close_aged(session, store, labelled_at + timedelta(seconds=3599)) == []  # the clock, moved
+        ((deployment, version),) = feedback.close_aged(session, store, labelled_at + timedelta(seconds=3600))
+    assert deployment == "web" and client.request_log(project, "web")["pending"] == 0
+    window = client.dataset_windows(project, "web-feedback")["items"][0]
+    assert (window["version"], window["rows_appended"], window["last_offset"]) == (version, 1, f"{request_id}:0")
+
+    # The workers' clock: a tiny max age, awaited by its outcome.
+    client.set_request_log(project, "web", True, window_rows=1000, max_age_s=0.01)
+    request_id = predict(served).headers[REQUEST_ID_HEADER]
+    client.feedback(project, "web", request_id, "virginica", row=1)
+    with session_factory(served["engine"])() as session:
+        closed = wait_for(lambda: close_feedback_windows(session, plat.settings), 30, "the window to close")
+    assert closed == [("web", version + 1)]
+    with pytest.raises(ApiError) as bad:
+        client.set_request_log(project, "web", True, max_age_s=0)
+    assert bad.value.status == 422 and "max_age_s" in str(bad.value)
