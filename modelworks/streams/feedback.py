@@ -1,9 +1,10 @@
 """Feedback from serving: a deployment's logged requests, and the true labels attached to them later.
 
 A deployment opts in (`set_logging`). Its serving process then logs each /predict row with its
-prediction (`RequestLog.log`, called from the serving hooks), sealed with the platform's data key
-(`modelworks.platform.crypto.seal`), under a fresh request id that the answer carries in its
-``Request-Id`` header. A feedback call (`attach_label`) gives a logged row its true label: an
+prediction (`RequestLog.log`, called from the serving hooks), and each /infer row rebuilt from
+its input tensors (`RequestLog.log_tensors`, `modelworks.streams.tensors`), sealed with the
+platform's data key (`modelworks.platform.crypto.seal`), under a fresh request id that the answer
+carries in its ``Request-Id`` header. A feedback call (`attach_label`) gives a logged row its true label: an
 unknown request id is a 422, a label of another type than the model predicts (or a class the
 model does not know) a 422, a second label for the same row a 409. Once ``window_rows`` labelled
 rows have gathered, they are appended — the logged input columns plus the target column holding
@@ -42,8 +43,8 @@ from modelworks.platform.deployments import get_deployment
 from modelworks.platform.errors import Conflict, Unprocessable
 from modelworks.platform.names import check_name
 from modelworks.platform.roles import Role
-from modelworks.streams import append
-from modelworks.streams.rows import check_records
+from modelworks.streams import append, tensors
+from modelworks.streams.rows import Schema, check_records
 
 log = logging.getLogger("modelworks.streams.feedback")
 REQUEST_ID_HEADER = "Request-Id"
@@ -130,20 +131,52 @@ class RequestLog:
             self._enabled = {(p, n): i for p, n, i in rows}
             self._read_at = time.monotonic()
 
-    async def log(self, project_id: int, deployment: str, served: Any, records: list[Any],
-                  predictions: list[dict[str, Any]]) -> str | None:  # fmt: skip
-        """Log one answered /predict request of ``served`` (a `modelworks.serve.modelset.Deployment`)
-        if its deployment opted in; returns its request id, or None."""
+    def may_log(self) -> bool:
+        """False while no deployment logs (settings read within `SETTINGS_CACHE_S`): nothing to call."""
+        return bool(self._enabled) or time.monotonic() - self._read_at > SETTINGS_CACHE_S
+
+    async def _logging(self, project_id: int, deployment: str) -> int | None:
+        """The deployment's id if it opted in (the settings read again when older than `SETTINGS_CACHE_S`)."""
         if time.monotonic() - self._read_at > SETTINGS_CACHE_S:
             try:
                 await anyio.to_thread.run_sync(self._refresh)
             except SQLAlchemyError:  # the answer still goes out; the settings are read again next time
                 log.exception("the request-log settings could not be read; keeping the last ones")
-        deployment_id = self._enabled.get((project_id, deployment))
+        return self._enabled.get((project_id, deployment))
+
+    async def log(self, project_id: int, deployment: str, served: Any, records: list[Any],
+                  predictions: list[dict[str, Any]]) -> str | None:  # fmt: skip
+        """Log one answered /predict request of ``served`` (a `modelworks.serve.modelset.Deployment`)
+        if its deployment opted in; returns its request id, or None."""
+        deployment_id = await self._logging(project_id, deployment)
         if deployment_id is None:
             return None
+        return await self._logged(deployment_id, deployment, served, records, predictions, "predict")
+
+    async def log_tensors(self, project_id: int, deployment: str, served: Any, inputs: dict[str, Any],
+                          outputs: dict[str, Any]) -> str | None:  # fmt: skip
+        """Log one answered /infer request if its deployment opted in: its rows rebuilt from the input
+        tensors (`modelworks.streams.tensors`), its predictions read from the outputs. None (not
+        logged) for a model whose inputs cannot be undone (text, images)."""
+        deployment_id = await self._logging(project_id, deployment)
+        if deployment_id is None:
+            return None
+        model = served.model
+
+        def rebuilt() -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
+            records = tensors.records(model.run, inputs)
+            return records, model.decode(outputs, len(records)) if records is not None else []
+
+        records, predictions = await anyio.to_thread.run_sync(rebuilt)
+        if records is None:
+            return None
+        return await self._logged(deployment_id, deployment, served, records, predictions, "infer")
+
+    async def _logged(self, deployment_id: int, deployment: str, served: Any, records: list[Any],
+                      predictions: list[dict[str, Any]], route: str) -> str | None:  # fmt: skip
         run = served.model.run
-        facts = {"target": run.config.data.target, "task": run.schema.task, "classes": run.schema.class_names}
+        facts = {"target": run.config.data.target, "task": run.schema.task, "classes": run.schema.class_names,
+                 "route": route}  # fmt: skip
         request_id = uuid.uuid4().hex
         rows = [
             LoggedRequest(
@@ -211,8 +244,8 @@ def attach_label(
         raise Conflict(f"{where} has its label already")
     opened = _opened(logged.sealed, store.keyring)
     check_label(label, opened, where)
-    joined = {**opened["input"], opened["target"]: label}
-    check_records([joined], append.latest_schema(session, access.project, setting.dataset))  # refused now, not later
+    schema = append.latest_schema(session, access.project, setting.dataset)
+    check_records([_joined(opened, label, schema)], schema)  # refused now, not later
     logged.label, logged.labelled_at = _sealed(label, store.keyring), utcnow()
     audit.record(
         session, access.user, "deployment.feedback", f"deployment:{name}", project_id=access.project.id,
@@ -232,6 +265,13 @@ def flush(session: Session, store: DataStore, access: ProjectAccess, name: str) 
     setting = get_logging(session, access.project, name)
     version = _store_window(session, store, access, setting, 1)
     return {**summary(session, setting), "version": version}
+
+
+def _joined(opened: dict[str, Any], label: Any, schema: Schema | None) -> dict[str, Any]:
+    """A logged row with its label in the target column: a row rebuilt from /infer tensors has its
+    text cells read by the dataset's column types."""
+    row = opened["input"] if opened.get("route") != "infer" else tensors.cells_typed(opened["input"], schema)
+    return {**row, opened["target"]: label}
 
 
 def close_aged(session: Session, store: DataStore, now: datetime) -> list[tuple[str, int]]:
@@ -285,10 +325,11 @@ def _store_window(
     )
     if not pending or len(pending) < at_least:
         return None
+    schema = append.latest_schema(session, access.project, setting.dataset)
     records = []
     for logged in pending:
         opened = _opened(logged.sealed, store.keyring)
-        records.append({**opened["input"], opened["target"]: _opened(logged.label, store.keyring)})
+        records.append(_joined(opened, _opened(logged.label, store.keyring), schema))
 
     def mark(version: DatasetVersion) -> None:
         for logged in pending:

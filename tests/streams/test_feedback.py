@@ -1,7 +1,8 @@
-"""Feedback from serving over real HTTP: a deployment that opted in logs its /predict rows sealed
-with the data key and answers with a Request-Id; feedback for an unknown id is a 422, a label of
-the wrong type a 422, a second label a 409; labelled rows join their inputs into a new version
-of the deployment's dataset."""
+"""Feedback from serving over real HTTP: a deployment that opted in logs its /predict rows (and its
+OIP /infer rows, rebuilt from their tensors) sealed with the data key and answers with a
+Request-Id; feedback for an unknown id is a 422, a label of the wrong type a 422, a second label a
+409; labelled rows join their inputs into a new version of the deployment's dataset, once
+``window_rows`` are labelled or the oldest has waited ``max_age_s``."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def served(plat, tmp_path_factory):
         while http.post(f"/v2/models/{project}.web/predict", json={"instances": ROWS[:1]}).status_code != 200:
             assert time.monotonic() < deadline, "the deployment did not come up"
             time.sleep(0.2)
-        yield {"project": project, "http": http, "engine": engine}
+        yield {"project": project, "http": http, "engine": engine, "run": run}
         http.close()
     engine.dispose()
 
@@ -152,3 +153,25 @@ def test_a_window_closes_once_its_oldest_label_has_waited_max_age(plat, served):
     with pytest.raises(ApiError) as bad:
         client.set_request_log(project, "web", True, max_age_s=0)
     assert bad.value.status == 422 and "max_age_s" in str(bad.value)
+
+
+def test_infer_requests_are_logged_as_the_rows_their_tensors_were_built_from(plat, served, tmp_path):
+    client, project, http = plat.client(), served["project"], served["http"]
+    client.flush_feedback(project, "web")
+    client.set_request_log(project, "web", True, window_rows=2)
+    numeric = served["run"].preprocessor.transform(pd.DataFrame(ROWS), with_target=False)["numeric"].numpy()
+    tensor = {"name": "numeric", "datatype": "FP32", "shape": list(numeric.shape), "data": numeric.ravel().tolist()}
+    quiet = http.post(f"/v2/models/{project}.quiet/infer", json={"inputs": [tensor]})
+    assert quiet.status_code == 200 and REQUEST_ID_HEADER not in quiet.headers  # not opted in: nothing logged
+    answer = http.post(f"/v2/models/{project}.web/infer", json={"inputs": [tensor]})
+    assert answer.status_code == 200, answer.text
+    request_id = answer.headers[REQUEST_ID_HEADER]
+    with pytest.raises(ApiError) as wrong:
+        client.feedback(project, "web", request_id, "tulip")
+    assert wrong.value.status == 422
+    client.feedback(project, "web", request_id, "setosa", row=0)
+    version = client.feedback(project, "web", request_id, "virginica", row=1)["version"]
+    assert version is not None
+    path = client.download_dataset(project, "web-feedback", version, tmp_path / "infer.jsonl")
+    tail = pd.read_json(path, lines=True).tail(2).to_dict("records")
+    assert tail == [{**ROWS[0], "label": "setosa"}, {**ROWS[1], "label": "virginica"}]  # float32 undone to 7 digits
