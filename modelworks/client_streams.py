@@ -38,11 +38,13 @@ class StreamCalls:
         return self._call("GET", f"/projects/{_seg(project)}/datasets/{_seg(name)}/windows", params=params)
 
     def set_request_log(
-        self, project: str, deployment: str, enabled: bool, *, dataset: str | None = None, window_rows: int = 1
-    ) -> dict[str, Any]:
+        self, project: str, deployment: str, enabled: bool, *, dataset: str | None = None, window_rows: int = 1,
+        max_age_s: float | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """Log a deployment's /predict rows (sealed) so that feedback can label them; labelled rows go
-        to ``dataset`` (default ``<deployment>-feedback``), a version per ``window_rows`` of them."""
-        body = {"enabled": enabled, "dataset": dataset, "window_rows": window_rows}
+        to ``dataset`` (default ``<deployment>-feedback``), a version per ``window_rows`` of them or
+        once the oldest has waited ``max_age_s`` seconds."""
+        body = {"enabled": enabled, "dataset": dataset, "window_rows": window_rows, "max_age_s": max_age_s}
         return self._call("PUT", f"/projects/{_seg(project)}/deployments/{_seg(deployment)}/request-log", json=body)
 
     def request_log(self, project: str, deployment: str) -> dict[str, Any]:

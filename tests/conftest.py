@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-pytest_plugins = ("tests.fixtures.platform", "tests.fixtures.jobs")
+pytest_plugins = ("tests.fixtures.platform", "tests.fixtures.jobs", "tests.fixtures.redis")
 
 
 @pytest.fixture

@@ -6,6 +6,9 @@ is queued once. A policy has at most one job in flight; when it ends, `continual
 (and records a window for a job that failed before writing its own). The job acts as the user who
 created the policy, with that user's current access: a policy whose creator lost the editor role
 (or was deleted) queues nothing and records why.
+
+The same clock closes serving's feedback windows that have waited their ``max_age_s``
+(`close_feedback_windows`), so that a deployment with few labels still feeds its policy.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from modelworks.errors import UserError
 from modelworks.jobs import queue
 from modelworks.platform import continual
 from modelworks.platform.access import role_in
+from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.continual import ContinualPolicy, ContinualWindow
 from modelworks.platform.db.models import Project
 from modelworks.platform.roles import Role
 from modelworks.platform.settings import Settings
+from modelworks.streams import feedback
 
 
 def run_policies(session: Session, settings: Settings) -> list[int]:
@@ -56,3 +61,8 @@ def _failed(session: Session, policy: ContinualPolicy, config: dict, error: str)
         outcome="failed", error=error[:1000],
     ))  # fmt: skip
     session.commit()
+
+
+def close_feedback_windows(session: Session, settings: Settings) -> list[tuple[str, int]]:
+    """Store each deployment's labelled rows that have waited its ``max_age_s``; (deployment, version)."""
+    return feedback.close_aged(session, DataStore.from_settings(settings), continual.now())

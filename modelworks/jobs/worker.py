@@ -27,7 +27,7 @@ from modelworks.jobs import queue
 from modelworks.jobs.attempt import clear_working_data, job_folder
 from modelworks.jobs.executor import Executor, Handle
 from modelworks.jobs.executors import make_executor
-from modelworks.jobs.policies import run_policies
+from modelworks.jobs.policies import close_feedback_windows, run_policies
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Job, JobLog
 from modelworks.platform.settings import Settings
@@ -97,7 +97,8 @@ class Worker:
         self._claim_while_free()
 
     def _policies(self) -> None:
-        """Every ``policy_check_s``: queue the continue jobs of the continual policies due (`jobs.policies`)."""
+        """Every ``policy_check_s``: queue the continue jobs of the continual policies due, and close the
+        feedback windows that waited their max age (`jobs.policies`)."""
         if time.monotonic() - self._policies_at < self.settings.policy_check_s:
             return
         self._policies_at = time.monotonic()
@@ -107,6 +108,12 @@ class Worker:
                     queue.append_logs(session, job_id, [f"[worker {self.id}] queued by its continual policy"])
             except Exception as e:  # noqa: BLE001  a policy's problem must not stop the worker's jobs
                 print(f"[worker {self.id}] continual policies: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            try:
+                for deployment, version in close_feedback_windows(session, self.settings):
+                    print(f"[worker {self.id}] {deployment}'s feedback window closed on time: version {version}",
+                          flush=True)  # fmt: skip
+            except Exception as e:  # noqa: BLE001  nor a feedback window's
+                print(f"[worker {self.id}] feedback windows: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
     def _claim_while_free(self) -> None:
         while len(self.running) < self.cpu_slots:

@@ -81,6 +81,13 @@ class ServeHooks:
         """Log an answered /predict request; its request id (the ``Request-Id`` header), or None."""
         return None
 
+    logs_infer = False  # whether `log_infer` is called: when False, an /infer answer costs nothing more
+
+    async def log_infer(self, caller: Any, served: Deployment, inputs: dict[str, Any], outputs: dict[str, Any]
+                        ) -> str | None:  # fmt: skip
+        """Log an answered /infer request (its tensors); its request id (the ``Request-Id`` header), or None."""
+        return None
+
 
 def create_app(models: ModelSet, *, hooks: ServeHooks | None = None, limits: ServeLimits | None = None) -> FastAPI:
     """The serving app for `models` (which may change while it runs); see the module docstring."""
@@ -233,6 +240,8 @@ def _inference_routes(app: ServingApp, models: ModelSet, hooks: ServeHooks, limi
             outputs = await _submit(found, parsed.inputs, timeout)
             body, headers = encode_response(found.name, found.version, parsed, outputs, found.model.outputs)
             status = 200
+            if hooks.logs_infer and (request_id := await hooks.log_infer(caller, found, parsed.inputs, outputs)):
+                headers["Request-Id"] = request_id  # feedback (modelworks.streams.feedback): off, not reached
             return Response(body, headers=headers)
         except BadRequest as e:
             status = 400

@@ -200,6 +200,17 @@ class Gate(ServeHooks):
             return None
         return await self.requests.log(target.project_id, target.deployment, served, records, predictions)
 
+    @property
+    def logs_infer(self) -> bool:
+        return self.requests is not None and self.requests.may_log()
+
+    async def log_infer(self, caller: Caller, served: Deployment, inputs: dict[str, Any], outputs: dict[str, Any]
+                        ) -> str | None:  # fmt: skip
+        target = self.targets.get(served.name)
+        if self.requests is None or target is None:
+            return None
+        return await self.requests.log_tensors(target.project_id, target.deployment, served, inputs, outputs)
+
     # --- record
 
     def record(

@@ -32,6 +32,9 @@ class RequestLogIn(RequestBody):
     enabled: StrictBool = Field(description="log each /predict row and its prediction, sealed with the data key")
     dataset: Name | None = Field(None, description="where labelled rows are appended; default <deployment>-feedback")
     window_rows: int = Field(1, ge=1, le=100_000, description="labelled rows gathered before a version is stored")
+    max_age_s: float | None = Field(
+        None, gt=0, le=366 * 86_400, description="... or once the oldest of them has waited this long (null: never)"
+    )
 
 
 class RequestLogOut(BaseModel):
@@ -39,6 +42,7 @@ class RequestLogOut(BaseModel):
     enabled: bool
     dataset: str
     window_rows: int
+    max_age_s: float | None
     logged: int = Field(description="rows logged so far")
     labelled: int = Field(description="rows given their label")
     pending: int = Field(description="labelled rows not yet in a dataset version")

@@ -1,15 +1,17 @@
 """Feedback from serving: a deployment's logged requests, and the true labels attached to them later.
 
 A deployment opts in (`set_logging`). Its serving process then logs each /predict row with its
-prediction (`RequestLog.log`, called from the serving hooks), sealed with the platform's data key
-(`modelworks.platform.crypto.seal`), under a fresh request id that the answer carries in its
-``Request-Id`` header. A feedback call (`attach_label`) gives a logged row its true label: an
+prediction (`RequestLog.log`, called from the serving hooks), and each /infer row rebuilt from
+its input tensors (`RequestLog.log_tensors`, `modelworks.streams.tensors`), sealed with the
+platform's data key (`modelworks.platform.crypto.seal`), under a fresh request id that the answer
+carries in its ``Request-Id`` header. A feedback call (`attach_label`) gives a logged row its true label: an
 unknown request id is a 422, a label of another type than the model predicts (or a class the
 model does not know) a 422, a second label for the same row a 409. Once ``window_rows`` labelled
 rows have gathered, they are appended — the logged input columns plus the target column holding
 the label — to the deployment's dataset as a new version (`modelworks.streams.append`), in the
-same transaction that marks them appended, so no row is appended twice; `flush` stores them
-sooner (a window closed by time, by whoever keeps the clock: a policy, a cron job).
+same transaction that marks them appended, so no row is appended twice. A window also closes on
+time: `close_aged` stores the labelled rows of each deployment whose oldest has waited
+``max_age_s`` (the workers call it on their policy clock); `flush` stores them at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -28,8 +31,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from modelworks.errors import UserError
 from modelworks.platform import audit
-from modelworks.platform.access import ProjectAccess
+from modelworks.platform.access import ProjectAccess, authorize_project
 from modelworks.platform.crypto import Keyring, seal, unseal
 from modelworks.platform.datasets import DataStore
 from modelworks.platform.db.models import DatasetVersion, Project, utcnow
@@ -38,8 +42,9 @@ from modelworks.platform.db.streams import LoggedRequest, RequestLogSetting
 from modelworks.platform.deployments import get_deployment
 from modelworks.platform.errors import Conflict, Unprocessable
 from modelworks.platform.names import check_name
-from modelworks.streams import append
-from modelworks.streams.rows import check_records
+from modelworks.platform.roles import Role
+from modelworks.streams import append, tensors
+from modelworks.streams.rows import Schema, check_records
 
 log = logging.getLogger("modelworks.streams.feedback")
 REQUEST_ID_HEADER = "Request-Id"
@@ -62,22 +67,28 @@ def get_logging(session: Session, project: Project, name: str) -> RequestLogSett
     deployment = get_deployment(session, project, name)
     setting = session.get(RequestLogSetting, deployment.id)
     if setting is None:
-        setting = RequestLogSetting(deployment=deployment, enabled=False, dataset=f"{name}-feedback", window_rows=1)
+        setting = RequestLogSetting(
+            deployment=deployment, enabled=False, dataset=f"{name}-feedback", window_rows=1, max_age_s=None
+        )
     return setting
 
 
 def set_logging(
-    session: Session, access: ProjectAccess, name: str, enabled: bool, dataset: str | None, window_rows: int
-) -> RequestLogSetting:
+    session: Session, access: ProjectAccess, name: str, enabled: bool, dataset: str | None, window_rows: int,
+    max_age_s: float | None = None,
+) -> RequestLogSetting:  # fmt: skip
+    """Turn logging on or off; a window is stored at ``window_rows`` labelled rows, or (``max_age_s``)
+    once its oldest labelled row has waited that long, as the user who set it."""
     setting = get_logging(session, access.project, name)
     if dataset is not None:
         check_name("dataset", dataset)
         setting.dataset = dataset
-    setting.enabled, setting.window_rows, setting.updated_at = enabled, window_rows, utcnow()
+    setting.enabled, setting.window_rows, setting.max_age_s = enabled, window_rows, max_age_s
+    setting.updated_at, setting.set_by = utcnow(), access.user
     session.add(setting)
     audit.record(
         session, access.user, "deployment.request_log", f"deployment:{name}", project_id=access.project.id,
-        detail={"enabled": enabled, "dataset": setting.dataset, "window_rows": window_rows},
+        detail={"enabled": enabled, "dataset": setting.dataset, "window_rows": window_rows, "max_age_s": max_age_s},
     )  # fmt: skip
     session.commit()
     return setting
@@ -90,7 +101,8 @@ def summary(session: Session, setting: RequestLogSetting) -> dict[str, Any]:
 
     return {
         "deployment": setting.deployment.name, "enabled": setting.enabled, "dataset": setting.dataset,
-        "window_rows": setting.window_rows, "logged": count(), "labelled": count(LoggedRequest.label.is_not(None)),
+        "window_rows": setting.window_rows, "max_age_s": setting.max_age_s,
+        "logged": count(), "labelled": count(LoggedRequest.label.is_not(None)),
         "pending": count(LoggedRequest.label.is_not(None), LoggedRequest.appended_version.is_(None)),
     }  # fmt: skip
 
@@ -119,20 +131,52 @@ class RequestLog:
             self._enabled = {(p, n): i for p, n, i in rows}
             self._read_at = time.monotonic()
 
-    async def log(self, project_id: int, deployment: str, served: Any, records: list[Any],
-                  predictions: list[dict[str, Any]]) -> str | None:  # fmt: skip
-        """Log one answered /predict request of ``served`` (a `modelworks.serve.modelset.Deployment`)
-        if its deployment opted in; returns its request id, or None."""
+    def may_log(self) -> bool:
+        """False while no deployment logs (settings read within `SETTINGS_CACHE_S`): nothing to call."""
+        return bool(self._enabled) or time.monotonic() - self._read_at > SETTINGS_CACHE_S
+
+    async def _logging(self, project_id: int, deployment: str) -> int | None:
+        """The deployment's id if it opted in (the settings read again when older than `SETTINGS_CACHE_S`)."""
         if time.monotonic() - self._read_at > SETTINGS_CACHE_S:
             try:
                 await anyio.to_thread.run_sync(self._refresh)
             except SQLAlchemyError:  # the answer still goes out; the settings are read again next time
                 log.exception("the request-log settings could not be read; keeping the last ones")
-        deployment_id = self._enabled.get((project_id, deployment))
+        return self._enabled.get((project_id, deployment))
+
+    async def log(self, project_id: int, deployment: str, served: Any, records: list[Any],
+                  predictions: list[dict[str, Any]]) -> str | None:  # fmt: skip
+        """Log one answered /predict request of ``served`` (a `modelworks.serve.modelset.Deployment`)
+        if its deployment opted in; returns its request id, or None."""
+        deployment_id = await self._logging(project_id, deployment)
+        if deployment_id is None:
+            return None
+        return await self._logged(deployment_id, deployment, served, records, predictions, "predict")
+
+    async def log_tensors(self, project_id: int, deployment: str, served: Any, inputs: dict[str, Any],
+                          outputs: dict[str, Any]) -> str | None:  # fmt: skip
+        """Log one answered /infer request if its deployment opted in: its rows rebuilt from the input
+        tensors (`modelworks.streams.tensors`), its predictions read from the outputs. None (not
+        logged) for a model whose inputs cannot be undone (text, images)."""
+        deployment_id = await self._logging(project_id, deployment)
         if deployment_id is None:
             return None
         model = served.model
-        facts = {"target": model.config.data.target, "task": model.schema.task, "classes": model.schema.class_names}
+
+        def rebuilt() -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
+            records = tensors.records(model, inputs)
+            return records, model.decode(outputs, len(records)) if records is not None else []
+
+        records, predictions = await anyio.to_thread.run_sync(rebuilt)
+        if records is None:
+            return None
+        return await self._logged(deployment_id, deployment, served, records, predictions, "infer")
+
+    async def _logged(self, deployment_id: int, deployment: str, served: Any, records: list[Any],
+                      predictions: list[dict[str, Any]], route: str) -> str | None:  # fmt: skip
+        model = served.model
+        facts = {"target": model.config.data.target, "task": model.schema.task,
+                 "classes": model.schema.class_names, "route": route}  # fmt: skip
         request_id = uuid.uuid4().hex
         rows = [
             LoggedRequest(
@@ -200,8 +244,8 @@ def attach_label(
         raise Conflict(f"{where} has its label already")
     opened = _opened(logged.sealed, store.keyring)
     check_label(label, opened, where)
-    joined = {**opened["input"], opened["target"]: label}
-    check_records([joined], append.latest_schema(session, access.project, setting.dataset))  # refused now, not later
+    schema = append.latest_schema(session, access.project, setting.dataset)
+    check_records([_joined(opened, label, schema)], schema)  # refused now, not later
     logged.label, logged.labelled_at = _sealed(label, store.keyring), utcnow()
     audit.record(
         session, access.user, "deployment.feedback", f"deployment:{name}", project_id=access.project.id,
@@ -223,6 +267,47 @@ def flush(session: Session, store: DataStore, access: ProjectAccess, name: str) 
     return {**summary(session, setting), "version": version}
 
 
+def _joined(opened: dict[str, Any], label: Any, schema: Schema | None) -> dict[str, Any]:
+    """A logged row with its label in the target column: a row rebuilt from /infer tensors has its
+    text cells read by the dataset's column types."""
+    row = opened["input"] if opened.get("route") != "infer" else tensors.cells_typed(opened["input"], schema)
+    return {**row, opened["target"]: label}
+
+
+def close_aged(session: Session, store: DataStore, now: datetime) -> list[tuple[str, int]]:
+    """Store the labelled rows of every deployment with a ``max_age_s`` whose oldest waiting row was
+    labelled at least that long before ``now`` (the caller's clock); each as the user who set its
+    logging, with that user's current access. Returns (deployment, version) for each stored; one
+    that cannot be stored now is logged and left for the next call."""
+    oldest = (
+        select(LoggedRequest.deployment_id, func.min(LoggedRequest.labelled_at))
+        .where(LoggedRequest.label.is_not(None), LoggedRequest.appended_version.is_(None))
+        .group_by(LoggedRequest.deployment_id)
+    )
+    waiting = dict(session.execute(oldest).all())
+    stored = []
+    for setting in session.scalars(select(RequestLogSetting).where(RequestLogSetting.max_age_s.is_not(None))):
+        since = waiting.get(setting.deployment_id)
+        if since is None or (now - since).total_seconds() < setting.max_age_s:
+            continue
+        name = setting.deployment.name
+        try:
+            user = setting.set_by
+            if user is None:
+                raise Unprocessable("the user who set its request log no longer exists")
+            project = session.get(Project, setting.deployment.project_id)
+            access = authorize_project(session, user, project.name, Role.editor)
+            version = _store_window(session, store, access, setting, 1)
+        except (UserError, SQLAlchemyError) as e:
+            session.rollback()
+            log.warning("deployment %s: its feedback window of %s s could not be stored: %s", name,
+                        setting.max_age_s, e)  # fmt: skip
+            continue
+        if version is not None:
+            stored.append((name, version))
+    return stored
+
+
 def _store_window(
     session: Session, store: DataStore, access: ProjectAccess, setting: RequestLogSetting, at_least: int
 ) -> int | None:
@@ -240,10 +325,11 @@ def _store_window(
     )
     if not pending or len(pending) < at_least:
         return None
+    schema = append.latest_schema(session, access.project, setting.dataset)
     records = []
     for logged in pending:
         opened = _opened(logged.sealed, store.keyring)
-        records.append({**opened["input"], opened["target"]: _opened(logged.label, store.keyring)})
+        records.append(_joined(opened, _opened(logged.label, store.keyring), schema))
 
     def mark(version: DatasetVersion) -> None:
         for logged in pending:

@@ -1,13 +1,15 @@
-"""Feedback from serving over real HTTP: a deployment that opted in logs its /predict rows sealed
-with the data key and answers with a Request-Id; feedback for an unknown id is a 422, a label of
-the wrong type a 422, a second label a 409; labelled rows join their inputs into a new version
-of the deployment's dataset."""
+"""Feedback from serving over real HTTP: a deployment that opted in logs its /predict rows (and its
+OIP /infer rows, rebuilt from their tensors) sealed with the data key and answers with a
+Request-Id; feedback for an unknown id is a 422, a label of the wrong type a 422, a second label a
+409; labelled rows join their inputs into a new version of the deployment's dataset, once
+``window_rows`` are labelled or the oldest has waited ``max_age_s``."""
 
 from __future__ import annotations
 
 import base64
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import pandas as pd
@@ -16,6 +18,7 @@ from sqlalchemy import select
 
 from modelworks import api
 from modelworks.client import ApiError
+from modelworks.jobs.policies import close_feedback_windows
 from modelworks.platform.crypto import unseal
 from modelworks.platform.db import make_engine, session_factory
 from modelworks.platform.db.models import Project
@@ -23,7 +26,9 @@ from modelworks.platform.db.streams import LoggedRequest
 from modelworks.platform.runs import publish_run, record_run
 from modelworks.platform.storage import Storage
 from modelworks.serve.platform import PlatformServing
+from modelworks.streams import feedback
 from modelworks.streams.feedback import REQUEST_ID_HEADER
+from tests.fixtures.jobs import wait_for
 from tests.fixtures.served import Served
 
 TINY = {
@@ -63,7 +68,7 @@ def served(plat, tmp_path_factory):
         while http.post(f"/v2/models/{project}.web/predict", json={"instances": ROWS[:1]}).status_code != 200:
             assert time.monotonic() < deadline, "the deployment did not come up"
             time.sleep(0.2)
-        yield {"project": project, "http": http, "engine": engine}
+        yield {"project": project, "http": http, "engine": engine, "run": run}
         http.close()
     engine.dispose()
 
@@ -120,3 +125,53 @@ def test_labelled_rows_join_their_inputs_in_a_new_version_and_are_sealed_at_rest
     assert len(logged) == 2 and all(b"sepal" not in base64.b64decode(row.sealed) for row in logged)
     keyring = plat.app.state.datastore.keyring
     assert b"sepal" in unseal(base64.b64decode(logged[0].sealed), keyring)
+
+
+def test_a_window_closes_once_its_oldest_label_has_waited_max_age(plat, served):
+    client, project = plat.client(), served["project"]
+    client.flush_feedback(project, "web")  # what other tests left waiting
+    assert client.set_request_log(project, "web", True, window_rows=1000, max_age_s=3600)["max_age_s"] == 3600
+    request_id = predict(served).headers[REQUEST_ID_HEADER]
+    assert client.feedback(project, "web", request_id, "setosa")["version"] is None  # 1 row of 1000
+    store = plat.app.state.datastore
+    with session_factory(served["engine"])() as session:
+        query = select(LoggedRequest.labelled_at).where(LoggedRequest.request_id == request_id, LoggedRequest.row == 0)
+        labelled_at = session.scalar(query)
+        assert feedback.close_aged(session, store, labelled_at + timedelta(seconds=3599)) == []  # the clock, moved
+        ((deployment, version),) = feedback.close_aged(session, store, labelled_at + timedelta(seconds=3600))
+    assert deployment == "web" and client.request_log(project, "web")["pending"] == 0
+    window = client.dataset_windows(project, "web-feedback")["items"][0]
+    assert (window["version"], window["rows_appended"], window["last_offset"]) == (version, 1, f"{request_id}:0")
+
+    # The workers' clock: a tiny max age, awaited by its outcome.
+    client.set_request_log(project, "web", True, window_rows=1000, max_age_s=0.01)
+    request_id = predict(served).headers[REQUEST_ID_HEADER]
+    client.feedback(project, "web", request_id, "virginica", row=1)
+    with session_factory(served["engine"])() as session:
+        closed = wait_for(lambda: close_feedback_windows(session, plat.settings), 30, "the window to close")
+    assert closed == [("web", version + 1)]
+    with pytest.raises(ApiError) as bad:
+        client.set_request_log(project, "web", True, max_age_s=0)
+    assert bad.value.status == 422 and "max_age_s" in str(bad.value)
+
+
+def test_infer_requests_are_logged_as_the_rows_their_tensors_were_built_from(plat, served, tmp_path):
+    client, project, http = plat.client(), served["project"], served["http"]
+    client.flush_feedback(project, "web")
+    client.set_request_log(project, "web", True, window_rows=2)
+    numeric = served["run"].preprocessor.transform(pd.DataFrame(ROWS), with_target=False)["numeric"].numpy()
+    tensor = {"name": "numeric", "datatype": "FP32", "shape": list(numeric.shape), "data": numeric.ravel().tolist()}
+    quiet = http.post(f"/v2/models/{project}.quiet/infer", json={"inputs": [tensor]})
+    assert quiet.status_code == 200 and REQUEST_ID_HEADER not in quiet.headers  # not opted in: nothing logged
+    answer = http.post(f"/v2/models/{project}.web/infer", json={"inputs": [tensor]})
+    assert answer.status_code == 200, answer.text
+    request_id = answer.headers[REQUEST_ID_HEADER]
+    with pytest.raises(ApiError) as wrong:
+        client.feedback(project, "web", request_id, "tulip")
+    assert wrong.value.status == 422
+    client.feedback(project, "web", request_id, "setosa", row=0)
+    version = client.feedback(project, "web", request_id, "virginica", row=1)["version"]
+    assert version is not None
+    path = client.download_dataset(project, "web-feedback", version, tmp_path / "infer.jsonl")
+    tail = pd.read_json(path, lines=True).tail(2).to_dict("records")
+    assert tail == [{**ROWS[0], "label": "setosa"}, {**ROWS[1], "label": "virginica"}]  # float32 undone to 7 digits

@@ -20,6 +20,7 @@ One attempt, in order:
 from __future__ import annotations
 
 import copy
+import io
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelworks.api import load_run, train
-from modelworks.config.schema import TrainConfig
+from modelworks.config.schema import DataConfig, TrainConfig
+from modelworks.continual.overlap import row_hashes, without
 from modelworks.data.sources import read_source
 from modelworks.errors import UserError
 from modelworks.evaluate import drift
@@ -61,6 +63,7 @@ class Parent:
     source: str | None  # the data it was trained on (its run's lineage), for the old holdout
     folder: Path
     history: list[float] = field(default_factory=list)  # the policy's kept error stream
+    excluded: list[str] = field(default_factory=list)  # rows of `source` it did not train on (their hashes)
 
 
 @dataclass
@@ -84,6 +87,8 @@ def run_continue(attempt: Attempt, job: Job, project: Project, folder: Path) -> 
     registry.materialize_version(storage, row, parent.folder)
     new_source = resolve_source(attempt, project, cfg.data, folder)
     old_source = resolve_source(attempt, project, parent.source, folder) if parent.source else None
+    if old_source is not None and parent.excluded:  # the parent's data as it trained on it, for its own split
+        old_source = _filtered(parent, old_source, parent.excluded, "parent-data", folder)[0]
     tested = _test(parent, new_source, old_source, cfg, folder)
     print(f"the current version {name}@{parent.version} on the new window: {tested.metric} {tested.value} "
           f"({tested.rows} rows); drift at rows {tested.drift_rows[:5] or 'none'}", flush=True)  # fmt: skip
@@ -98,14 +103,19 @@ def run_continue(attempt: Attempt, job: Job, project: Project, folder: Path) -> 
         print("no drift detected: nothing to train", flush=True)
         return {**summary, "trained": False, "promoted": False, "metrics": numbers({"prequential": tested.value})}
 
+    train_source, window_rows, excluded = _without_old_holdout(parent, new_source, old_source, tested.labels, folder)
+    if excluded:
+        print(f"{len(excluded)} rows of the data are in {name}@{parent.version}'s holdout: "
+              "the candidate does not train on them", flush=True)  # fmt: skip
     with attempt.sessions() as session:
         recorded = job_run(session, job.id)  # an earlier attempt trained and recorded the candidate
     if recorded is not None:
         run_dir = fetch_run(storage, recorded, folder / "sources" / "candidate")
     else:
-        run_dir = _train_candidate(attempt, job, project, parent, cfg, folder)
+        run_dir = _train_candidate(attempt, job, project, parent, cfg, train_source, folder)
     with attempt.sessions() as session:
-        lineage = {"parent_model": name, "parent_version": parent.version, "parent_run": parent.run_id}
+        lineage = {"parent_model": name, "parent_version": parent.version, "parent_run": parent.run_id,
+                   **({"excluded_rows": excluded} if excluded else {})}  # fmt: skip
         run = publish(session, attempt.settings, job, run_dir, folder, source=cfg.data, parent=lineage)
         attempt.update(session)  # the fence: commits the run while the claim holds
         version = session.scalar(select(ModelVersion).where(ModelVersion.run_id == run.id))  # a retried attempt's
@@ -113,7 +123,7 @@ def run_continue(attempt: Attempt, job: Job, project: Project, folder: Path) -> 
         candidate = version.version
     print(f"registered the candidate as {name} version {candidate} (without {alias!r})", flush=True)
 
-    decision = _gate(parent, run_dir, new_source, old_source, tested.labels, cfg, folder)
+    decision = _gate(parent, run_dir, new_source, old_source, window_rows, cfg, folder)
     for reason in decision.reasons:
         print(f"gate: {reason}", flush=True)
     promoted = decision.passed and _promote(attempt, project, owner, name, alias, parent.version, candidate)
@@ -149,8 +159,9 @@ def _parent(
             history = list(policy.errors or [])
         job = session.get(Job, attempt.job_id)
         owner = session.get(User, job.created_by_id) if job.created_by_id is not None else None
-        source = (run.lineage or {}).get("source") if run is not None else None
-        parent = Parent(name, row.version, row.run_id, source, folder / "parent", history)
+        lineage = (run.lineage or {}) if run is not None else {}
+        parent = Parent(name, row.version, row.run_id, lineage.get("source"), folder / "parent", history,
+                        list(lineage.get("excluded_rows") or []))  # fmt: skip
     shutil.rmtree(parent.folder, ignore_errors=True)  # what an earlier attempt fetched
     return parent, row, owner
 
@@ -187,21 +198,85 @@ def _errors(run: Any, frame: pd.DataFrame) -> list[float]:
     return np.abs(p.astype(float) - y.astype(float)).tolist()
 
 
+# ----------------------------------------------------------------------- the parent's holdout rows
+
+TABLE_FILES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}  # what a filtered copy is written as
+
+
+def _without_old_holdout(
+    parent: Parent, new_source: str, old_source: str | None, window: pd.Index, folder: Path
+) -> tuple[str, pd.Index, list[str]]:
+    """The data the candidate trains on: ``new_source`` without the rows of the parent's holdout
+    (its evaluation and test splits of the data it trained on), which a cumulative version holds
+    again and the candidate's own split could train on; the window's rows in it; the removed rows'
+    hashes (kept in the lineage, so that the candidate's own split can be made again)."""
+    if old_source is None:
+        return new_source, window, []
+    before = load_run(parent.folder, device="cpu", source=old_source, base_dir=folder, data_root=working_data(folder))
+    if before.schema.image:
+        return new_source, window, []  # an image folder is not rewritten; its rows are files
+    frames = before.frames()
+    splits = [s for s in dict.fromkeys([before.config.evaluate.split, "test"]) if len(frames.get(s, ()))]
+    if not splits:
+        return new_source, window, []
+    data = before.config.data
+    held = row_hashes(pd.concat([frames[s] for s in splits]), [f.name for f in data.features] + [data.target])
+    return _filtered(parent, new_source, held, "candidate-data", folder, window)
+
+
+def _filtered(
+    parent: Parent, source: str, held_out: list[str], name: str, folder: Path, window: pd.Index | None = None
+) -> tuple[str, pd.Index | None, list[str]]:
+    """``source`` without the rows whose content hashes ``held_out`` lists (`overlap.without`): a
+    copy in the working data in the same format, or ``source`` itself when none is there; the rows
+    of ``window`` in it; the hashes of the rows removed."""
+    config = yaml.safe_load((parent.folder / CONFIG).read_text(encoding="utf-8"))["data"]
+    data = DataConfig.model_validate({**config, "source": source, "limit": None, "root": str(working_data(folder))})
+    fmt = TABLE_FILES.get(Path(source).suffix.lower())
+    if fmt is None or data.encoding == "auto":
+        return source, window, []  # a built-in, or a file written back only in its own form
+    frame = read_source(data, folder).frame
+    hashes = row_hashes(frame, [f.name for f in data.features or []] + [data.target])
+    keep = without(hashes, held_out)
+    if keep.all():
+        return source, window, []
+    kept = frame[keep]
+    if fmt == "parquet":
+        content = _parquet(kept)
+    elif fmt == "csv":
+        sep = "," if data.csv_delimiter == "auto" else data.csv_delimiter
+        content = kept.to_csv(index=False, sep=sep).encode(data.encoding)
+    else:
+        content = kept.to_json(orient="records", lines=True, force_ascii=False).encode(data.encoding)
+    path = working_data(folder) / f"{name}{Path(source).suffix}"
+    path.write_bytes(content)
+    if window is not None:
+        window = pd.RangeIndex(len(kept))[frame.index.isin(window)[keep]]
+    return str(path), window, [h for h, k in zip(hashes, keep, strict=True) if not k]
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    return out.getvalue()
+
+
 # ------------------------------------------------------------------------------------ the candidate
 
 
 def _train_candidate(
-    attempt: Attempt, job: Job, project: Project, parent: Parent, cfg: ContinueJob, folder: Path
+    attempt: Attempt, job: Job, project: Project, parent: Parent, cfg: ContinueJob, source: str, folder: Path
 ) -> Path:
-    """Train the candidate: the parent's config on the new data, its train section changed by
-    ``cfg.train``, warm-started from the parent where the engine supports ``train.init_from``."""
+    """Train the candidate: the parent's config on the new data (``source``: `cfg.data` as this
+    attempt holds it, without the parent's holdout), its train section changed by ``cfg.train``,
+    warm-started from the parent where the engine supports ``train.init_from``."""
     config = yaml.safe_load((parent.folder / CONFIG).read_text(encoding="utf-8"))
     if config.get("compression"):
         raise UserError(
             f"model {parent.name} version {parent.version} is a compressed run; continue the version it was made from"
         )
     config.pop("tune", None)
-    config["data"] = {k: v for k, v in config["data"].items() if k != "root"} | {"source": cfg.data}
+    config["data"] = {k: v for k, v in config["data"].items() if k != "root"} | {"source": source}
     config["train"] = _merged(config.get("train") or {}, cfg.train)
     if "init_from" in TrainConfig.model_fields:  # the engine's warm start (issue 13, engine part)
         config["train"]["init_from"] = str(parent.folder)  # never the parent's own parent, nor a path a user named

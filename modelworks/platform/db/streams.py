@@ -1,4 +1,4 @@
-"""The tables of data arrival (revision 0008_streams): appended windows, and serving's request log.
+"""The tables of data arrival (revisions 0008_streams, 0009_feedback_age): appended windows, and serving's request log.
 
 Beside `modelworks.platform.db.models`, on the same declarative `Base`; `env.py` imports it so that
 the metadata is whole.
@@ -19,10 +19,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from modelworks.platform.db.models import NAME_LENGTH, Base, DatasetVersion, utcnow
+from modelworks.platform.db.models import NAME_LENGTH, Base, DatasetVersion, User, utcnow
 from modelworks.platform.db.serving import Deployment
 
 __all__ = ["DatasetAppend", "LoggedRequest", "RequestLogSetting"]
@@ -58,9 +58,12 @@ class RequestLogSetting(Base):
     enabled: Mapped[bool] = mapped_column(default=False)
     dataset: Mapped[str] = mapped_column(String(NAME_LENGTH))
     window_rows: Mapped[int] = mapped_column(default=1)  # labelled rows gathered before a version is stored
+    max_age_s: Mapped[float | None] = mapped_column(Float, default=None)  # ... or once the oldest waited this long
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # stores timed windows
 
     deployment: Mapped[Deployment] = relationship(lazy="joined")
+    set_by: Mapped[User | None] = relationship()
 
 
 class LoggedRequest(Base):

@@ -104,8 +104,9 @@ def list_windows(name: PathName, access: Viewer, session: DbSession, paging: Pag
 
 @router.put("/deployments/{name}/request-log")
 def set_request_log(name: PathName, body: RequestLogIn, access: Editor, session: DbSession) -> RequestLogOut:
-    """Turn a deployment's request logging on or off, and name the dataset its labelled rows go to."""
-    setting = feedback.set_logging(session, access, name, body.enabled, body.dataset, body.window_rows)
+    """Turn a deployment's request logging on or off, and name the dataset its labelled rows go to: a
+    version per ``window_rows`` labelled rows, or once the oldest has waited ``max_age_s``."""
+    setting = feedback.set_logging(session, access, name, body.enabled, body.dataset, body.window_rows, body.max_age_s)
     return RequestLogOut(**feedback.summary(session, setting))
 
 
