@@ -11,9 +11,12 @@ from typer.testing import CliRunner
 
 import modelworks
 from modelworks.cli import app
+from modelworks.config.schema import EvaluateConfig
 from modelworks.engine.settings import SettingWarning
 from modelworks.errors import UserError
-from modelworks.store.report import read_report
+from modelworks.evaluate.baselines import over_folds, run_baselines
+from modelworks.store.cv import read_cv
+from modelworks.store.report import read_report, write_report_json
 
 TOPICS = {
     "体育": "足球 比赛 球队 进球 冠军 教练",
@@ -148,3 +151,49 @@ def test_the_verdict_says_plainly_whether_the_model_wins_ties_or_loses():
     assert said[-0.05].startswith("the model does NOT beat its best baseline (margin -0.0500)")
     skipped = Baselines(metric="rmse", results=[BaselineResult(name="linear", skipped="MemoryError: no room")])
     assert skipped.verdict() == "no baseline to compare with (linear: MemoryError: no room)"
+
+
+def test_cross_validation_fits_the_baselines_on_each_fold_and_says_whether_the_model_beats_them(
+    make_config, gbk_csv, monkeypatch
+):
+    monkeypatch.chdir(gbk_csv.parent)
+    path = make_config(_zh(gbk_csv), {"type": "mlp", "hidden": [4]}, {"epochs": 1, "lr": 1e-5})
+    assert CliRunner().invoke(app, ["train", str(path), "-q"], catch_exceptions=False).exit_code == 0
+    run_dir = next((gbk_csv.parent / "runs").iterdir())
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--cv", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "dropped before the folds: 2 rows (missing target)" in result.output
+    assert "baselines: the model does NOT beat its best baseline on average over 2 folds" in result.output
+    assert "margin over" in result.output and "(not" in result.output
+    cv = read_cv(run_dir)
+    assert len(cv.baselines) == 2 and cv.dropped_rows == {"missing target": 2}
+    for fold, baselines in zip(cv.per_fold, cv.baselines, strict=True):
+        assert [r.train_rows for r in baselines.results] == [45, 45]  # the fold's 45 training rows of 90
+        assert baselines.best == "linear" and baselines.model_value == fold["accuracy"]
+        assert baselines.margin == pytest.approx(fold["accuracy"] - baselines.best_value)
+    assert cv.baseline_margin == pytest.approx(sum(b.margin for b in cv.baselines) / 2) and cv.baseline_margin < 0
+
+    never = run_baselines(EvaluateConfig(), None, modelworks.load_run(run_dir).schema, (None, None), (None, None), {})
+    assert never.margin is None and never.note.startswith("baselines not computed: AttributeError")
+    assert over_folds([never, never]) == (None, f"no baseline to compare with ({never.note})")
+
+
+def test_a_compressed_run_reuses_its_parents_baselines_on_the_same_rows_or_refits_them(make_config, blobs_csv):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    parent = modelworks.train(make_config(data, train={"epochs": 2}))
+    before = read_report(parent.path).baselines
+    child = modelworks.compress(parent.path, "half")
+    report = read_report(child.path)
+    after = report.baselines
+    assert after.note == f"reused from the parent run {parent.name} (same 32 test rows, not refitted)"
+    assert after.results == before.results and after.best_value == before.best_value
+    assert after.model_value == report.summary["accuracy"]
+    assert after.margin == pytest.approx(report.summary["accuracy"] - before.best_value)
+    assert "reused from the parent run" in (child.path / "report.html").read_text(encoding="utf-8")
+
+    stored = read_report(parent.path).model_copy(update={"baselines": None})  # a parent reported without them
+    write_report_json(parent.path, stored)
+    child = modelworks.compress(parent.path, "half")
+    after = read_report(child.path).baselines
+    assert after.note.startswith(f"refitted on the training split of the parent run {parent.name}")
+    assert [r.train_rows for r in after.results] == [128, 128] and after.best_value == before.best_value
