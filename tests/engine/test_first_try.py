@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import modelworks
 from modelworks.cli import app
+from modelworks.config.load import load_config
 from modelworks.config.schema import EvaluateConfig
 from modelworks.engine.settings import SettingWarning
 from modelworks.errors import UserError
@@ -235,3 +236,36 @@ def test_a_pretrained_run_on_chinese_warns_with_the_unknown_token_rate_or_refuse
     errors = [line for line in result.output.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and f"maps {said[1]}%" in errors[0] and "refused by on_unknown: error" in errors[0]
     assert len(list((tmp_path / "runs").iterdir())) == 1  # nothing trained, no run folder left
+
+
+def test_a_tab_delimiter_typed_on_the_command_line_or_in_yaml_reaches_the_run(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "reviews.txt"  # tab-separated, with commas inside the text, not named .tsv
+    rows = [(f"{w}, truly {w}, item {k}", w) for k in range(20) for w in ("good", "bad")]
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+    data = {"source": str(path), "target": "label", "features": [{"name": "text", "type": "text", "max_length": 8}]}
+    config = make_config(data, train={"epochs": 1})
+    for typed in ("\\t", "\t"):  # what `--set data.csv_delimiter=\t` and `=$'\t'` pass
+        result = CliRunner().invoke(app, ["train", str(config), "-q", "--set", f"data.csv_delimiter={typed}"])
+        assert result.exit_code == 0, result.output
+    for run in (tmp_path / "runs").iterdir():
+        stored = modelworks.load_run(run).config.data
+        assert stored.csv_delimiter == "\t" and read_report(run).extra.model_extra["train_rows"] > 20
+    for typed in ('"\\t"', "'\\t'", "\\t", "tab"):  # in a YAML file: an escape, a quoted or plain backslash-t, tab
+        text = config.read_text(encoding="utf-8").replace("data:\n", f"data:\n  csv_delimiter: {typed}\n", 1)
+        config.write_text(text, encoding="utf-8")
+        assert load_config(config).data.csv_delimiter == "\t", typed
+        config.write_text(text.replace(f"  csv_delimiter: {typed}\n", ""), encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", str(config), "--set", "train.lr=["])  # not YAML: named, no traceback
+    assert result.exit_code != 0 and "train.lr" in result.output and "Traceback" not in result.output
+
+
+def test_cross_validation_folds_check_their_settings_and_early_stopping_needs_validation_rows(make_config, blobs_csv):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    schedule = {"type": "warmup_linear", "warmup_steps": 14}  # fits the run's 16 steps, not a 96-row fold's 12
+    run = modelworks.train(make_config(data, train={"epochs": 2, "scheduler": schedule}))
+    with pytest.raises(UserError, match=r"warmup_steps \(14\) is more than the run's 12 optimizer steps"):
+        run.cross_validate(2)
+    no_validation = {"source": str(blobs_csv), "target": "label", "split": {"validation": 0.0, "seed": 0}}
+    with pytest.raises(UserError, match="train.early_stopping needs validation data"):
+        modelworks.train(make_config(no_validation, train={"early_stopping": {"patience": 1}}))
