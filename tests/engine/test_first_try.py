@@ -269,3 +269,16 @@ def test_cross_validation_folds_check_their_settings_and_early_stopping_needs_va
     no_validation = {"source": str(blobs_csv), "target": "label", "split": {"validation": 0.0, "seed": 0}}
     with pytest.raises(UserError, match="train.early_stopping needs validation data"):
         modelworks.train(make_config(no_validation, train={"early_stopping": {"patience": 1}}))
+
+
+def test_a_fine_tune_after_compression_keeps_its_warm_up_share_of_the_shorter_run(make_config, blobs_csv, tmp_path):
+    from modelworks.compression.method import Job, train_config
+
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    schedule = {"type": "warmup_linear", "warmup_ratio": 0.5}
+    parent = modelworks.train(make_config(data, train={"epochs": 4, "scheduler": schedule}))
+    assert parent.config.train.scheduler.warmup_steps == 16  # half of 4 epochs x 8 steps
+    one_epoch = train_config(Job(parent, parent.splits(), tmp_path), epochs=1, lr=0.01)
+    assert one_epoch.scheduler.warmup_steps == 4  # half of 8 steps, not 16 steps that outlast the run
+    child = modelworks.compress(parent.path, "prune", {"amount": 0.3, "finetune_epochs": 1})
+    assert len(child.history) == 1 and read_report(child.path).baselines.note.startswith("reused from the parent")
