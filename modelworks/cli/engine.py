@@ -190,6 +190,8 @@ def evaluate(
         print_json({"run": r.path, "evaluated_on": label, "metrics": metrics})
         return
     say(f"{label}: {headline(summarize(metrics))}")
+    if metrics.get("dropped_rows"):
+        say("left out: " + ", ".join(f"{n} rows ({why})" for why, n in metrics["dropped_rows"].items()))
 
 
 def _mean_baselines(result: CrossValidation) -> Baselines | None:

@@ -89,15 +89,22 @@ class Run(store.StoredRun):
 
     # ---- evaluation
     def evaluate(self, data: pd.DataFrame | str | Path | None = None, split: Split | None = None) -> dict[str, Any]:
-        """Metrics on `data` (a frame or file with the target column), or on a split of the run's data."""
+        """Metrics on `data` (a frame or file with the target column), or on a split of the run's data.
+
+        Rows of `data` left out (a missing target under ``data.missing_target: drop``, a missing
+        value in a ``missing: drop`` feature) are counted in the metrics' ``dropped_rows``, by reason.
+        """
         if data is None:
-            tensors = self._split(self.splits(), split or self.config.evaluate.split)
-        else:
-            frame = data if isinstance(data, pd.DataFrame) else self._read(data).frame
-            if self.config.data.target not in frame.columns:
-                raise UserError(f"evaluation data has no target column {self.config.data.target!r}")
-            tensors = TensorBatches(self.preprocessor.transform(frame))
-        return self._metrics(tensors)
+            return self._metrics(self._split(self.splits(), split or self.config.evaluate.split))
+        loaded = None if isinstance(data, pd.DataFrame) else self._read(data)
+        frame = data if loaded is None else loaded.frame
+        if self.config.data.target not in frame.columns:
+            raise UserError(f"evaluation data has no target column {self.config.data.target!r}")
+        dropped = dict(loaded.dropped) if loaded is not None else {}
+        if missing := int(self.preprocessor.drop_mask(frame).sum()):
+            dropped["missing values"] = missing
+        metrics = self._metrics(TensorBatches(self.preprocessor.transform(frame)))
+        return {**metrics, "dropped_rows": dropped} if dropped else metrics
 
     def _metrics(self, data: TensorBatches) -> dict[str, Any]:
         if not len(data):

@@ -175,6 +175,9 @@ def test_cross_validation_fits_the_baselines_on_each_fold_and_says_whether_the_m
         assert baselines.margin == pytest.approx(fold["accuracy"] - baselines.best_value)
     assert cv.baseline_margin == pytest.approx(sum(b.margin for b in cv.baselines) / 2) and cv.baseline_margin < 0
 
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--data", str(gbk_csv)], catch_exceptions=False)
+    assert "left out: 2 rows (missing target)" in result.output  # evaluating another file drops no row silently
+
     never = run_baselines(EvaluateConfig(), None, modelworks.load_run(run_dir).schema, (None, None), (None, None), {})
     assert never.margin is None and never.note.startswith("baselines not computed: AttributeError")
     assert over_folds([never, never]) == (None, f"no baseline to compare with ({never.note})")
