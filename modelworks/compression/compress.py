@@ -108,9 +108,12 @@ def _parents_baselines(parent: Run, child: Run, splits: dict[str, TensorBatches]
     training split); and a note that says which."""
     split = child.config.evaluate.split
     refit = None, f"refitted on the training split of the parent run {parent.name}, scored on the same {split} rows"
-    if not parent.has_report or parent.report.baselines is None or parent.report.baselines.margin is None:
+    try:
+        report = parent.report if parent.has_report else None
+    except Exception:  # noqa: BLE001  an unreadable parent report only means fitting them again
+        report = None
+    if report is None or report.baselines is None or report.baselines.margin is None:
         return refit
-    report = parent.report
     rows = (report.extra.model_extra or {}).get(f"{split}_rows")
     same = [r.name for r in report.baselines.results] == list(child.config.evaluate.baselines)
     if report.extra.evaluated_on != split or split not in splits or rows != len(splits[split]) or not same:
