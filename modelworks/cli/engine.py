@@ -360,10 +360,13 @@ def compress(
     from_file = read_yaml(options) if options is not None else {}
     child = api.compress(run, method, from_file, overrides=set_, progress=not (quiet or as_json))
     record = read_compression(child.path)
+    baselines = child.report.baselines
     if as_json:
-        print_json({"run": child.path, "compression": record})
+        print_json({"run": child.path, "compression": record, "baselines": baselines})
         return
     console.print(comparison_table(record))
+    if baselines is not None:
+        say(baseline_line(baselines))
     say(f"run {child.path}")
 
 

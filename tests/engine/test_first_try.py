@@ -196,6 +196,9 @@ def test_a_compressed_run_reuses_its_parents_baselines_on_the_same_rows_or_refit
     assert after.margin == pytest.approx(report.summary["accuracy"] - before.best_value)
     assert "reused from the parent run" in (child.path / "report.html").read_text(encoding="utf-8")
 
+    result = CliRunner().invoke(app, ["compress", str(parent.path), "--method", "half", "-q"], catch_exceptions=False)
+    assert "baselines: dummy accuracy" in result.output and "reused from the parent run" in result.output
+
     stored = read_report(parent.path).model_copy(update={"baselines": None})  # a parent reported without them
     write_report_json(parent.path, stored)
     child = modelworks.compress(parent.path, "half")
