@@ -13,7 +13,7 @@ import warnings
 import webbrowser
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,6 +22,10 @@ from modelworks.cli.remote import remote_verb
 from modelworks.cli.summaries import baseline_line, export_summary, tune_summary
 from modelworks.errors import UserError
 from modelworks.store.files import CV_JSON, REPORT_HTML
+
+if TYPE_CHECKING:
+    from modelworks.store.cv import CrossValidation
+    from modelworks.store.report import Baselines
 
 app = typer.Typer()
 
@@ -166,8 +170,16 @@ def evaluate(
             return
         folds = [*(f"fold {i + 1}" for i in range(len(result.per_fold))), "mean", "std"]
         summaries = [*result.per_fold, result.mean, result.std]
-        rows = [(label, {"summary": _main(s)}) for label, s in zip(folds, summaries, strict=True)]
+        baselines = [*(result.baselines or [None] * len(result.per_fold)), _mean_baselines(result), None]
+        rows = [
+            (label, {"summary": _main(s), "baselines": b})
+            for label, s, b in zip(folds, summaries, baselines, strict=True)
+        ]
         console.print(compare_table(rows))
+        if result.dropped_rows:
+            say("dropped before the folds: " + ", ".join(f"{n} rows ({why})" for why, n in result.dropped_rows.items()))
+        if result.baseline_verdict:
+            say(f"baselines: {result.baseline_verdict}")
         say(f"written: {r.path / CV_JSON}")
         return
     if split is not None and split not in SPLITS:
@@ -178,6 +190,19 @@ def evaluate(
         print_json({"run": r.path, "evaluated_on": label, "metrics": metrics})
         return
     say(f"{label}: {headline(summarize(metrics))}")
+    if metrics.get("dropped_rows"):
+        say("left out: " + ", ".join(f"{n} rows ({why})" for why, n in metrics["dropped_rows"].items()))
+
+
+def _mean_baselines(result: CrossValidation) -> Baselines | None:
+    """The mean column of a cross-validation's baseline rows: the mean best baseline and margin."""
+    from modelworks.store.report import Baselines
+
+    scored = [b for b in result.baselines if b is not None and b.margin is not None]
+    if not scored:
+        return None
+    best = sum(b.best_value for b in scored) / len(scored)
+    return Baselines(metric=scored[0].metric, best="mean", best_value=best, margin=result.baseline_margin)
 
 
 def _main(summary: dict[str, float]) -> dict[str, float]:
@@ -335,10 +360,13 @@ def compress(
     from_file = read_yaml(options) if options is not None else {}
     child = api.compress(run, method, from_file, overrides=set_, progress=not (quiet or as_json))
     record = read_compression(child.path)
+    baselines = child.report.baselines
     if as_json:
-        print_json({"run": child.path, "compression": record})
+        print_json({"run": child.path, "compression": record, "baselines": baselines})
         return
     console.print(comparison_table(record))
+    if baselines is not None:
+        say(baseline_line(baselines))
     say(f"run {child.path}")
 
 

@@ -22,6 +22,7 @@ from modelworks.compression.methods import COMPRESSORS, MethodOptions, parent_re
 from modelworks.compression.storage import write_weights
 from modelworks.config.load import read_yaml, validate
 from modelworks.config.schema import CompressionRecord, ExperimentConfig
+from modelworks.data.batches import TensorBatches
 from modelworks.engine.run import Run, base_for, load_run
 from modelworks.errors import UserError
 from modelworks.evaluate.metrics import main_metric
@@ -29,6 +30,7 @@ from modelworks.store import files
 from modelworks.store import run as store
 from modelworks.store.compression import CompressionStats, LineageStep, write_compression
 from modelworks.store.environment import Environment, write_environment
+from modelworks.store.report import Baselines
 from modelworks.training.callbacks import Callback, ProgressBar
 
 
@@ -58,7 +60,8 @@ def compress_run(
     refusal = parent_refusal(method, record.method if record else None)
     if refusal is not None:
         raise UserError(f"run {parent.name}: {refusal}: compress its parent {record.parent} instead")
-    splits = parent.splits()
+    frames = parent.frames()
+    splits = parent.splits(frames)
     if progress:
         callbacks = [ProgressBar(main_metric(parent.schema.task)[0]), *callbacks]
     run_dir = store.create_run_dir(parent.path.parent, f"{parent.name}-{method}")
@@ -79,6 +82,8 @@ def compress_run(
                 "parent": parent.name,
                 "parameters": comparison.compressed.parameters,
             },
+            frames=frames,
+            fitted=_parents_baselines(parent, child, splits),
         )
         write_compression(
             run_dir,
@@ -95,6 +100,25 @@ def compress_run(
         shutil.rmtree(run_dir, ignore_errors=True)  # a half-made run would only confuse `find_run`
         raise
     return child
+
+
+def _parents_baselines(parent: Run, child: Run, splits: dict[str, TensorBatches]) -> tuple[Baselines | None, str]:
+    """The parent's baselines, when its report scored them on the rows the child is evaluated on
+    (the same split, as many rows, the same baselines), else None (fit them again on the parent's
+    training split); and a note that says which."""
+    split = child.config.evaluate.split
+    refit = None, f"refitted on the training split of the parent run {parent.name}, scored on the same {split} rows"
+    try:
+        report = parent.report if parent.has_report else None
+    except Exception:  # noqa: BLE001  an unreadable parent report only means fitting them again
+        report = None
+    if report is None or report.baselines is None or report.baselines.margin is None:
+        return refit
+    rows = (report.extra.model_extra or {}).get(f"{split}_rows")
+    same = [r.name for r in report.baselines.results] == list(child.config.evaluate.baselines)
+    if report.extra.evaluated_on != split or split not in splits or rows != len(splits[split]) or not same:
+        return refit
+    return report.baselines, f"reused from the parent run {parent.name} (same {rows} {split} rows, not refitted)"
 
 
 def lineage(path: Path) -> list[LineageStep]:

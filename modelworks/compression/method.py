@@ -25,7 +25,9 @@ from modelworks.compression.storage import read_weights
 from modelworks.config.schema import CheckpointConfig, TrainConfig
 from modelworks.data.batches import TensorBatches
 from modelworks.data.schema import TARGET
+from modelworks.engine.settings import check_settings, run_steps
 from modelworks.training.callbacks import Callback
+from modelworks.training.optim_config import CosineConfig, WarmupLinearConfig
 
 if TYPE_CHECKING:
     from modelworks.engine.run import Run
@@ -93,8 +95,14 @@ def load_float(model: nn.Module, options: MethodOptions, tensors: dict[str, torc
 
 def train_config(job: Job, epochs: int, lr: float) -> TrainConfig:
     """The parent's train section for further training: its optimizer, schedule, batch size and
-    loss, with these epochs and learning rate, no checkpoints and no progress bar of its own."""
-    return job.parent.config.train.model_copy(
+    loss, with these epochs and learning rate, no checkpoints and no progress bar of its own.
+
+    A warm-up keeps its share of the run (the parent's warm-up steps would outlast a short
+    fine-tune, whose learning rate would then never peak), and the result is checked like any
+    run's settings (`check_settings`: warnings for what cannot take effect).
+    """
+    parent = job.parent.config
+    train = parent.train.model_copy(
         update={
             "epochs": epochs,
             "lr": lr,
@@ -102,6 +110,14 @@ def train_config(job: Job, epochs: int, lr: float) -> TrainConfig:
             "progress": False,
         }
     )
+    rows = len(job.splits["train"])
+    schedule = train.scheduler
+    if isinstance(schedule, (CosineConfig, WarmupLinearConfig)) and schedule.warmup_steps:
+        share = min(1.0, schedule.warmup_steps / run_steps(parent, rows)[1])
+        schedule = schedule.model_copy(update={"warmup_steps": None, "warmup_ratio": share})
+        train = train.model_copy(update={"scheduler": schedule})
+    checked, _ = check_settings(parent.model_copy(update={"train": train, "tune": None}), rows)
+    return checked.train
 
 
 def class_counts(job: Job) -> np.ndarray | None:

@@ -48,8 +48,21 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(child, dict):
                 raise UserError(f"--set {item!r}: {'.'.join(parts[: depth + 1])} is a value, not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(value) if value else None
+        node[parts[-1]] = _override_value(value)
     return raw
+
+
+def _override_value(value: str) -> Any:
+    """An override's value parsed as YAML; text that is not a YAML value (a tab typed on the command
+    line, an unclosed ``[``) stays the string it is, for the schema to accept or name the key."""
+    if not value:
+        return None
+    if not value.strip():
+        return value
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
 
 
 MAX_PROBLEMS = 20  # listed with their key path (and a "did you mean"); the rest only counted

@@ -123,7 +123,7 @@ def check_unknown_rate(cfg: TextFeature, rate: float | None, texts: Sequence[str
         f"use {suggestion}, or a tokenizer trained on your data (model type fasttext, rnn or transformer)"
     )
     if cfg.on_unknown == "error":
-        raise UserError(message + "; or set on_unknown: warn to train anyway")
+        raise UserError(message + "; refused by on_unknown: error (set on_unknown: warn to train anyway)")
     warnings.warn(message, UnknownTokenWarning, stacklevel=3)
 
 

@@ -14,7 +14,9 @@ from modelworks.data.preprocess import Preprocessor
 from modelworks.data.schema import TARGET
 from modelworks.data.split import kfold_indices
 from modelworks.engine.resolve import resolve
+from modelworks.engine.settings import check_settings
 from modelworks.errors import UserError
+from modelworks.evaluate.baselines import over_folds, run_baselines
 from modelworks.evaluate.metrics import compute_metrics, summarize
 from modelworks.models import build_model
 from modelworks.store.cv import CrossValidation, write_cv
@@ -24,7 +26,7 @@ from modelworks.training.losses import outputs_to_predictions
 from modelworks.training.runtime import forward_all, resolve_device, seed_everything
 from modelworks.training.speed import evaluation_model
 
-NOTE = "each fold trains for train.epochs epochs without early stopping"
+NOTE = "each fold trains for train.epochs epochs without early stopping; baselines fitted on each fold's training rows"
 
 
 def cross_validate(
@@ -45,19 +47,21 @@ def cross_validate(
     stratify = config.data.task != "regression" and config.data.split.stratify is not False
     no_stopping = {"early_stopping": None, "progress": False, "checkpoint": CheckpointConfig(every_epochs=None)}
     train_cfg = config.train.model_copy(update=no_stopping)
-    results = []
+    results, baselines = [], []
     for k, (train_idx, test_idx) in enumerate(kfold_indices(y, folds, stratify, config.data.split.seed)):
         seed_everything(config.train.seed, config.train.deterministic)
+        train_rows, test_rows = frame.iloc[train_idx], frame.iloc[test_idx]
         pre = Preprocessor(config.data.features, target, config.data.task, config.data.classes)
-        pre = pre.fit(frame.iloc[train_idx])
-        train_data = pre.batches(frame.iloc[train_idx])
-        test_data = TensorBatches(pre.transform(frame.iloc[test_idx]))
+        pre = pre.fit(train_rows)
+        train_data = pre.batches(train_rows)
+        test_data = TensorBatches(pre.transform(test_rows))
+        fold_cfg, _ = check_settings(config.model_copy(update={"train": train_cfg, "tune": None}), len(train_data))
         torch.manual_seed(config.train.seed)
         model = build_model(config.model, pre.schema_).to(device)
         scratch = Path(out_dir or base_dir) / f".cv-fold-{k}"
         scratch.mkdir(parents=True, exist_ok=True)
         try:
-            fit(model, train_data, None, train_cfg, pre.schema_, device=device, world=World(), run_dir=scratch)
+            fit(model, train_data, None, fold_cfg.train, pre.schema_, device=device, world=World(), run_dir=scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         scorer = evaluation_model(model, pre.schema_, config.evaluate.flip_average)
@@ -66,10 +70,19 @@ def cross_validate(
         metrics = compute_metrics(pre.schema_.task, y_true, outputs_to_predictions(pre.schema_.task, raw),
                                   pre.schema_.class_names, threshold)  # fmt: skip
         results.append(summarize(metrics))
+        train_kept, test_kept = (rows[~pre.drop_mask(rows)] for rows in (train_rows, test_rows))
+        fold = run_baselines(
+            config.evaluate, config.data.features, pre.schema_, (train_kept, train_data), (test_kept, test_data),
+            results[-1],
+        )  # fmt: skip
+        baselines.append(fold)
     table = pd.DataFrame(results)
+    margin, verdict = over_folds(baselines)
     summary = CrossValidation(
-        folds=folds, per_fold=results, mean=table.mean().to_dict(), std=table.std(ddof=1).to_dict(), note=NOTE
-    )
+        folds=folds, per_fold=results, mean=table.mean().to_dict(), std=table.std(ddof=1).to_dict(), note=NOTE,
+        baselines=baselines if any(b is not None for b in baselines) else [], baseline_margin=margin,
+        baseline_verdict=verdict, dropped_rows=loaded.dropped or None,
+    )  # fmt: skip
     if out_dir is not None:
         write_cv(Path(out_dir), summary)
     return summary

@@ -20,7 +20,7 @@ from modelworks.data.sources import LoadedData, read_source
 from modelworks.data.split import split_frame
 from modelworks.engine.cv import cross_validate
 from modelworks.errors import UserError
-from modelworks.evaluate.baselines import Rows, fit_baselines
+from modelworks.evaluate.baselines import against_model, run_baselines
 from modelworks.evaluate.metrics import compute_metrics, summarize
 from modelworks.evaluate.report import write_report
 from modelworks.models import build_model, count_parameters
@@ -89,15 +89,22 @@ class Run(store.StoredRun):
 
     # ---- evaluation
     def evaluate(self, data: pd.DataFrame | str | Path | None = None, split: Split | None = None) -> dict[str, Any]:
-        """Metrics on `data` (a frame or file with the target column), or on a split of the run's data."""
+        """Metrics on `data` (a frame or file with the target column), or on a split of the run's data.
+
+        Rows of `data` left out (a missing target under ``data.missing_target: drop``, a missing
+        value in a ``missing: drop`` feature) are counted in the metrics' ``dropped_rows``, by reason.
+        """
         if data is None:
-            tensors = self._split(self.splits(), split or self.config.evaluate.split)
-        else:
-            frame = data if isinstance(data, pd.DataFrame) else self._read(data).frame
-            if self.config.data.target not in frame.columns:
-                raise UserError(f"evaluation data has no target column {self.config.data.target!r}")
-            tensors = TensorBatches(self.preprocessor.transform(frame))
-        return self._metrics(tensors)
+            return self._metrics(self._split(self.splits(), split or self.config.evaluate.split))
+        loaded = None if isinstance(data, pd.DataFrame) else self._read(data)
+        frame = data if loaded is None else loaded.frame
+        if self.config.data.target not in frame.columns:
+            raise UserError(f"evaluation data has no target column {self.config.data.target!r}")
+        dropped = dict(loaded.dropped) if loaded is not None else {}
+        if missing := int(self.preprocessor.drop_mask(frame).sum()):
+            dropped["missing values"] = missing
+        metrics = self._metrics(TensorBatches(self.preprocessor.transform(frame)))
+        return {**metrics, "dropped_rows": dropped} if dropped else metrics
 
     def _metrics(self, data: TensorBatches) -> dict[str, Any]:
         if not len(data):
@@ -106,9 +113,11 @@ class Run(store.StoredRun):
         threshold = self.config.evaluate.threshold
         return compute_metrics(self.schema.task, y, self.outputs(data), self.schema.class_names, threshold)
 
-    def splits(self) -> dict[str, TensorBatches]:
-        """The run's own train/validation/test rows, re-read and re-split exactly as in training."""
-        return {name: TensorBatches(self.preprocessor.transform(frame)) for name, frame in self.frames().items()}
+    def splits(self, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, TensorBatches]:
+        """The run's own train/validation/test rows, re-read and re-split exactly as in training
+        (or `frames`, the run's `frames()` read already)."""
+        frames = self.frames() if frames is None else frames
+        return {name: TensorBatches(self.preprocessor.transform(frame)) for name, frame in frames.items()}
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The run's own splits as raw frames, without the rows preprocessing drops (row for row as `splits`)."""
@@ -136,12 +145,15 @@ class Run(store.StoredRun):
         history: list[dict[str, Any]] | list[TrainingRecord] | None = None,
         extra: dict[str, Any] | None = None,
         frames: dict[str, pd.DataFrame] | None = None,
+        fitted: tuple[Baselines | None, str] | None = None,
     ) -> dict[str, Any]:
         """Evaluate on ``evaluate.split`` and write ``report.json``/``.html``; returns the metrics.
 
         `history` (default: the run's epoch records) is drawn as the training curves; `extra`
         adds facts only the caller knows (best epoch, early stopping, a compression's parent).
-        `frames` (the raw rows of `splits`, row for row) lets the report fit ``evaluate.baselines``.
+        `frames` (the raw rows of `splits`, row for row) lets the report fit ``evaluate.baselines``;
+        `fitted` is (baselines already scored on the same rows, set against this model instead of
+        fitting them again, or None to fit them; a note saying which, kept with them).
         """
         split = self.config.evaluate.split
         data = self._split(splits, split)
@@ -156,7 +168,14 @@ class Run(store.StoredRun):
         }  # fmt: skip
         title = f"{self.name} — {self.config.model.type} on {self.config.data.source}"
         shown = self.history if history is None else history
-        baselines = self._baselines(frames, splits, split, metrics) if frames is not None else None
+        reused, note = fitted or (None, None)
+        baselines = None
+        if reused is not None:
+            baselines = against_model(reused, self.schema.task, summarize(metrics), note=note)
+        elif frames is not None:
+            baselines = self._baselines(frames, splits, split, metrics)
+            if baselines is not None and note:
+                baselines.note = f"{baselines.note}; {note}" if baselines.note else note
         write_report(
             self.path, title, metrics, shown, self.schema.task, self.schema.class_names, info, predictions, baselines
         )
@@ -166,22 +185,18 @@ class Run(store.StoredRun):
         self, frames: dict[str, pd.DataFrame], splits: dict[str, TensorBatches], split: str, metrics: dict[str, Any]
     ) -> Baselines | None:
         """The configured baselines, fitted on the training rows and scored on the `split` rows."""
-        if not self.config.evaluate.baselines or "train" not in frames:
+        if "train" not in frames:
             return None
-        texts = [f.name for f in self.config.data.features or [] if f.type == "text"]
-        train = Rows(frames["train"], {k: v.cpu() for k, v in splits["train"].decoded().items()})
-        test = Rows(frames[split], {k: v.cpu() for k, v in splits[split].decoded().items()})
-        summary = summarize(metrics)
-        return fit_baselines(
-            self.config.evaluate.baselines, self.schema, texts, train, test, summary, self.config.evaluate.threshold
+        train, test = (frames["train"], splits["train"]), (frames[split], splits[split])
+        return run_baselines(
+            self.config.evaluate, self.config.data.features, self.schema, train, test, summarize(metrics)
         )
 
     def refresh_report(self) -> dict[str, Any]:
         """Recompute the report from the stored model (e.g. after editing evaluate.split)."""
         kept = self.report.extra.kept_on_refresh() if self.has_report else {}
         frames = self.frames()
-        splits = {name: TensorBatches(self.preprocessor.transform(frame)) for name, frame in frames.items()}
-        return self.save_report(splits, extra=kept, frames=frames)
+        return self.save_report(self.splits(frames), extra=kept, frames=frames)
 
     # ---- cross-validation
     def cross_validate(self, folds: int) -> CrossValidation:

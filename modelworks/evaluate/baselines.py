@@ -1,6 +1,6 @@
 """Classical baselines beside every run: what ten lines of scikit-learn reach on the same rows.
 
-`fit_baselines` fits each baseline named in ``evaluate.baselines`` on the run's training split and
+`run_baselines` fits each baseline named in ``evaluate.baselines`` on the run's training split and
 scores it on the rows the model is evaluated on, with the same metrics:
 
 ``dummy``   the majority class (classification) or the training mean (regression)
@@ -31,6 +31,9 @@ import scipy.sparse as sp
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from modelworks.config.schema import EvaluateConfig
+from modelworks.data.batches import TensorBatches
+from modelworks.data.feature_types import Feature
 from modelworks.data.schema import CATEGORICAL, NUMERIC, TARGET, InputSchema
 from modelworks.evaluate.metrics import epoch_metrics, main_metric
 from modelworks.store.report import BaselineResult, Baselines
@@ -77,6 +80,54 @@ def is_cjk(texts: Sequence[str]) -> bool:
     return letters > 0 and len(_CJK.findall(sample)) / letters >= CJK_SHARE
 
 
+def run_baselines(
+    evaluate: EvaluateConfig,
+    features: Sequence[Feature] | None,
+    schema: InputSchema,
+    train: tuple[pd.DataFrame, TensorBatches],
+    test: tuple[pd.DataFrame, TensorBatches],
+    model_summary: dict[str, float | None],
+) -> Baselines | None:
+    """``evaluate.baselines`` fitted on the `train` rows and scored on the `test` rows, each given as
+    (raw frame, preprocessed batches) row for row; None when none are configured.
+
+    Never raises: whatever goes wrong becomes the note of a result without a margin.
+    """
+    if not evaluate.baselines:
+        return None
+    try:
+        texts = [f.name for f in features or [] if f.type == "text"]
+        rows = [Rows(frame, {k: v.cpu() for k, v in batches.decoded().items()}) for frame, batches in (train, test)]
+        return fit_baselines(evaluate.baselines, schema, texts, *rows, model_summary, evaluate.threshold)
+    except Exception as e:  # noqa: BLE001  a baseline is a comparison, never a reason for the run to fail
+        note = f"baselines not computed: {type(e).__name__}: {e}"[:300]
+        return Baselines(metric=main_metric(schema.task)[0], note=note)
+
+
+def over_folds(per_fold: Sequence[Baselines | None]) -> tuple[float | None, str | None]:
+    """(the model's mean margin over each fold's best baseline, one plain sentence about it) for a
+    cross-validation; (None, None) without baselines."""
+    given = [b for b in per_fold if b is not None]
+    if not given:
+        return None, None
+    margins = [b.margin for b in given if b.margin is not None]
+    if not margins:
+        return None, given[0].verdict()
+    mean, wins, n = float(np.mean(margins)), sum(m > 0 for m in margins), len(margins)
+    metric = given[0].metric
+    model = np.mean([b.model_value for b in given if b.margin is not None])
+    best = np.mean([b.best_value for b in given if b.margin is not None])
+    versus = (
+        f"mean {metric} {model:.4f} vs {best:.4f} for the best baseline of each fold; better in {wins} of {n} folds"
+    )
+    if mean > 0:
+        return mean, f"the model beats its best baseline by {mean:.4f} on average over {n} folds ({versus})"
+    return (
+        mean,
+        f"the model does NOT beat its best baseline on average over {n} folds (mean margin {mean:+.4f}; {versus})",
+    )
+
+
 def fit_baselines(
     names: Sequence[str],
     schema: InputSchema,
@@ -87,12 +138,21 @@ def fit_baselines(
     threshold: float,
 ) -> Baselines:
     """Fit each named baseline on `train`, score it on `test`, and compare with the model's summary."""
-    metric, direction = main_metric(schema.task)
     sample = _sample(len(train.frame))
     train = Rows(train.frame.iloc[sample], {k: v[torch.as_tensor(sample)] for k, v in train.tensors.items()})
     results = [_one(name, schema, text_columns, train, test, threshold) for name in names]
-    scored = [r for r in results if r.skipped is None and r.summary.get(metric) is not None]
-    out = Baselines(metric=metric, results=results, model_value=model_summary.get(metric))
+    return against_model(Baselines(metric=main_metric(schema.task)[0], results=results), schema.task, model_summary)
+
+
+def against_model(
+    baselines: Baselines, task: str, model_summary: dict[str, float | None], note: str | None = None
+) -> Baselines:
+    """`baselines` with their best, and the margin of the model whose scalar metrics are `model_summary`
+    over it (a copy: the same fitted baselines set against another model, e.g. a compressed one)."""
+    metric, direction = main_metric(task)
+    scored = [r for r in baselines.results if r.skipped is None and r.summary.get(metric) is not None]
+    out = Baselines(metric=metric, results=baselines.results, model_value=model_summary.get(metric))
+    out.note = note if note is not None else baselines.note
     if scored:
         pick = max if direction == "max" else min
         best = pick(scored, key=lambda r: r.summary[metric])

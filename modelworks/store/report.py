@@ -103,19 +103,21 @@ class Baselines(Stored):
     best_value: float | None = None
     model_value: float | None = None
     margin: float | None = None
+    note: str | None = Field(None, description="where they come from when not fitted for this run, or why none ran")
 
     @property
     def beaten(self) -> bool | None:
         return None if self.margin is None else self.margin > 0
 
     def verdict(self) -> str:
-        """One plain sentence: does the model beat its best baseline, and by how much."""
+        """One plain sentence: does the model beat its best baseline, and by how much (and the note)."""
         if self.margin is None:
-            reasons = "; ".join(f"{r.name}: {r.skipped}" for r in self.results if r.skipped)
-            return "no baseline to compare with" + (f" ({reasons})" if reasons else "")
+            reasons = [f"{r.name}: {r.skipped}" for r in self.results if r.skipped] + [self.note] * bool(self.note)
+            return "no baseline to compare with" + (f" ({'; '.join(reasons)})" if reasons else "")
         best = next(r for r in self.results if r.name == self.best)
         versus = f"{self.metric} {_fmt(self.model_value)} vs {_fmt(self.best_value)} for the {best.name} baseline"
         versus += f" ({best.method})" if best.method else ""
+        versus += f"; {self.note}" if self.note else ""
         if self.margin > 0:
             return f"the model beats its best baseline by {_fmt(self.margin)}: {versus}"
         if self.margin == 0:

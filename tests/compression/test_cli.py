@@ -79,6 +79,7 @@ def test_option_errors_name_the_key_and_the_choices(digits_mlp):
 def test_distill_options_from_a_yaml_file(digits_mlp, tmp_path):
     options = tmp_path / "student.yaml"
     options.write_text("student:\n  type: mlp\n  hidden: [16]\nepochs: 1\n")
+    before = set(digits_mlp.path.parent.glob(f"{digits_mlp.name}-distill-*"))  # other tests distill it too
     result = invoke(
         "compress",
         str(digits_mlp.path),
@@ -91,7 +92,7 @@ def test_distill_options_from_a_yaml_file(digits_mlp, tmp_path):
         "-q",
     )
     assert result.exit_code == 0, result.output
-    child = next(digits_mlp.path.parent.glob(f"{digits_mlp.name}-distill-*"))
+    (child,) = set(digits_mlp.path.parent.glob(f"{digits_mlp.name}-distill-*")) - before
     stored = yaml.safe_load((child / "config.yaml").read_text())
     assert stored["model"]["hidden"] == [16] and stored["compression"]["options"]["temperature"] == 3
 

