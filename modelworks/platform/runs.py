@@ -32,6 +32,7 @@ from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.errors import NotFound, StoredDataError
 from modelworks.platform.storage import Storage
 from modelworks.store import run as store
+from modelworks.store.digest import file_sha256
 from modelworks.store.environment import read_environment
 from modelworks.store.jsonfile import numbers
 from modelworks.store.report import read_report
@@ -46,13 +47,6 @@ class ArtifactChanged(StoredDataError):
 
 # ------------------------------------------------------------------------------------ hashing
 
-
-def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def manifest(folder: Path) -> list[dict[str, Any]]:

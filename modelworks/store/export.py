@@ -14,7 +14,6 @@ difference that could not be measured is null, never NaN or Infinity.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from modelworks.config.load import read_yaml, validate
 from modelworks.config.schema import ExperimentConfig
 from modelworks.errors import UserError
 from modelworks.store.atomic import atomic_write_text
+from modelworks.store.digest import file_sha256
 from modelworks.store.files import CONFIG, EXPORT_JSON, INPUTS_JSON, ONNX_INT8_MODEL, PREPROCESS
 from modelworks.store.preprocess import PreprocessRecord, read_preprocess
 
@@ -169,14 +169,6 @@ def read_export(folder: Path) -> ExportRecord:
 
 def read_inputs(folder: Path) -> InputsDescription:
     return _read(Path(folder) / INPUTS_JSON, InputsDescription)
-
-
-def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 class StoredExport:

@@ -18,7 +18,8 @@ from modelworks.config.base import Section
 from modelworks.errors import UserError
 from modelworks.exporting import FORMATS, parse_options
 from modelworks.exporting.export import export_run
-from modelworks.store.export import ExportRecord, InputsDescription, file_sha256, read_export, read_inputs
+from modelworks.store.digest import file_sha256
+from modelworks.store.export import ExportRecord, InputsDescription, read_export, read_inputs
 from modelworks.store.files import CONFIG, EXPORT_JSON, INPUTS_JSON, PREPROCESS
 
 FORMAT_NAMES = FORMATS.names()
