@@ -46,7 +46,7 @@ from fastapi import FastAPI, Request
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("baseline", "modelworks-torch", "modelworks-onnx")
+SERVERS = ("baseline", "modelworks-torch", "modelworks-onnx", "http-floor")
 
 
 # ------------------------------------------------------------------------------------- models
@@ -174,6 +174,33 @@ def baseline_app(run_dir: str, threads: int):
     return app
 
 
+def floor_app(run_dir: Path):
+    """No model, no framework: a raw ASGI app on the same uvicorn that reads the request and sends a stored answer.
+
+    Its CPU per request is what the HTTP server alone costs (uvicorn with its pure-Python h11
+    parser, as installed here): no server on it can go below, so the baseline's CPU per request
+    over (this + the forward pass per row at batch 32) bounds what batching can gain.
+    """
+    answer = (run_dir / "floor-answer.json").read_bytes()
+    head = {"type": "http.response.start", "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]}  # fmt: skip
+    body = {"type": "http.response.body", "body": answer}
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        await send(head)
+        await send(body)
+
+    return app
+
+
 # -------------------------------------------------------------------------------------- load
 
 
@@ -185,8 +212,8 @@ def free_port() -> int:
 
 def start_server(kind: str, run_dir: Path, port: int, threads: int, max_batch: int, max_delay_ms: float):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
-    if kind == "baseline":
-        args = [sys.executable, __file__, "--baseline", str(run_dir), "--port", str(port), "--threads", str(threads)]
+    if kind in ("baseline", "http-floor"):
+        args = [sys.executable, __file__, f"--{kind}", str(run_dir), "--port", str(port), "--threads", str(threads)]
     else:
         args = [sys.executable, "-m", "modelworks", "serve", str(run_dir), "--name", "m", "--port", str(port),
                 "--runtime", kind.split("-")[1], "--threads", str(threads), "--max-batch", str(max_batch),
@@ -239,12 +266,18 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             port = free_port()
             process = start_server(kind, run.path, port, args.threads, args.max_batch, args.max_delay_ms)
             try:
+                if kind == "baseline":  # the no-model server answers with this, byte for byte
+                    import httpx
+
+                    answer = httpx.post(f"http://127.0.0.1:{port}/v2/models/m/infer", content=body.read_bytes())
+                    (run.path / "floor-answer.json").write_bytes(answer.content)
                 for concurrency in args.concurrency:
-                    before = average_batch(port) if kind != "baseline" else (0, 0)
+                    batching = kind.startswith("modelworks")
+                    before = average_batch(port) if batching else (0, 0)
                     result = load(port, body, concurrency, args.duration, args.warmup, process.pid)
                     if result["errors"] or not result["requests"]:
                         raise RuntimeError(f"{kind} answered {result['errors']} errors at concurrency {concurrency}")
-                    if kind != "baseline":  # Triton's way: inferences / executions, over this level's run
+                    if batching:  # Triton's way: inferences / executions, over this level's run
                         after = average_batch(port)
                         result["average_batch"] = (after[0] - before[0]) / max(1, after[1] - before[1])
                     result["load_average"] = os.getloadavg()[0]
@@ -322,10 +355,16 @@ def main() -> None:
     parser.add_argument("--runs-dir", help="where to train (default: a temporary folder)")
     parser.add_argument("--output", type=Path, default=RESULTS / "serving.json")
     parser.add_argument("--baseline", help=argparse.SUPPRESS)  # internal: run the baseline server for this run
+    parser.add_argument("--http-floor", help=argparse.SUPPRESS)  # internal: run the no-model server
     parser.add_argument("--port", type=int, default=8080, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.baseline:
+    if args.baseline or args.http_floor:
         import uvicorn
+
+        if args.http_floor:
+            uvicorn.run(floor_app(Path(args.http_floor)), host="127.0.0.1", port=args.port, log_level="warning",
+                        access_log=False)  # fmt: skip
+            return
 
         uvicorn.run(baseline_app(args.baseline, args.threads), host="127.0.0.1", port=args.port, log_level="warning",
                     access_log=False)  # fmt: skip
