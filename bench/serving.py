@@ -11,10 +11,15 @@ here, exported to ONNX, then served by three servers in turn, each its own proce
     modelworks onnx  `modelworks serve RUN --runtime onnx`
 
 Every server gets the same OIP JSON request (one row) and the same thread settings: `--threads`
-intra-op threads (1 by default), inter-op 1. The load generator is this process: one asyncio
-loop with aiohttp keeping C requests in flight (closed loop) for `--duration` seconds after a
-warm-up, at each concurrency C in 1, 8, 32. Throughput is answered requests per second; p50/p99
-are client-side latencies. Results go to bench/results/serving.json and a Markdown table on stdout.
+intra-op threads (1 by default; OMP_NUM_THREADS too), inter-op 1 (baseline and ONNX Runtime; an
+eager torch forward pass uses no inter-op pool). The load generator is bench/loadgen.py, its own
+process, the same for every server: C keep-alive HTTP/1.1 connections sending pre-encoded request
+bytes (closed loop) for `--duration` seconds after a warm-up, at each concurrency C in 1, 8, 32.
+Throughput is answered requests per second; p50/p99 are client-side latencies; server CPU ms per
+request is the server process's CPU time (all threads, /proc/PID/stat) over the measured window
+divided by the requests answered in it: with the client and other work sharing the cores,
+throughput depends on the machine's load, CPU per request much less. Results go to
+bench/results/serving.json and a Markdown table on stdout.
 
     python bench/serving.py                     # a few minutes on 2 cores
     python bench/serving.py --duration 5 --threads 2
@@ -23,7 +28,6 @@ are client-side latencies. Results go to bench/results/serving.json and a Markdo
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -42,7 +46,7 @@ from fastapi import FastAPI, Request
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("baseline", "modelworks-torch", "modelworks-onnx")
+SERVERS = ("baseline", "modelworks-torch", "modelworks-onnx", "http-floor")
 
 
 # ------------------------------------------------------------------------------------- models
@@ -101,7 +105,9 @@ def forward_times(run: Any, threads: int, batches: tuple[int, ...] = (1, 32)) ->
     """The model's forward pass alone, per runtime, at batch 1 and 32: what batching can save at most.
 
     On a CPU the time of a batch grows about linearly with its rows, so the per-row cost at 32 over
-    the one at 1 bounds the gain from batching, however small the server's own overhead.
+    the one at 1 bounds the gain from batching, however small the server's own overhead. Timed in
+    CPU seconds of this process (the runtimes run `threads` threads): the load of other work on
+    the machine stretches wall time far more than CPU time.
     """
     from modelworks.serve.model import ServedModel
 
@@ -114,12 +120,12 @@ def forward_times(run: Any, threads: int, batches: tuple[int, ...] = (1, 32)) ->
             for _ in range(3):
                 model.infer(inputs)
             n = max(10, 200 // batch)
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(n):
                 model.infer(inputs)
-            seconds = (time.perf_counter() - start) / n
-            rows.append({"runtime": runtime, "batch": batch, "ms_per_batch": seconds * 1000,
-                         "ms_per_row": seconds * 1000 / batch, "load_average": os.getloadavg()[0]})  # fmt: skip
+            seconds = (time.process_time() - start) / n
+            rows.append({"runtime": runtime, "batch": batch, "cpu_ms_per_batch": seconds * 1000,
+                         "cpu_ms_per_row": seconds * 1000 / batch, "load_average": os.getloadavg()[0]})  # fmt: skip
     return rows
 
 
@@ -170,6 +176,33 @@ def baseline_app(run_dir: str, threads: int):
     return app
 
 
+def floor_app(run_dir: Path):
+    """No model, no framework: a raw ASGI app on the same uvicorn that reads the request and sends a stored answer.
+
+    Its CPU per request is what the HTTP server alone costs (uvicorn with its pure-Python h11
+    parser, as installed here): no server on it can go below, so the baseline's CPU per request
+    over (this + the forward pass per row at batch 32) bounds what batching can gain.
+    """
+    answer = (run_dir / "floor-answer.json").read_bytes()
+    head = {"type": "http.response.start", "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]}  # fmt: skip
+    body = {"type": "http.response.body", "body": answer}
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        await send(head)
+        await send(body)
+
+    return app
+
+
 # -------------------------------------------------------------------------------------- load
 
 
@@ -181,8 +214,8 @@ def free_port() -> int:
 
 def start_server(kind: str, run_dir: Path, port: int, threads: int, max_batch: int, max_delay_ms: float):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
-    if kind == "baseline":
-        args = [sys.executable, __file__, "--baseline", str(run_dir), "--port", str(port), "--threads", str(threads)]
+    if kind in ("baseline", "http-floor"):
+        args = [sys.executable, __file__, f"--{kind}", str(run_dir), "--port", str(port), "--threads", str(threads)]
     else:
         args = [sys.executable, "-m", "modelworks", "serve", str(run_dir), "--name", "m", "--port", str(port),
                 "--runtime", kind.split("-")[1], "--threads", str(threads), "--max-batch", str(max_batch),
@@ -204,45 +237,18 @@ def start_server(kind: str, run_dir: Path, port: int, threads: int, max_batch: i
     raise RuntimeError(f"{kind} server did not start: {process.communicate()[1][-2000:]}")
 
 
-async def load(url: str, body: bytes, concurrency: int, duration: float, warmup: float) -> dict[str, Any]:
-    """Closed-loop load: `concurrency` clients, each sending the next request when its answer arrives.
+def load(port: int, body: Path, concurrency: int, duration: float, warmup: float, server_pid: int) -> dict[str, Any]:
+    """Closed-loop load from bench/loadgen.py in its own process: `concurrency` keep-alive connections.
 
-    aiohttp (lighter on the CPU than httpx, which matters when client and server share two cores).
+    It counts the server process's CPU seconds over the measured window too (CPU ms per request).
     """
-    import aiohttp
-
-    latencies: list[float] = []
-    errors = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as client:
-        start = time.perf_counter()
-        measure_from, stop = start + warmup, start + warmup + duration
-
-        async def worker() -> None:
-            nonlocal errors
-            while True:
-                sent = time.perf_counter()
-                if sent >= stop:
-                    return
-                async with client.post(url, data=body, headers={"Content-Type": "application/json"}) as answer:
-                    await answer.read()
-                    status = answer.status
-                done = time.perf_counter()
-                if sent >= measure_from and done <= stop:
-                    if status == 200:
-                        latencies.append(done - sent)
-                    else:
-                        errors += 1
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    ms = np.array(latencies) * 1000
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "throughput_rps": len(latencies) / duration,
-        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
-        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
-    }
+    args = [sys.executable, str(Path(__file__).with_name("loadgen.py")), "--port", str(port),
+            "--path", "/v2/models/m/infer", "--body", str(body), "--concurrency", str(concurrency),
+            "--duration", str(duration), "--warmup", str(warmup), "--server-pid", str(server_pid)]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=duration + warmup + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -256,25 +262,33 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     rows, forward = [], {}
     for label, run in runs.items():
         forward[label] = forward_times(run, args.threads)
-        body = request_body(run)
+        body = runs_dir / f"{run.path.name}-request.json"
+        body.write_bytes(request_body(run))
         for kind in SERVERS:
             port = free_port()
             process = start_server(kind, run.path, port, args.threads, args.max_batch, args.max_delay_ms)
             try:
+                if kind == "baseline":  # the no-model server answers with this, byte for byte
+                    import httpx
+
+                    answer = httpx.post(f"http://127.0.0.1:{port}/v2/models/m/infer", content=body.read_bytes())
+                    (run.path / "floor-answer.json").write_bytes(answer.content)
                 for concurrency in args.concurrency:
-                    before = average_batch(port) if kind != "baseline" else (0, 0)
-                    result = asyncio.run(load(f"http://127.0.0.1:{port}/v2/models/m/infer", body, concurrency,
-                                              args.duration, args.warmup))  # fmt: skip
+                    batching = kind.startswith("modelworks")
+                    before = average_batch(port) if batching else (0, 0)
+                    result = load(port, body, concurrency, args.duration, args.warmup, process.pid)
                     if result["errors"] or not result["requests"]:
                         raise RuntimeError(f"{kind} answered {result['errors']} errors at concurrency {concurrency}")
-                    if kind != "baseline":  # Triton's way: inferences / executions, over this level's run
+                    if batching:  # Triton's way: inferences / executions, over this level's run
                         after = average_batch(port)
                         result["average_batch"] = (after[0] - before[0]) / max(1, after[1] - before[1])
                     result["load_average"] = os.getloadavg()[0]
                     rows.append({"model": label, "server": kind, "concurrency": concurrency, **result})
                     print(
                         f"{label:18} {kind:17} c={concurrency:<3} {result['throughput_rps']:8.1f} req/s  "
-                        f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms",
+                        f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
+                        f"server CPU {result['server_cpu_ms_per_request']:.3f} ms/request  "
+                        f"load {result['load_average']:.1f}",
                         file=sys.stderr,
                     )
             finally:
@@ -285,13 +299,15 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         base = baseline[(r["model"], r["concurrency"])]
         r["throughput_vs_baseline"] = r["throughput_rps"] / base["throughput_rps"] if base["throughput_rps"] else None
         r["p99_vs_baseline"] = r["p99_ms"] / base["p99_ms"] if base["p99_ms"] and r["p99_ms"] else None
+        r["cpu_gain_vs_baseline"] = base["server_cpu_ms_per_request"] / r["server_cpu_ms_per_request"]
     return {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "machine": {"platform": platform.platform(), "processor": cpu_model(),
                     "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
                     "python": platform.python_version(),
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "settings": {"server_intra_op_threads": args.threads, "server_inter_op_threads": 1,
-                     "load_generator": "this process: one asyncio loop, aiohttp, closed loop, JSON bodies of one row",
+                     "load_generator": "bench/loadgen.py in its own process: asyncio Protocol per keep-alive "
+                                       "connection, pre-encoded JSON request of one row, closed loop",
                      "max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms, "duration_s": args.duration,
                      "warmup_s": args.warmup, "concurrency": args.concurrency},
         "goals": {"throughput_at_32_vs_baseline": ">= 3", "p99_at_1_vs_baseline": "<= 1.2"},
@@ -300,23 +316,45 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def bound(result: dict[str, Any], label: str, forward_ms_per_row: float) -> float:
+    """The most a batching server on this HTTP stack could gain at the highest concurrency, in CPU per request.
+
+    The baseline's CPU per request over (the no-model server's, which any server on uvicorn pays,
+    plus the forward pass's per row at batch 32): what is left if a server cost nothing of its own.
+    """
+    top = max(result["settings"]["concurrency"])
+    cpu = {r["server"]: r["server_cpu_ms_per_request"] for r in result["rows"]
+           if r["model"] == label and r["concurrency"] == top}  # fmt: skip
+    return cpu["baseline"] / (cpu["http-floor"] + forward_ms_per_row)
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| model | server | C | req/s | × baseline | p50 ms | p99 ms | p99 × baseline | avg batch | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | server | C | req/s | × baseline | server CPU ms/req | × baseline (CPU) | p50 ms | p99 ms | "
+        "p99 × baseline | avg batch | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lines.append(f"| {r['model']} | {r['server']} | {r['concurrency']} | {r['throughput_rps']:.1f} | "
-                     f"{r['throughput_vs_baseline']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"{r['throughput_vs_baseline']:.2f} | {r['server_cpu_ms_per_request']:.3f} | "
+                     f"{r['cpu_gain_vs_baseline']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                      f"{r['p99_vs_baseline']:.2f} | {r.get('average_batch', 1.0):.1f} | "
                      f"{r['load_average']:.1f} |")  # fmt: skip
-    lines += ["", "| model | runtime | ms/row at batch 1 | ms/row at batch 32 | gain | load average |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["", "| model | runtime | forward CPU ms/row at batch 1 | at batch 32 | gain | "
+              "bound × baseline (CPU) at 32 | load average |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for label, timings in result["forward_pass_alone"].items():
         for runtime in ("torch", "onnx"):
             one, many = (next(t for t in timings if t["runtime"] == runtime and t["batch"] == b) for b in (1, 32))
-            lines.append(f"| {label} | {runtime} | {one['ms_per_row']:.3f} | {many['ms_per_row']:.3f} | "
-                         f"{one['ms_per_row'] / many['ms_per_row']:.2f} | {many['load_average']:.1f} |")  # fmt: skip
+            lines.append(f"| {label} | {runtime} | {one['cpu_ms_per_row']:.3f} | {many['cpu_ms_per_row']:.3f} | "
+                         f"{one['cpu_ms_per_row'] / many['cpu_ms_per_row']:.2f} | "
+                         f"{bound(result, label, many['cpu_ms_per_row']):.2f} | {many['load_average']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -332,10 +370,16 @@ def main() -> None:
     parser.add_argument("--runs-dir", help="where to train (default: a temporary folder)")
     parser.add_argument("--output", type=Path, default=RESULTS / "serving.json")
     parser.add_argument("--baseline", help=argparse.SUPPRESS)  # internal: run the baseline server for this run
+    parser.add_argument("--http-floor", help=argparse.SUPPRESS)  # internal: run the no-model server
     parser.add_argument("--port", type=int, default=8080, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.baseline:
+    if args.baseline or args.http_floor:
         import uvicorn
+
+        if args.http_floor:
+            uvicorn.run(floor_app(Path(args.http_floor)), host="127.0.0.1", port=args.port, log_level="warning",
+                        access_log=False)  # fmt: skip
+            return
 
         uvicorn.run(baseline_app(args.baseline, args.threads), host="127.0.0.1", port=args.port, log_level="warning",
                     access_log=False)  # fmt: skip
