@@ -48,6 +48,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-
 # run without text or categories does not need); module attributes, e.g. `baselines.LinearSVC`
 _ESTIMATORS = {
     "DummyClassifier": "sklearn.dummy", "DummyRegressor": "sklearn.dummy", "Ridge": "sklearn.linear_model",
+    "RidgeClassifier": "sklearn.linear_model",
     "LinearSVC": "sklearn.svm", "TfidfVectorizer": "sklearn.feature_extraction.text",
     "OneHotEncoder": "sklearn.preprocessing",
 }  # fmt: skip
@@ -180,9 +181,18 @@ def _one(name: str, schema: InputSchema, text_columns: Sequence[str], train: Row
         else:
             featurizer = _Features(text_columns)
             x_train, x_test = featurizer.fit_transform(train), featurizer.transform(test)
-            kind = "ridge regression" if schema.task == "regression" else "linear SVM"
+            if any(k.startswith("image.") for k in train.tensors):
+                # hundreds of dense pixel columns: a linear SVM's coordinate descent takes minutes on
+                # 20,000 images (197 s on Fashion-MNIST), a ridge classifier's closed form about a
+                # second, at the same accuracy (0.811 against 0.813 on the same rows)
+                x_train, x_test = x_train.toarray(), x_test.toarray()
+                linear = "RidgeClassifier"
+            else:
+                linear = "LinearSVC"
+            kind = {"RidgeClassifier": "ridge classifier", "LinearSVC": "linear SVM"}[linear]
+            kind = "ridge regression" if schema.task == "regression" else kind
             method = f"{' + '.join(featurizer.described)} -> {kind}"
-            model = _estimator("Ridge")() if schema.task == "regression" else _estimator("LinearSVC")(C=1.0)
+            model = _estimator("Ridge")() if schema.task == "regression" else _estimator(linear)()
         y_train, y_test = train.tensors[TARGET].numpy(), test.tensors[TARGET].numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a capped iteration count is part of cheap
@@ -200,7 +210,7 @@ def _output(model, x, schema: InputSchema) -> np.ndarray:
     """The model's output in `compute_metrics`' layout: P(class 1), (N, K) probabilities, or values."""
     if schema.task == "regression":
         return model.predict(x)
-    if not hasattr(model, "predict_proba"):  # a linear SVM: a sigmoid or a softmax of its decision scores
+    if not hasattr(model, "predict_proba"):  # a linear SVM or ridge: a sigmoid or a softmax of its scores
         scores = model.decision_function(x)
         if scores.ndim == 1:
             return 1.0 / (1.0 + np.exp(-scores))
