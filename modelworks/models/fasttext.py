@@ -36,6 +36,11 @@ class TextBag(nn.Module):
         self.tokens = nn.Embedding(spec.vocab_size, config.text_embedding_dim)
         self.grams = nn.Embedding(config.buckets, config.text_embedding_dim) if config.ngrams > 1 else None
         self.out_dim = config.text_embedding_dim
+        if config.init == "fasttext":  # fastText's small uniform start: no token dominates the first average
+            bound = 1.0 / config.text_embedding_dim
+            for table in (self.tokens, self.grams):
+                if table is not None:
+                    nn.init.uniform_(table.weight, -bound, bound)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         real = (ids != self.pad_id).unsqueeze(-1).to(self.tokens.weight.dtype)  # (batch, seq, 1)
@@ -71,6 +76,9 @@ class FastText(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         in_dim = self.tabular.out_dim + sum(t.out_dim for t in self.texts.values())
         self.head = Head(in_dim, config.hidden, schema.out_dim, config.activation, config.dropout)
+        if config.init == "fasttext" and not config.hidden:  # fastText's zero output layer
+            for p in self.head.parameters():
+                nn.init.zeros_(p)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = [x for x in [self.tabular(batch)] if x is not None]

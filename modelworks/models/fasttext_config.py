@@ -17,4 +17,9 @@ class FastTextConfig(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="on the averaged embedding")
     hidden: list[int] = Field(default_factory=list, description="dense layers before the output; [] is linear")
     activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
+    init: Literal["fasttext", "normal"] = Field(
+        "normal",
+        description="fasttext: embeddings uniform in ±1/text_embedding_dim and a zero linear head, as fastText "
+        "does (pairs with SGD at a high, linearly decaying lr); normal: PyTorch's defaults (N(0, 1) embeddings)",
+    )
     embedding_dim: int = Field(8, ge=1, description="per categorical column")
