@@ -48,7 +48,6 @@ class ArtifactChanged(StoredDataError):
 # ------------------------------------------------------------------------------------ hashing
 
 
-
 def manifest(folder: Path) -> list[dict[str, Any]]:
     """``[{"path", "size", "sha256"}]`` for every regular file under ``folder``, sorted by path.
     Symbolic links are refused: a run folder that points elsewhere is not recorded."""

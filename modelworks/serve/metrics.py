@@ -14,9 +14,10 @@ from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 - re-exported for the app
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from modelworks.serve.batcher import DynamicBatcher
 from modelworks.serve.modelset import Deployment
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -57,6 +58,7 @@ class _Model:
         self.compute = _Histogram(LATENCY_BUCKETS)
         self.batch = _Histogram(BATCH_BUCKETS)
         self.executions = 0
+        self.batcher: DynamicBatcher | None = None  # its queue is read on each scrape
 
 
 class ServeMetrics:
@@ -83,6 +85,7 @@ class ServeMetrics:
                 series.queue.observe(wait)
 
         deployment.batcher.observer = observe
+        series.batcher = deployment.batcher
 
     def request(self, model: str, version: str, route: str, status: int, rows: int, latency_s: float) -> None:
         series = self._model(model, version)
@@ -99,6 +102,9 @@ class ServeMetrics:
                                        labels=[*labels, "route", "status"])  # fmt: skip
         rows = CounterMetricFamily("modelworks_inference_rows", "Rows (inferences) answered", labels=labels)
         executions = CounterMetricFamily("modelworks_executions", "Forward passes", labels=labels)
+        pending = GaugeMetricFamily("modelworks_queue_pending",
+                                    "Requests (or max-batch parts of larger ones) in the batch queue now",
+                                    labels=labels)  # fmt: skip
         histograms = {
             "latency": HistogramMetricFamily("modelworks_request_latency_seconds",
                                              "Request latency, end to end in the server", labels=labels),
@@ -113,10 +119,12 @@ class ServeMetrics:
                 requests.add_metric([model, version, route, status], count)
             rows.add_metric([model, version], series.rows)
             executions.add_metric([model, version], series.executions)
+            if series.batcher is not None:
+                pending.add_metric([model, version], series.batcher.queued)
             for name, family in histograms.items():
                 histogram: _Histogram = getattr(series, name)
                 family.add_metric([model, version], histogram.buckets(), histogram.sum)
-        yield from (requests, rows, executions, *histograms.values())
+        yield from (requests, rows, executions, pending, *histograms.values())
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -54,27 +54,45 @@ def start(args: list[str], port: int) -> subprocess.Popen:
 
 
 def test_sigterm_finishes_requests_in_flight(runs):
+    """A request of 10,000 rows, split into one-row pieces, is still in the batch queue (the
+    server's /metrics gauge says so) when SIGTERM arrives: it is answered in full, then the
+    server exits and refuses new connections."""
     port = free_port()
-    # a long batching delay keeps the requests queued when SIGTERM arrives
-    process = start([str(runs["iris"].path), "--name", "iris", "--max-delay-ms", "1500", "--threads", "1"], port)
+    n = 10_000  # the most records one /predict request may hold
+    process = start([str(runs["iris"].path), "--name", "iris", "--max-batch", "1", "--max-queue", str(n),
+                     "--timeout", "600", "--threads", "1"], port)  # fmt: skip
     record = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
     url = f"http://127.0.0.1:{port}/v2/models/iris/predict"
     try:
-        with ThreadPoolExecutor(6) as pool:
-            futures = [pool.submit(httpx.post, url, json={"instances": [record]}, timeout=30) for _ in range(6)]
-            time.sleep(0.5)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(httpx.post, url, json={"instances": [record] * n}, timeout=600)
+            deadline = time.time() + 120
+            while not answer.done() and queued(port) == 0:
+                assert time.time() < deadline, "the request never reached the batch queue"
+                time.sleep(0.01)
+            assert queued(port) > 0, "answered before SIGTERM: nothing was in flight"
             process.send_signal(signal.SIGTERM)
-            answers = [f.result() for f in futures]
+            answer = answer.result()
         # uvicorn re-raises SIGTERM once it has shut down gracefully: the conventional exit of a stopped server
-        assert process.wait(30) in (0, -signal.SIGTERM)
+        assert process.wait(120) in (0, -signal.SIGTERM)
     finally:
         if process.poll() is None:
             process.kill()
-    assert [a.status_code for a in answers] == [200] * 6
-    assert answers[0].json()["predictions"][0]["prediction"] == runs["iris"].predict(
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    assert len(predictions) == n
+    assert predictions[-1]["prediction"] == runs["iris"].predict(
         __import__("pandas").DataFrame([record]))["prediction"].iloc[0]  # fmt: skip
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/v2/health/live")
+
+
+def queued(port: int) -> float:
+    """The server's batch queue length, from its /metrics gauge."""
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
+        if line.startswith("modelworks_queue_pending{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 @pytest.fixture(scope="module")
