@@ -154,6 +154,19 @@ def run_strategy(name: str, extra: dict, data: dict[str, list[Path]], args, runs
     }
 
 
+def write(args, load: tuple[float, ...], results: dict[str, Any]) -> None:
+    record = {
+        "settings": vars(args), "model": MODEL, "experiences": EXPERIENCES,
+        "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
+                    "loadavg_start": load, "loadavg_end": os.getloadavg()},
+        "results": results,
+    }  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / args.out
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-per-class", type=int, default=600)
@@ -182,6 +195,7 @@ def main() -> None:
             if args.only and name not in args.only.split(","):
                 continue
             results[name] = run_strategy(name, extra, data, args, Path(tmp) / "runs")
+            write(args, load, results)  # after each strategy: a run cut short keeps what finished
     joint = results.get("joint")
     for r in results.values():
         if joint:
@@ -194,16 +208,7 @@ def main() -> None:
         versus = f"{r['cpu_vs_joint']:.2f}x" if joint else "-"
         print(f"| {name} | {r['final_accuracy']:.3f} | {r['forgetting']:.3f} | {r['train_seconds']:.0f} "
               f"| {r['train_cpu_seconds']:.0f} | {versus} |")  # fmt: skip
-    record = {
-        "settings": vars(args), "model": MODEL, "experiences": EXPERIENCES,
-        "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
-                    "loadavg_start": load, "loadavg_end": os.getloadavg()},
-        "results": results,
-    }  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / args.out
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write(args, load, results)
 
 
 if __name__ == "__main__":
