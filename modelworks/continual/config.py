@@ -20,6 +20,16 @@ class ReplayConfig(Section):
         500, ge=0, description="test rows of each window kept as a frozen holdout, carried forward by continuations"
     )
     holdout_max: int = Field(5000, ge=1, description="most holdout rows kept in all (windows share it evenly)")
+    balanced_finetune_epochs: int = Field(
+        0,
+        ge=0,
+        description="a continuation's closing pass: epochs on its own buffer (the parent's merged with the new "
+        "rows, every class of the lineage equally), after the main epochs; undoes the bias toward the newest "
+        "classes (the balanced fine-tuning of GDumb and EEIL). 0: none",
+    )
+    balanced_finetune_lr_factor: float = Field(
+        0.1, gt=0.0, description="the closing pass trains at train.lr times this (a gentle correction)"
+    )
 
 
 class ParentPenaltyConfig(Section):

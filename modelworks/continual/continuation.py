@@ -3,7 +3,9 @@
 `Continual.begin` opens the parent (``train.init_from``) and makes the config read data as the
 parent did; `prepare` checks the architecture, counts values the parent never saw and mixes the
 parent's replay buffer into the training rows (``train.replay.ratio``); `warm_start` loads the
-parent's weights; `penalty` builds the pull toward them (``train.parent_penalty``); `finish` keeps
+parent's weights; `penalty` builds the pull toward them (``train.parent_penalty``);
+`balanced_finetune` closes a continuation with a few epochs on its class-balanced buffer
+(``train.replay.balanced_finetune_epochs``); `finish` keeps
 the run's own buffer and holdout (``train.replay``) and returns the report's ``continual`` facts:
 the main metric on the new window and on the parent's frozen holdout of old data, parent against
 child, and the forgetting between them. Without init_from and replay every step does nothing.
@@ -11,15 +13,17 @@ child, and the forgetting between them. Without init_from and replay every step 
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from modelworks.config.schema import ExperimentConfig
+from modelworks.config.schema import CheckpointConfig, ExperimentConfig
 from modelworks.continual.penalty import diagonal_fisher, parent_penalty
 from modelworks.continual.replay import holdout_rows, mix, replay_rows, update_buffer, update_holdout
 from modelworks.continual.warm_start import Parent, count_unseen
@@ -32,9 +36,12 @@ from modelworks.evaluate.metrics import compute_metrics, main_metric
 from modelworks.models import build_model
 from modelworks.store import files
 from modelworks.store.continual import Continuation, HoldoutScores, NewWindowScores, ReplayFacts
-from modelworks.store.samples import write_sample
+from modelworks.store.samples import RowSample, write_sample
+from modelworks.training.distributed import World
+from modelworks.training.loop import fit
 from modelworks.training.losses import TaskLoss, outputs_to_predictions
 from modelworks.training.runtime import forward_all
+from modelworks.training.speed import place_data
 
 
 class Continual:
@@ -48,6 +55,7 @@ class Continual:
         self.own_train: dict[str, torch.Tensor] | None = None  # the window's training rows, before replay
         self.replayed = 0
         self.unseen: dict[str, int] = {}
+        self.buffer: RowSample | None = None  # this run's buffer (after training), made once
 
     @classmethod
     def begin(cls, config: ExperimentConfig, base_dir: Path) -> Continual:
@@ -103,6 +111,43 @@ class Continual:
             fisher = diagonal_fisher(model, rows, loss, device, cfg.parent_penalty.fisher_rows, cfg.seed)
         return parent_penalty(cfg.parent_penalty, model, self.parent_weights, fisher)
 
+    def own_buffer(self, prepared: Prepared) -> RowSample | None:
+        """This run's replay buffer: the parent's merged with the window's own training rows (``train.replay``)."""
+        replay = prepared.config.train.replay
+        if replay is not None and self.buffer is None:
+            classify = prepared.preprocessor.schema_.task != "regression"
+            seed = prepared.config.train.seed
+            self.buffer = update_buffer(self.parent_buffer, self.own_train, replay.size, classify, seed)
+        return self.buffer
+
+    def balanced_finetune(
+        self, model: nn.Module, prepared: Prepared, device: torch.device, world: World, **fit_args: Any
+    ) -> None:
+        """After the main epochs of a continuation: ``replay.balanced_finetune_epochs`` more on this run's
+        buffer alone, where every class of the lineage has an equal share, at a lower learning rate.
+
+        Training on the new window (even with replay mixed in) biases the head toward the newest
+        classes; the balanced pass evens it out. Its epochs are not in metrics.jsonl (the main
+        training's are) and it keeps no checkpoint: `fit_args` (augment, penalty) are the main fit's."""
+        cfg = prepared.config.train
+        replay = cfg.replay
+        if self.parent is None or replay is None or not replay.balanced_finetune_epochs:
+            return
+        buffer = self.own_buffer(prepared)
+        rows = TensorBatches(buffer.tensors, prepared.splits["train"].decode)  # kept as stored (e.g. uint8 pixels)
+        rows = place_data({"train": rows}, device, cfg.speed)["train"]
+        closing = cfg.model_copy(
+            update={
+                "epochs": replay.balanced_finetune_epochs, "lr": cfg.lr * replay.balanced_finetune_lr_factor,
+                "early_stopping": None, "checkpoint": CheckpointConfig(every_epochs=None),
+            }
+        )  # fmt: skip
+        schema = prepared.preprocessor.schema_
+        counts = np.bincount(buffer.tensors[TARGET].long().numpy(), minlength=schema.num_classes)
+        with tempfile.TemporaryDirectory() as scratch:
+            fit(model, rows, None, closing, schema, device=device, world=world, run_dir=Path(scratch),
+                class_counts=counts if schema.task != "regression" else None, **fit_args)  # fmt: skip
+
     def finish(self, run: Run, prepared: Prepared) -> dict[str, Any]:
         """Keep the run's samples (``train.replay``); the report's facts about the continuation."""
         cfg = prepared.config
@@ -111,8 +156,7 @@ class Continual:
         replay = cfg.train.replay
         buffer_rows = 0
         if replay is not None:
-            classify = run.schema.task != "regression"
-            buffer = update_buffer(self.parent_buffer, self.own_train, replay.size, classify, cfg.train.seed)
+            buffer = self.own_buffer(prepared)
             write_sample(run.path, files.REPLAY, buffer)
             holdout = update_holdout(parent_holdout, window.tensors, run.name, replay, cfg.train.seed)
             write_sample(run.path, files.HOLDOUT, holdout)
@@ -138,6 +182,7 @@ class Continual:
             replay=ReplayFacts(
                 parent_rows=len(self.parent_buffer) if self.parent_buffer is not None else 0,
                 mixed_rows=self.replayed, ratio=replay.ratio if replay else 0.0, buffer_rows=buffer_rows,
+                balanced_finetune_epochs=replay.balanced_finetune_epochs if replay else 0,
             ) if replay is not None else None,
         )  # fmt: skip
         return {"continual": facts}

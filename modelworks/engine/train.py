@@ -65,12 +65,13 @@ def train(
         continual.warm_start(model)
         show = cfg.train.progress if progress is None else progress
         bar = [ProgressBar(main_metric(cfg.data.task)[0])] if show and world.is_main else []
+        penalty = continual.penalty(model, prepared, device)
         result = fit(
             model, splits["train"], splits.get("validation"), cfg.train, pre.schema_,
             device=device, world=world, run_dir=run_dir, class_counts=_class_counts(prepared),
-            augment=pre.augment, callbacks=[*bar, *callbacks], resume=resumed is not None,
-            penalty=continual.penalty(model, prepared, device),
+            augment=pre.augment, callbacks=[*bar, *callbacks], resume=resumed is not None, penalty=penalty,
         )  # fmt: skip
+        continual.balanced_finetune(model, prepared, device, world, augment=pre.augment, penalty=penalty)
         barrier(world)
         if not world.is_main:
             return None

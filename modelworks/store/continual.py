@@ -29,6 +29,7 @@ class ReplayFacts(Stored):
     mixed_rows: int = Field(0, description="replayed rows added to the training data (the buffer, repeated as needed)")
     ratio: float = 0.0
     buffer_rows: int = Field(0, description="rows in this run's buffer, every class of the lineage balanced")
+    balanced_finetune_epochs: int = Field(0, description="epochs of the closing pass on this run's buffer")
 
 
 class Continuation(Stored):

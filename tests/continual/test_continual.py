@@ -146,3 +146,41 @@ def test_declared_classes_let_a_continuation_learn_a_class_its_parent_never_saw(
     assert parent.schema.class_names == ["cat", "dog", "fox"]
     child = _child(make_config, parent, old, epochs=15, lr=0.01)
     assert child.report.summary["accuracy"] > 0.8
+
+
+def test_a_balanced_closing_pass_on_the_buffer_brings_back_the_old_classes(make_config, windows, tmp_path):
+    old, _ = windows
+    frame = pd.read_csv(old)
+    frame[frame["label"] == "fox"].to_csv(tmp_path / "fox.csv", index=False)  # a window of one class only
+    parent = _parent(make_config, old)
+
+    def child(epochs: int) -> modelworks.Run:
+        replay = {"size": 30, "holdout": 40, "ratio": 0.0, "balanced_finetune_epochs": epochs}
+        replay["balanced_finetune_lr_factor"] = 1.0
+        return _child(make_config, parent, tmp_path / "fox.csv", epochs=20, lr=0.05, replay=replay)
+
+    plain, closed = child(0).report.extra.continual, child(15).report.extra.continual
+    assert plain.replay.balanced_finetune_epochs == 0 and closed.replay.balanced_finetune_epochs == 15
+    assert closed.old_holdout.child >= plain.old_holdout.child + 0.2, (plain.old_holdout, closed.old_holdout)
+
+
+def test_replay_keeps_uint8_images_that_decode_like_the_training_rows(make_config):
+    def run(storage: str, parent: modelworks.Run | None = None) -> modelworks.Run:
+        data = {"source": "builtin:digits", "features": [{"name": "image", "type": "image", "storage": storage}]}
+        data["split"] = {"validation": 0.0, "test": 0.2}
+        train = {"epochs": 2, "lr": 0.01, "replay": {"size": 40, "holdout": 20, "balanced_finetune_epochs": 1}}
+        if parent is not None:
+            train["init_from"] = str(parent.path)
+        model = {"type": "cnn", "blocks": [{"filters": 4}], "hidden": []}
+        return modelworks.train(make_config(data, model, train=train, evaluate={"baselines": []}))
+
+    packed, floats = run("uint8"), run("float32")
+    for name in (files.REPLAY, files.HOLDOUT):
+        raw, ref = read_sample(packed.path, name).tensors, read_sample(floats.path, name).tensors
+        (key,) = [k for k in raw if raw[k].dtype == torch.uint8]
+        assert torch.equal(raw[TARGET], ref[TARGET])  # the same rows (same seed)
+        decoded = packed.preprocessor.decode({key: raw[key]})[key]
+        torch.testing.assert_close(decoded, ref[key])
+    child = run("uint8", packed)  # the buffer replayed and fine-tuned on, the holdout scored
+    facts = child.report.extra.continual
+    assert facts.replay.mixed_rows > 0 and facts.old_holdout.rows == 20 and facts.old_holdout.parent > 0.2
