@@ -61,7 +61,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         lr=1e-3,
         progress=False,
-        checkpoint=CheckpointConfig(every_epochs=None),
+        checkpoint=CheckpointConfig(every_seconds=None),
         precision=args.precision,
         seed=0,
     )

@@ -20,6 +20,8 @@ queues them as a job on that server and follows its log.
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from modelworks.cli import access, continual, engine, platform, remote, serve, serving, streams
@@ -43,4 +45,11 @@ app.add_typer(remote.app, name="remote")
 
 
 def main() -> None:
-    app()
+    """The console scripts' entry point: the app, then a quick exit."""
+    try:
+        app()
+    finally:
+        # Exit without the full garbage collection that interpreter shutdown runs over every object
+        # alive (torch's and scikit-learn's modules): about 0.5 s of CPU after a training run on a
+        # 2-core machine (issue 14). Objects are still released by reference counting, files closed.
+        gc.freeze()

@@ -113,8 +113,18 @@ class EarlyStoppingConfig(Section):
 
 
 class CheckpointConfig(Section):
-    every_epochs: int | None = Field(1, ge=1)
-    every_steps: int | None = Field(None, ge=1)
+    """When training writes ``checkpoint.safetensors``, what ``--resume`` continues from: whenever
+    any of the schedules set here is due. All three ``null``: no checkpoint at all."""
+
+    every_seconds: float | None = Field(
+        60.0,
+        gt=0.0,
+        description="at the end of the first epoch this long after the last checkpoint (or the start), and at the "
+        "end of training: a crash costs at most about this much work, and a run of a few seconds writes one "
+        "checkpoint instead of one per epoch (each waits for the disk)",
+    )
+    every_epochs: int | None = Field(None, ge=1, description="at the end of every N-th epoch")
+    every_steps: int | None = Field(None, ge=1, description="after every N-th optimizer step (mid-epoch resume)")
 
 
 class TrainConfig(Section):

@@ -45,7 +45,7 @@ def cross_validate(
     target = config.data.target
     y = frame[target].to_numpy()
     stratify = config.data.task != "regression" and config.data.split.stratify is not False
-    no_stopping = {"early_stopping": None, "progress": False, "checkpoint": CheckpointConfig(every_epochs=None)}
+    no_stopping = {"early_stopping": None, "progress": False, "checkpoint": CheckpointConfig(every_seconds=None)}
     train_cfg = config.train.model_copy(update=no_stopping)
     results, baselines = [], []
     for k, (train_idx, test_idx) in enumerate(kfold_indices(y, folds, stratify, config.data.split.seed)):

@@ -66,9 +66,13 @@ def check_settings(cfg: ExperimentConfig, train_rows: int, world_size: int = 1) 
             "no mid-epoch checkpoint will be written (warning)"
         )
     if t.checkpoint.every_epochs is not None and t.checkpoint.every_epochs > t.epochs:
+        if t.checkpoint.every_seconds is None:
+            consequence = "no checkpoint will be written, so the run cannot be resumed"
+        else:
+            consequence = "only train.checkpoint.every_seconds will write checkpoints"
         notes.append(
-            f"train.checkpoint.every_epochs ({t.checkpoint.every_epochs}) > train.epochs ({t.epochs}): "
-            "no checkpoint will be written, so the run cannot be resumed (warning)"
+            f"train.checkpoint.every_epochs ({t.checkpoint.every_epochs}) > train.epochs ({t.epochs}): {consequence} "
+            "(warning)"
         )
     if cfg.tune is not None and cfg.tune.pruner.warmup_epochs >= t.epochs:
         notes.append(

@@ -48,7 +48,14 @@ class TrainingRecord(Stored):
 
 
 class MetricsLog:
-    """Append-only JSONL of training records; each line is flushed as it is written."""
+    """Append-only JSONL of training records.
+
+    Each line reaches the file as it is written (readers such as the UI see it at once, and a
+    killed process loses nothing it logged); `sync` makes the lines durable against a machine
+    crash too. The training loop syncs before each checkpoint, so a checkpoint never covers steps
+    whose records a crash could lose, and once at the end: one fsync per checkpoint rather than
+    one per line (each waits for the disk).
+    """
 
     def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = Path(path)
@@ -60,7 +67,12 @@ class MetricsLog:
         line = dumps(record.model_dump(exclude_unset=True) if isinstance(record, TrainingRecord) else record, None)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
-            f.flush()
+
+    def sync(self) -> None:
+        """Wait until every line appended so far is on the disk (fsync)."""
+        if not self.enabled or not self.path.exists():
+            return
+        with open(self.path, "a", encoding="utf-8") as f:  # writable: Windows fsyncs only those
             os.fsync(f.fileno())
 
     def read(self) -> list[TrainingRecord]:

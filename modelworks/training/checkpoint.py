@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +82,22 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 class CheckpointSchedule:
-    """When the loop writes its checkpoint: after every `every_steps` optimizer steps and at the
-    end of every `every_epochs` epochs.
+    """When the loop writes its checkpoint: after every `every_steps` optimizer steps, at the end of
+    every `every_epochs` epochs, and with `every_seconds` at the end of the first epoch that long
+    after the last checkpoint (or the start) and at the end of training.
 
     A step checkpoint due on an epoch's last step is written once, after that epoch ends (with its
-    validation and history), so that resuming from it does not repeat the epoch's end.
+    validation and history), so that resuming from it does not repeat the epoch's end. The time
+    schedule is checked at epoch ends only, after the callbacks' `on_epoch_end`, which is where
+    they flush what a resume must find (e.g. the job runner's metrics).
     """
 
-    def __init__(self, cfg: CheckpointConfig) -> None:
+    def __init__(self, cfg: CheckpointConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.every_steps = cfg.every_steps
         self.every_epochs = cfg.every_epochs
+        self.every_seconds = cfg.every_seconds
+        self.clock = clock
+        self.last_written = clock()
         self.written_step: int | None = None  # the step of the last checkpoint written after a step
 
     def after_step(self, step: int, epoch_ends: bool) -> bool:
@@ -97,12 +105,19 @@ class CheckpointSchedule:
         due = self._step_due(step) and not epoch_ends
         if due:
             self.written_step = step
+            self.last_written = self.clock()
         return due
 
-    def after_epoch(self, epoch: int, step: int) -> bool:
-        """True when a checkpoint is due at the end of `epoch` (1-based), whose last step was `step`."""
+    def after_epoch(self, epoch: int, step: int, last: bool = False) -> bool:
+        """True when a checkpoint is due at the end of `epoch` (1-based), whose last step was `step`;
+        `last`: training ends with this epoch (its last one, or it stops early)."""
         epoch_due = bool(self.every_epochs) and epoch % self.every_epochs == 0
-        return epoch_due or (self._step_due(step) and self.written_step != step)
+        step_due = self._step_due(step) and self.written_step != step
+        timed = self.every_seconds is not None and (last or self.clock() - self.last_written >= self.every_seconds)
+        due = epoch_due or step_due or timed
+        if due:
+            self.last_written = self.clock()
+        return due
 
     def _step_due(self, step: int) -> bool:
         return bool(self.every_steps) and step > 0 and step % self.every_steps == 0

@@ -2,7 +2,7 @@
 
 `fit` trains `model` on in-memory batches and returns the per-epoch history. It handles gradient
 accumulation, clipping, autocast, data-parallel ranks, schedules, early stopping, checkpoints
-every N steps/epochs and exact resumption; everything else is a callback.
+by steps, epochs or time, and exact resumption; everything else is a callback.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def fit(
 
     def save_checkpoint() -> None:
         if world.is_main:
+            log.sync()  # the records up to the checkpoint's step are on disk before it is
             checkpointer.save(model, optimizer, scheduler, scaler, state, stopper, aug_gen)
 
     for cb in callbacks:
@@ -157,8 +158,9 @@ def fit(
         log.append(logs)
         for cb in callbacks:
             cb.on_epoch_end(state, logs)
-        if schedule.after_epoch(state.epoch, state.step):
+        if schedule.after_epoch(state.epoch, state.step, last=state.epoch >= cfg.epochs or state.stop_training):
             save_checkpoint()
+    log.sync()
     # ---- finish: the best weights, when asked for
     for cb in callbacks:
         cb.on_train_end(state)

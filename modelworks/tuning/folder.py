@@ -97,7 +97,7 @@ class Search:
         raw["train"] = {
             **(raw.get("train") or {}),
             "progress": False,
-            "checkpoint": {"every_epochs": None, "every_steps": None},
+            "checkpoint": {"every_seconds": None, "every_epochs": None, "every_steps": None},
         }
         return raw
 

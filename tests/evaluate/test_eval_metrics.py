@@ -139,3 +139,27 @@ def test_every_scalar_is_a_registered_metric_for_its_task(task, y, output):
     assert list(scalars) == [e.name for e in METRICS if task in e.meta["tasks"]]
     for name in scalars:
         direction(name)  # every reported metric has a declared direction
+
+
+def test_issue14_numpy_epoch_metrics_equal_scikit_learns():
+    # accuracy, log loss, RMSE and R2 run after every epoch in NumPy; the values are sklearn's
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(0)
+    y2, p = rng.integers(0, 2, 57), rng.random(57)
+    p[:3] = [0.0, 1.0, 1e-20]  # clipped to [eps, 1 - eps] as sklearn does
+    m = compute_metrics("binary", y2, p, None)
+    assert m["accuracy"] == skm.accuracy_score(y2, p >= 0.5)
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y2, p, labels=[0, 1]), rel=1e-12)
+    y5, raw = rng.integers(0, 5, 90), rng.random((90, 5))
+    proba = raw / raw.sum(axis=1, keepdims=True)
+    m = compute_metrics("multiclass", y5, proba, None)
+    assert m["accuracy"] == skm.accuracy_score(y5, proba.argmax(axis=1))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y5, proba, labels=list(range(5))), rel=1e-12)
+    y, pred = rng.normal(size=40), rng.normal(size=40)
+    m = compute_metrics("regression", y, pred, None)
+    assert m["rmse"] == pytest.approx(skm.root_mean_squared_error(y, pred), rel=1e-12)
+    assert m["r2"] == pytest.approx(skm.r2_score(y, pred), rel=1e-12)
+    constant = np.full(4, 2.0)
+    assert compute_metrics("regression", constant, constant, None)["r2"] == skm.r2_score(constant, constant) == 1.0
+    assert compute_metrics("regression", constant, constant + 1, None)["r2"] == skm.r2_score(constant, constant + 1)

@@ -4,6 +4,8 @@ The property, over a grid of small (every_steps, every_epochs, batches per epoch
 accumulation, epochs): the real training loop writes a checkpoint exactly once after every
 `every_steps`-th optimizer step and at the end of every `every_epochs`-th epoch, and a checkpoint
 at an epoch's last step holds that epoch as completed (so resuming does not repeat its end).
+Issue 14: the default time schedule (`every_seconds`) writes one checkpoint for a short run, at
+its end, and one per interval at epoch ends for a long one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from modelworks.data.schema import TARGET, InputSchema
 from modelworks.store import files
 from modelworks.training import loop
 from modelworks.training.callbacks import Callback
-from modelworks.training.checkpoint import Checkpointer
+from modelworks.training.checkpoint import Checkpointer, CheckpointSchedule
 from modelworks.training.distributed import World
 
 
@@ -66,7 +68,7 @@ def test_finding6_every_schedule_writes_exactly_the_promised_checkpoints(tmp_pat
         data = TensorBatches({"x": torch.randn(batches, 2), TARGET: torch.randn(batches)})
         cfg = TrainConfig(
             epochs=epochs, batch_size=1, grad_accumulation=accumulation, progress=False,
-            checkpoint=CheckpointConfig(every_steps=every_steps, every_epochs=every_epochs),
+            checkpoint=CheckpointConfig(every_steps=every_steps, every_epochs=every_epochs, every_seconds=None),
         )  # fmt: skip
         loop.fit(_Linear(), data, None, cfg, schema, device=torch.device("cpu"), world=World(), run_dir=tmp_path)
         steps_per_epoch = math.ceil(batches / accumulation)
@@ -111,3 +113,34 @@ def test_finding6_step_checkpoints_on_epoch_ends_resume_where_they_were(make_con
     assert resumed_from == [(8, 2)]
     assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history] == [4, 8, 12]
     assert [h["train_loss"] for h in resumed.history] == pytest.approx([h["train_loss"] for h in straight.history])
+
+
+def _fit_recording(tmp_path, monkeypatch, checkpoint: CheckpointConfig, **train) -> list[tuple[int, int]]:
+    """(step, epoch) of every checkpoint a real `fit` of a tiny regression writes."""
+    written: list[tuple[int, int]] = []
+    monkeypatch.setattr(Checkpointer, "save", lambda self, *a: written.append((a[4].step, a[4].epoch)))
+    data = TensorBatches({"x": torch.randn(8, 2), TARGET: torch.randn(8)})
+    cfg = TrainConfig(batch_size=4, progress=False, checkpoint=checkpoint, **train)
+    schema = InputSchema(task="regression", num_classes=1)
+    loop.fit(_Linear(), data, data, cfg, schema, device=torch.device("cpu"), world=World(), run_dir=tmp_path)
+    return written
+
+
+def test_issue14_default_schedule_checkpoints_a_short_run_once_at_its_end(tmp_path, monkeypatch):
+    assert _fit_recording(tmp_path, monkeypatch, CheckpointConfig(), epochs=6) == [(12, 6)]
+    early = {"metric": "val_loss", "patience": 1, "min_delta": 1e9}  # no epoch improves enough: stops at epoch 2
+    assert _fit_recording(tmp_path, monkeypatch, CheckpointConfig(), epochs=6, early_stopping=early) == [(4, 2)]
+    off = CheckpointConfig(every_seconds=None)
+    assert _fit_recording(tmp_path, monkeypatch, off, epochs=6) == []
+
+
+def test_issue14_time_schedule_is_due_at_the_first_epoch_end_after_each_interval():
+    now = [0.0]
+    schedule = CheckpointSchedule(CheckpointConfig(every_seconds=10), clock=lambda: now[0])
+    due = []
+    for epoch, at in enumerate([3, 8, 12, 15, 21, 23, 24], start=1):
+        now[0] = at
+        assert not schedule.after_step(epoch * 5, epoch_ends=True)  # no step schedule
+        if schedule.after_epoch(epoch, epoch * 5, last=epoch == 7):
+            due.append(epoch)
+    assert due == [3, 6, 7]  # 12 s after the start, 23 s (11 s after 12), and the end of training
