@@ -1,8 +1,10 @@
-"""``modelworks streams consume`` (a stream consumer, run beside ``modelworks up``) and
-``modelworks remote append`` (rows appended to a dataset over HTTP).
+"""``modelworks streams consume`` (a stream consumer, run beside ``modelworks up``),
+``modelworks remote append`` (rows appended to a dataset over HTTP) and ``modelworks remote
+request-log`` (a deployment's logging of requests for feedback).
 
     modelworks streams consume clicks-stream.yaml [--once] [--data-dir DIR]
     modelworks remote append DATASET rows.csv|rows.json|rows.jsonl [--public]
+    modelworks remote request-log DEPLOYMENT [--on|--off] [--window-rows N] [--max-age-s S] [--dataset NAME]
 
 The consumer's file names the project, the dataset, the author and the source (see
 `modelworks.streams.sources`); it uses the server's own ``MODELWORKS_*`` settings.
@@ -81,6 +83,37 @@ def append(
         f"{version['rows']} in all; use data.source: dataset:{dataset}@{version['version']}")  # fmt: skip
 
 
+def request_log(
+    deployment: str,
+    enabled: bool | None = typer.Option(None, "--on/--off", help="start or stop logging (default: show the settings)"),
+    window_rows: int | None = typer.Option(None, "--window-rows", help="labelled rows per appended version"),
+    max_age_s: float | None = typer.Option(None, "--max-age-s", help="append once the oldest label has waited this"),
+    dataset: str | None = typer.Option(None, "--dataset", help="where labelled rows go (default DEPLOYMENT-feedback)"),
+    as_json: bool = Json,
+    url: str | None = Url,
+    project: str | None = Project,
+    token: str | None = Token,
+) -> None:
+    """Show or change whether DEPLOYMENT logs its requests (sealed) so that feedback can label them."""
+    with connect(url, token) as client:
+        name = need_project(project)
+        current = client.request_log(name, deployment)
+        if enabled is not None or window_rows is not None or max_age_s is not None or dataset is not None:
+            current = client.set_request_log(
+                name, deployment, current["enabled"] if enabled is None else enabled,
+                dataset=dataset or current["dataset"], window_rows=window_rows or current["window_rows"],
+                max_age_s=max_age_s if max_age_s is not None else current["max_age_s"],
+            )  # fmt: skip
+    if as_json:
+        print_json(current)
+        return
+    state = "logs its requests" if current["enabled"] else "does not log its requests"
+    age = f" or once the oldest has waited {current['max_age_s']:g} s" if current["max_age_s"] else ""
+    say(f"deployment {deployment} {state}; labelled rows go to dataset {current['dataset']}, a version per "
+        f"{current['window_rows']} of them{age}; {current.get('pending', 0)} labelled rows waiting")  # fmt: skip
+
+
 def add_to(remote: typer.Typer) -> None:
-    """Add ``append`` to ``modelworks remote``."""
+    """Add ``append`` and ``request-log`` to ``modelworks remote``."""
     remote.command("append")(user_errors(append))
+    remote.command("request-log")(user_errors(request_log))

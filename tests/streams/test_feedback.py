@@ -7,6 +7,7 @@ Request-Id; feedback for an unknown id is a 422, a label of the wrong type a 422
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from datetime import timedelta
@@ -175,3 +176,24 @@ def test_infer_requests_are_logged_as_the_rows_their_tensors_were_built_from(pla
     path = client.download_dataset(project, "web-feedback", version, tmp_path / "infer.jsonl")
     tail = pd.read_json(path, lines=True).tail(2).to_dict("records")
     assert tail == [{**ROWS[0], "label": "setosa"}, {**ROWS[1], "label": "virginica"}]  # float32 undone to 7 digits
+
+
+def test_request_log_from_the_command_line(plat, served):
+    from typer.testing import CliRunner
+
+    from modelworks.cli import app
+
+    common = ["--url", plat.url, "--token", plat.admin_token, "--project", served["project"]]
+    shown = CliRunner().invoke(app, ["remote", "request-log", "quiet", *common])
+    assert shown.exit_code == 0, shown.output
+    assert "deployment quiet does not log its requests; labelled rows go to dataset quiet-feedback" in shown.output
+    on = CliRunner().invoke(app, ["remote", "request-log", "quiet", "--on", "--window-rows", "5", "--max-age-s", "60",
+                                  "--dataset", "quiet-labels", *common])  # fmt: skip
+    assert on.exit_code == 0, on.output
+    assert ("deployment quiet logs its requests; labelled rows go to dataset quiet-labels, a version per 5 of them "
+            "or once the oldest has waited 60 s") in " ".join(on.output.split())  # fmt: skip
+    off = CliRunner().invoke(app, ["remote", "request-log", "quiet", "--off", "--json", *common])
+    assert off.exit_code == 0 and json.loads(off.output)["enabled"] is False
+    assert json.loads(off.output)["window_rows"] == 5  # the other settings stay as they were
+    missing = CliRunner().invoke(app, ["remote", "request-log", "nowhere", *common])
+    assert missing.exit_code != 0 and "no deployment named 'nowhere'" in missing.output
