@@ -4,10 +4,11 @@ against a bare FastAPI app that calls the same PyTorch model one request at a ti
 Two models: the registry's default CNN on Fashion-MNIST (the digits data set when Debian's
 dataset-fashion-mnist is absent), and all-MiniLM-L6-v2 fine-tuned with LoRA (on short synthetic
 texts of three topics: serving speed does not depend on what it learned). Each is trained briefly
-here, exported to ONNX, then served by three servers in turn, each its own process on 127.0.0.1:
+here, exported to ONNX, then served by four servers in turn, each its own process on 127.0.0.1:
 
     baseline         FastAPI + uvicorn, `async def` route calling the PyTorch model per request
     modelworks torch `modelworks serve RUN --runtime torch` (max batch 32, max delay 5 ms)
+    ... torch-bf16   the same with `--precision bf16` (autocast; outputs at bf16's rounding)
     modelworks onnx  `modelworks serve RUN --runtime onnx`
 
 Every server gets the same OIP JSON request (one row) and the same thread settings: `--threads`
@@ -46,7 +47,8 @@ from fastapi import FastAPI, Request
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("baseline", "modelworks-torch", "modelworks-onnx", "http-floor")
+SERVERS = ("baseline", "modelworks-torch", "modelworks-torch-bf16", "modelworks-onnx", "http-floor")
+RUNTIMES = ("torch", "torch-bf16", "onnx")  # the forms ServedModel serves here: runtime[-precision]
 
 
 # ------------------------------------------------------------------------------------- models
@@ -112,8 +114,9 @@ def forward_times(run: Any, threads: int, batches: tuple[int, ...] = (1, 32)) ->
     from modelworks.serve.model import ServedModel
 
     rows = []
-    for runtime in ("torch", "onnx"):
-        model = ServedModel.load(run.path, runtime=runtime, threads=threads)
+    for runtime in RUNTIMES:
+        kind, _, precision = runtime.partition("-")
+        model = ServedModel.load(run.path, runtime=kind, threads=threads, precision=precision or "fp32")
         example = {name: x[:1] for name, x in run_inputs(run).items()}
         for batch in batches:
             inputs = {name: np.repeat(x, batch, axis=0) for name, x in example.items()}
@@ -219,7 +222,7 @@ def start_server(kind: str, run_dir: Path, port: int, threads: int, max_batch: i
     else:
         args = [sys.executable, "-m", "modelworks", "serve", str(run_dir), "--name", "m", "--port", str(port),
                 "--runtime", kind.split("-")[1], "--threads", str(threads), "--max-batch", str(max_batch),
-                "--max-delay-ms", str(max_delay_ms)]  # fmt: skip
+                "--max-delay-ms", str(max_delay_ms)] + (["--precision", "bf16"] if kind.endswith("-bf16") else [])  # fmt: skip
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     import httpx
 
@@ -350,7 +353,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "| model | runtime | forward CPU ms/row at batch 1 | at batch 32 | gain | "
               "bound × baseline (CPU) at 32 | load average |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for label, timings in result["forward_pass_alone"].items():
-        for runtime in ("torch", "onnx"):
+        for runtime in RUNTIMES:
             one, many = (next(t for t in timings if t["runtime"] == runtime and t["batch"] == b) for b in (1, 32))
             lines.append(f"| {label} | {runtime} | {one['cpu_ms_per_row']:.3f} | {many['cpu_ms_per_row']:.3f} | "
                          f"{one['cpu_ms_per_row'] / many['cpu_ms_per_row']:.2f} | "

@@ -23,6 +23,12 @@ def serve(
         "(or with --int8), else torch",
     ),  # fmt: skip
     int8: bool = typer.Option(False, "--int8", help="onnx: serve the export's model.int8.onnx"),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="torch: fp32, or bf16 (autocast; several times faster at batch 32 on CPUs "
+        "with AMX/AVX-512 BF16 and on GPUs, at bf16's rounding)",
+    ),  # fmt: skip
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (0.0.0.0 exposes it to the network)"),
     port: int = typer.Option(8080, "--port"),
     name: str | None = typer.Option(None, "--name", help="model name in URLs (default: the run's name)"),
@@ -48,11 +54,15 @@ def serve(
         raise UserError("--int8 needs --runtime onnx")
     if max_batch < 1 or max_queue < 1 or max_delay_ms < 0 or timeout <= 0:
         raise UserError("--max-batch and --max-queue must be at least 1, --max-delay-ms and --timeout positive")
-    model = ServedModel.load(path, runtime=runtime, device=device, threads=threads, name=name, int8=int8)  # type: ignore[arg-type]
+    model = ServedModel.load(
+        path, runtime=runtime, device=device, threads=threads, name=name, int8=int8, precision=precision,  # type: ignore[arg-type]
+    )  # fmt: skip
     models = ModelSet.of(deploy(model, max_batch, max_delay_ms, max_queue))
     app = create_app(models, limits=ServeLimits(timeout_s=timeout))
+    form = " ".join(x for x in (runtime, "int8" if int8 else "", "" if precision == "fp32" else precision) if x)
     say(
-        f"serving {model.name} ({runtime}{' int8' if int8 else ''}) on http://{host}:{port}/v2/models/{model.name} "
+        f"serving {model.name} ({form}) "
+        f"on http://{host}:{port}/v2/models/{model.name} "
         f"(infer, predict); metrics on /metrics; Ctrl-C or SIGTERM stops after the requests in flight"
     )
     run_server(app, host=host, port=port)

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from modelworks.compression.measure import sample_batch, test_split
-from modelworks.compression.method import Compressed, Job, Method, float_copy, merge_adapters
+from modelworks.compression.method import Compressed, Job, Method, float_copy
 from modelworks.compression.methods import HalfConfig
+from modelworks.models.inference import merge_adapters
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

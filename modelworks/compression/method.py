@@ -26,6 +26,7 @@ from modelworks.config.schema import CheckpointConfig, TrainConfig
 from modelworks.data.batches import TensorBatches
 from modelworks.data.schema import TARGET
 from modelworks.engine.settings import check_settings, run_steps
+from modelworks.models.inference import merge_adapters
 from modelworks.training.callbacks import Callback
 from modelworks.training.optim_config import CosineConfig, WarmupLinearConfig
 
@@ -71,14 +72,6 @@ class Method:
 
 
 # ------------------------------------------------------------------------- shared by methods
-
-
-def merge_adapters(model: nn.Module) -> nn.Module:
-    """Fold LoRA adapters into the encoder weights (in place): compression works on plain layers."""
-    encoder = getattr(model, "encoder", None)
-    if encoder is not None and hasattr(encoder, "merge_and_unload") and hasattr(encoder, "peft_config"):
-        model.encoder = encoder.merge_and_unload()
-    return model
 
 
 def float_copy(model: nn.Module) -> nn.Module:

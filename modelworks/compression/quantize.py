@@ -37,10 +37,11 @@ from torch.ao.quantization.quantization_mappings import get_default_dynamic_quan
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from modelworks.compression.measure import is_quantized
-from modelworks.compression.method import Compressed, Job, Method, float_copy, merge_adapters, quiet_torch_ao
+from modelworks.compression.method import Compressed, Job, Method, float_copy, quiet_torch_ao
 from modelworks.compression.methods import QuantizeDynamicConfig, QuantizeStaticConfig
 from modelworks.data.schema import TARGET
 from modelworks.errors import UserError
+from modelworks.models.inference import merge_adapters
 
 BACKEND = "x86"  # fbgemm kernels with onednn where they are faster; AVX2 is enough
 CPU_FP32 = {"device": "cpu", "precision": "fp32"}  # quantized kernels run on the CPU only

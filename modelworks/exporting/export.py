@@ -28,6 +28,7 @@ from modelworks.errors import UserError
 from modelworks.exporting.check import CHECK_BATCH, EXAMPLE_BATCH
 from modelworks.exporting.formats import FORMATS, ExportJob, parse_options
 from modelworks.exporting.interface import PositionalModel, describe_inputs, input_names, readme
+from modelworks.models.inference import merge_adapters
 from modelworks.store import files
 from modelworks.store.export import ExportRecord, FormatRecord, InputsDescription, is_export, write_export
 from modelworks.training.runtime import forward_all
@@ -113,10 +114,7 @@ def _export_copy(model: nn.Module, data: TensorBatches) -> tuple[nn.Module, np.n
     model = copy.deepcopy(model).cpu().eval()
     with torch.inference_mode():  # batches as the check's: a dynamically quantized model depends on its batch
         reference = forward_all(model, data, CHECK_BATCH, torch.device("cpu")).numpy()
-    for name, child in list(model.named_children()):
-        if hasattr(child, "merge_and_unload") and hasattr(child, "peft_config"):  # a peft-wrapped encoder
-            setattr(model, name, child.merge_and_unload())
-    return model, reference
+    return merge_adapters(model), reference
 
 
 def _with_compression_hint(run: Run, export: ExportFormat, job: ExportJob) -> FormatRecord:

@@ -38,12 +38,14 @@ from modelworks.data.schema import InputSchema
 from modelworks.engine.run import load_run
 from modelworks.errors import UserError
 from modelworks.exporting.interface import OUTPUT, describe_inputs
+from modelworks.models.inference import inference_form
 from modelworks.store.export import InputsDescription, StoredExport, is_export
 from modelworks.store.files import CONFIG, EXPORT_DIR, WEIGHTS
 from modelworks.store.run import StoredRun
 from modelworks.training.losses import outputs_to_predictions
 
 Runtime = Literal["torch", "onnx"]
+Precision = Literal["fp32", "bf16"]
 DATATYPES = {"float32": "FP32", "int64": "INT64"}  # numpy dtype name -> OIP datatype
 NUMPY_TYPES = {"FP32": np.float32, "INT64": np.int64}
 MAX_SAFETENSORS_HEADER = 100 << 20
@@ -68,7 +70,7 @@ class ServedModel:
     def __init__(
         self, config: ExperimentConfig, preprocessor: Preprocessor, description: InputsDescription, runtime: Runtime,
         name: str, version: str, *, session: Any = None, module: nn.Module | None = None,
-        device: torch.device = torch.device("cpu"),
+        device: torch.device = torch.device("cpu"), precision: Precision = "fp32",
     ) -> None:  # fmt: skip
         self.config = config  # the resolved experiment: features, target, threshold
         self.preprocessor = preprocessor  # fitted: what encode and decode apply
@@ -78,6 +80,7 @@ class ServedModel:
         self.session = session  # onnxruntime.InferenceSession, or None for torch
         self.module = module  # the PyTorch model (eval mode, on `device`), or None for onnx
         self.device = device
+        self.precision = precision  # torch: bf16 runs the forward pass under autocast
         text: dict[str, int] = {}  # text input -> pad id
         for spec in description.inputs:
             if spec.model_extra and "pad_id" in spec.model_extra:
@@ -98,18 +101,25 @@ class ServedModel:
     @classmethod
     def load(
         cls, path: Path, *, runtime: Runtime = "torch", device: str = "cpu", threads: int | None = None,
-        name: str | None = None, version: str = "1", int8: bool = False,
+        name: str | None = None, version: str = "1", int8: bool = False, precision: Precision = "fp32",
     ) -> ServedModel:  # fmt: skip
         """A run folder or an export folder loaded with `runtime`.
 
         ``torch`` (a run folder only) reads the run's ``model.safetensors``. ``onnx`` reads an ONNX
         export: `path` itself when it is an export folder (ONNX or Triton; the run folder is not
         needed), else ``RUN/export/onnx``; ``int8``: its ``model.int8.onnx``. `threads` sets the
-        intra-op threads (torch: for the whole process).
+        intra-op threads (torch: for the whole process). The torch model is served in its
+        `inference_form` (adapters merged, convolutions channels-last); ``precision="bf16"`` runs it
+        under bfloat16 autocast: several times faster on CPUs with AMX or AVX-512 BF16 and on GPUs,
+        at bf16's rounding (about 3 significant digits in the layers it covers).
         """
         path = Path(path)
         if runtime not in ("torch", "onnx"):
             raise UserError(f"runtime must be torch or onnx; got {runtime!r}")
+        if precision not in ("fp32", "bf16"):
+            raise UserError(f"precision must be fp32 or bf16; got {precision!r}")
+        if precision != "fp32" and runtime != "torch":
+            raise UserError(f"precision {precision} needs the torch runtime (ONNX: --int8 for a smaller model)")
         if is_export(path):
             export = _onnx_export(path, runtime)
             return cls._onnx(export, export, _default_name(Path(export.record.run)), name, version, threads, device,
@@ -128,7 +138,7 @@ class ServedModel:
         state = run.preprocess.state
         description = InputsDescription.model_validate(describe_inputs(run.config, run.schema, state))
         return cls(run.config, run.preprocessor, description, runtime, name or _default_name(path), version,
-                   module=run.model, device=run.device)  # fmt: skip
+                   module=inference_form(run.model), device=run.device, precision=precision)  # fmt: skip
 
     @classmethod
     def _onnx(
@@ -168,7 +178,7 @@ class ServedModel:
         if self.session is not None:
             return {OUTPUT: self.session.run([OUTPUT], {n: inputs[n] for n in names})[0]}
         batch = {n: torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.device) for n in names}
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, self.precision == "bf16"):
             out = self.module(batch)  # (batch, out_dim)
         return {OUTPUT: out.float().cpu().numpy()}
 

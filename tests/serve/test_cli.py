@@ -196,3 +196,10 @@ def test_serve_refuses_a_bad_runtime(runs):
     result = subprocess.run([sys.executable, "-m", "modelworks", "serve", str(runs["iris"].path), "--runtime", "tf"],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)  # fmt: skip
     assert result.returncode != 0 and "--runtime must be torch or onnx" in result.stdout + result.stderr
+
+
+def test_serve_refuses_bf16_on_onnx_naming_both(runs):
+    result = CliRunner().invoke(
+        app, ["serve", str(runs["iris"].path), "--runtime", "onnx", "--precision", "bf16"], catch_exceptions=False
+    )
+    assert result.exit_code != 0 and "precision bf16 needs the torch runtime" in " ".join(result.output.split())

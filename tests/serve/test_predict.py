@@ -102,6 +102,24 @@ def test_onnx_runtime_answers_like_torch(runs, name):
     assert onnx_model.metadata()["platform"] == "onnxruntime_onnx"
 
 
+@pytest.mark.parametrize("name", ["text", "digits"])
+def test_bf16_precision_answers_like_fp32_at_bf16_rounding(runs, name):
+    run = runs[name]
+    fp32 = ServedModel.load(run.path, threads=1)
+    bf16 = ServedModel.load(run.path, threads=1, precision="bf16")
+    data = run.splits()["test"].tensors
+    inputs = {t.name: data[t.name][:64].numpy() for t in fp32.inputs}
+    expected, got = fp32.infer(inputs)["outputs"], bf16.infer(inputs)["outputs"]
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert not np.array_equal(got, expected)  # autocast did run in bf16
+    np.testing.assert_allclose(got, expected, atol=0.05 * max(1.0, float(np.abs(expected).max())))
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.95
+    with pytest.raises(UserError, match="needs the torch runtime"):
+        ServedModel.load(run.path, runtime="onnx", precision="bf16")
+    with pytest.raises(UserError, match="precision must be fp32 or bf16"):
+        ServedModel.load(run.path, precision="fp16")
+
+
 class Boom:
     """Unpickling this creates a file: proof that a pickle was (or was not) loaded."""
 
