@@ -69,3 +69,27 @@ def test_builtin_fortunes_zh_is_chinese_by_file_and_fortunes_stays_english():
     assert "作者" in zh[zh["label"] == "tang300"]["text"].iloc[0]
     en = load_builtin("fortunes").frame
     assert not set(en["label"]) & {"chinese", "song100", "tang300"}
+
+
+@pytest.mark.skipif(not (FORTUNES_DIR / "tang300").is_file(), reason="needs Debian's fortunes-zh")
+def test_the_text_starter_on_fortunes_zh_comes_within_a_point_of_its_baseline_and_says_so(tmp_path):
+    """The `text-classification` starter as `modelworks init` prints it, on real Chinese text (about 12 s)."""
+    from importlib import resources
+
+    import yaml
+
+    import modelworks
+
+    config = yaml.safe_load(
+        resources.files("modelworks.config.templates").joinpath("text-classification.yaml").read_text()
+    )
+    config["data"]["source"] = "builtin:fortunes-zh"
+    config["runs_dir"] = str(tmp_path)
+    config["train"] |= {"progress": False, "speed": {"threads": 1}}
+    run = modelworks.train(config)
+    baselines = run.report.baselines
+    assert baselines is not None and baselines.best == "linear"
+    assert baselines.model_value >= 0.99 and baselines.margin >= -0.01, baselines.verdict()
+    if baselines.margin <= 0:  # within a point, and the report says it does not beat the baseline
+        assert "does NOT beat" in baselines.verdict()
+        assert "does NOT beat" in (run.path / "report.html").read_text(encoding="utf-8")
