@@ -265,6 +265,7 @@ class Client(ContinualCalls, StreamCalls):
         canary_version: int | None = None,
         canary_percent: float = 0.0,
         runtime: str = "torch",
+        precision: str = "fp32",
         max_batch: int = 32,
         max_delay_ms: float = 5.0,
     ) -> dict[str, Any]:
@@ -277,6 +278,7 @@ class Client(ContinualCalls, StreamCalls):
             "canary_version": canary_version,
             "canary_percent": canary_percent,
             "runtime": runtime,
+            "precision": precision,
             "max_batch": max_batch,
             "max_delay_ms": max_delay_ms,
         }

@@ -26,6 +26,7 @@ from modelworks.platform.errors import Conflict
 from modelworks.platform.names import check_name
 
 RUNTIMES = ("torch", "onnx")
+PRECISIONS = ("fp32", "bf16")  # bf16: the torch runtime under autocast (`modelworks.serve.model.ServedModel.load`)
 UNSET = object()  # "leave as it is", for `update_deployment`
 
 
@@ -38,6 +39,7 @@ class Target:
     deployment: str
     model: str
     runtime: str
+    precision: str
     max_batch: int
     max_delay_ms: float
     weights: dict[int, float]  # version -> percent of requests, summing to 100
@@ -53,9 +55,13 @@ def served_name(project: str, deployment: str) -> str:
     return f"{project}.{deployment}"
 
 
-def _check(runtime: str, max_batch: int, max_delay_ms: float, canary_percent: float) -> None:
+def _check(runtime: str, max_batch: int, max_delay_ms: float, canary_percent: float, precision: str = "fp32") -> None:
     if runtime not in RUNTIMES:
         raise UserError(f"the runtime of a deployment must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
+    if precision not in PRECISIONS:
+        raise UserError(f"the precision of a deployment must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision != "fp32" and runtime != "torch":
+        raise UserError(f"precision {precision} needs the torch runtime; this deployment's runtime is {runtime}")
     if not 1 <= max_batch <= 4096:
         raise UserError(f"max_batch must be 1 to 4096; got {max_batch}")
     if not 0 <= max_delay_ms <= 1000:
@@ -75,6 +81,7 @@ def create_deployment(
     canary_version: int | None = None,
     canary_percent: float = 0.0,
     runtime: str = "torch",
+    precision: str = "fp32",
     max_batch: int = 32,
     max_delay_ms: float = 5.0,
 ) -> Deployment:
@@ -82,7 +89,7 @@ def create_deployment(
     check_name("deployment", name)
     if (alias is None) == (version is None):
         raise UserError("a deployment follows either an alias or a version: give exactly one")
-    _check(runtime, max_batch, max_delay_ms, canary_percent)
+    _check(runtime, max_batch, max_delay_ms, canary_percent, precision)
     found, _, _ = registry.get_model(session, access.project, model)
     if alias is not None:
         registry.get_alias(session, access.project, model, alias)
@@ -99,6 +106,7 @@ def create_deployment(
         canary_version=canary_version,
         canary_percent=canary_percent,
         runtime=runtime,
+        precision=precision,
         max_batch=max_batch,
         max_delay_ms=max_delay_ms,
         created_by_id=access.user.id,
@@ -230,6 +238,7 @@ def plan(session: Session) -> list[Target]:
                 deployment=row.name,
                 model=row.model.name,
                 runtime=row.runtime,
+                precision=row.precision,
                 max_batch=row.max_batch,
                 max_delay_ms=row.max_delay_ms,
                 weights={v: w for v, w in weights.items() if w > 0},

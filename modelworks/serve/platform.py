@@ -343,7 +343,12 @@ class PlatformServing:
         try:
             run_dir = materialize_version(self.storage, target.versions[version], folder / "run")
             model = ServedModel.load(
-                run_dir, runtime=target.runtime, threads=self.threads, name=target.served_name, version=str(version)
+                run_dir,
+                runtime=target.runtime,
+                threads=self.threads,
+                name=target.served_name,
+                version=str(version),
+                precision=target.precision,
             )
             model.warm_up()
         except BaseException:

@@ -428,9 +428,11 @@ def test_the_command_line_deploys_changes_lists_and_removes(world):
         assert out.exit_code == 0, out.output
         return out.output
 
-    assert "cli-web  iris version 1" in run("deploy", "cli-web", "iris", "--version", "1")
+    assert "cli-web  iris version 1  torch bf16" in run(
+        "deploy", "cli-web", "iris", "--version", "1", "--precision", "bf16"
+    )
     assert "canary v2 at 30%" in run("deploy", "cli-web", "--canary-version", "2", "--canary-percent", "30")
-    assert "cli-web  iris version 1, canary v2 at 30%" in run("deployments")
+    assert "cli-web  iris version 1, canary v2 at 30%  torch bf16" in run("deployments")
     key = run("keys", "create", "cli-customer", "--deployment", "cli-web", "--rate-limit", "100").splitlines()[-1]
     assert key.startswith("mwk_")
     wait_for(lambda: predict(world, key, name=f"{project}.cli-web").status_code == 200, 60, "cli-web to answer")
@@ -443,6 +445,9 @@ def test_the_command_line_deploys_changes_lists_and_removes(world):
     wait_for(lambda: predict(world, world["key"], name=f"{project}.cli-web").status_code == 404, 10, "undeployed")
     bad = cli.invoke(app, ["remote", "deploy", "cli-web"], env=env)
     assert bad.exit_code != 0 and "give MODEL" in bad.output
+    bad = cli.invoke(app, ["remote", "deploy", "onnx-bf16", "iris", "--version", "1", "--runtime", "onnx",
+                           "--precision", "bf16"], env=env)  # fmt: skip
+    assert bad.exit_code != 0 and "precision bf16 needs the torch runtime" in " ".join(bad.output.split())
 
 
 def test_viewers_read_deployments_and_usage_editors_change_them(world):

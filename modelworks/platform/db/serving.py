@@ -36,6 +36,7 @@ class Deployment(Base):
     canary_version: Mapped[int | None]
     canary_percent: Mapped[float] = mapped_column(Float, default=0.0)
     runtime: Mapped[str] = mapped_column(String(16), default="torch")
+    precision: Mapped[str] = mapped_column(String(8), default="fp32", server_default="fp32")  # torch: fp32 or bf16
     max_batch: Mapped[int] = mapped_column(default=32)
     max_delay_ms: Mapped[float] = mapped_column(Float, default=5.0)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -46,7 +46,7 @@ def deployment_out(session: Session, row: Deployment, project: str) -> Deploymen
         name=row.name, model=row.model.name, served_name=deployments.served_name(project, row.name), alias=row.alias,
         version=row.version, current_version=deployments.current_version(session, row),
         canary_version=row.canary_version, canary_percent=row.canary_percent, runtime=row.runtime,
-        max_batch=row.max_batch, max_delay_ms=row.max_delay_ms,
+        precision=row.precision, max_batch=row.max_batch, max_delay_ms=row.max_delay_ms,
         created_by=row.created_by.name if row.created_by else None, created_at=row.created_at,
         updated_at=row.updated_at,
     )  # fmt: skip
