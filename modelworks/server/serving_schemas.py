@@ -5,13 +5,31 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Discriminator, Field, StrictFloat, Tag, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictFloat,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from modelworks.platform.ids import DbId
 from modelworks.server.schemas import Name, RequestBody, ResponseBody, Text, UsageOut
 
+# bf16 is a precision of the torch runtime: the document says so (if runtime is onnx, precision is fp32).
+TORCH_ONLY_PRECISION = {
+    "if": {"properties": {"runtime": {"const": "onnx"}}, "required": ["runtime"]},
+    "then": {"properties": {"precision": {"const": "fp32"}}},
+}
+
 
 class _DeploymentCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra=TORCH_ONLY_PRECISION)
+
     name: Name
     model: Name
     canary_version: DbId | None = Field(None, description="a second version for a share of requests")
@@ -22,6 +40,12 @@ class _DeploymentCreate(RequestBody):
     )
     max_batch: int = Field(32, ge=1, le=4096)
     max_delay_ms: StrictFloat = Field(5.0, ge=0.0, le=1000.0)
+
+    @model_validator(mode="after")
+    def _torch_only_precision(self) -> _DeploymentCreate:
+        if self.precision != "fp32" and self.runtime != "torch":
+            raise ValueError(f"precision {self.precision} needs the torch runtime; this deployment's is {self.runtime}")
+        return self
 
 
 class AliasDeploymentCreate(_DeploymentCreate):
