@@ -24,9 +24,9 @@ from modelworks.platform.db.paging import DEFAULT_LIMIT, Page, paginate
 from modelworks.platform.db.serving import Deployment
 from modelworks.platform.errors import Conflict
 from modelworks.platform.names import check_name
+from modelworks.serve.precision import check_precision
 
 RUNTIMES = ("torch", "onnx")
-PRECISIONS = ("fp32", "bf16")  # bf16: the torch runtime under autocast (`modelworks.serve.model.ServedModel.load`)
 UNSET = object()  # "leave as it is", for `update_deployment`
 
 
@@ -58,10 +58,7 @@ def served_name(project: str, deployment: str) -> str:
 def _check(runtime: str, max_batch: int, max_delay_ms: float, canary_percent: float, precision: str = "fp32") -> None:
     if runtime not in RUNTIMES:
         raise UserError(f"the runtime of a deployment must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
-    if precision not in PRECISIONS:
-        raise UserError(f"the precision of a deployment must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    if precision != "fp32" and runtime != "torch":
-        raise UserError(f"precision {precision} needs the torch runtime; this deployment's runtime is {runtime}")
+    check_precision(runtime, precision)
     if not 1 <= max_batch <= 4096:
         raise UserError(f"max_batch must be 1 to 4096; got {max_batch}")
     if not 0 <= max_delay_ms <= 1000:

@@ -1,12 +1,14 @@
 """Serving a trained model over HTTP: the Open Inference Protocol (v2 REST, with binary tensors),
 plain-JSON /predict, dynamic batching, and Prometheus metrics.
 
-    modelworks serve RUN_OR_EXPORT_DIR [--runtime torch|onnx] [--port 8080] [--max-batch 32 --max-delay-ms 5]
+    modelworks serve RUN_OR_EXPORT_DIR [--runtime torch|onnx] [--precision fp32|bf16] [--port 8080]
+                     [--max-batch 32 --max-delay-ms 5]
 
 ====================  ==============================================================================
 module                holds
 ====================  ==============================================================================
 ``model.py``          `ServedModel`: one model loaded (torch or ONNX Runtime), tensors and records
+``precision.py``      `Precision`, `check_precision`: fp32, or bf16 for torch (torch-free; the platform checks with it)
 ``batcher.py``        `DynamicBatcher`: concurrent requests gathered into one forward pass
 ``modelset.py``       `ModelSet`, `Deployment`, `deploy`: what is served, routing and canaries
 ``protocol.py``       the OIP inference bodies, JSON and binary (BYTES text inputs too)

@@ -39,13 +39,13 @@ from modelworks.engine.run import load_run
 from modelworks.errors import UserError
 from modelworks.exporting.interface import OUTPUT, describe_inputs
 from modelworks.models.inference import inference_form
+from modelworks.serve.precision import Precision, check_precision
 from modelworks.store.export import InputsDescription, StoredExport, is_export
 from modelworks.store.files import CONFIG, EXPORT_DIR, WEIGHTS
 from modelworks.store.run import StoredRun
 from modelworks.training.losses import outputs_to_predictions
 
 Runtime = Literal["torch", "onnx"]
-Precision = Literal["fp32", "bf16"]
 DATATYPES = {"float32": "FP32", "int64": "INT64"}  # numpy dtype name -> OIP datatype
 NUMPY_TYPES = {"FP32": np.float32, "INT64": np.int64}
 MAX_SAFETENSORS_HEADER = 100 << 20
@@ -116,10 +116,7 @@ class ServedModel:
         path = Path(path)
         if runtime not in ("torch", "onnx"):
             raise UserError(f"runtime must be torch or onnx; got {runtime!r}")
-        if precision not in ("fp32", "bf16"):
-            raise UserError(f"precision must be fp32 or bf16; got {precision!r}")
-        if precision != "fp32" and runtime != "torch":
-            raise UserError(f"precision {precision} needs the torch runtime (ONNX: --int8 for a smaller model)")
+        check_precision(runtime, precision)
         if is_export(path):
             export = _onnx_export(path, runtime)
             return cls._onnx(export, export, _default_name(Path(export.record.run)), name, version, threads, device,

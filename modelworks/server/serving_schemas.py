@@ -17,7 +17,9 @@ from pydantic import (
     model_validator,
 )
 
+from modelworks.errors import UserError
 from modelworks.platform.ids import DbId
+from modelworks.serve.precision import Precision, check_precision
 from modelworks.server.schemas import Name, RequestBody, ResponseBody, Text, UsageOut
 
 # bf16 is a precision of the torch runtime: the document says so (if runtime is onnx, precision is fp32).
@@ -35,7 +37,7 @@ class _DeploymentCreate(RequestBody):
     canary_version: DbId | None = Field(None, description="a second version for a share of requests")
     canary_percent: StrictFloat = Field(0.0, ge=0.0, le=100.0, description="the canary's share of requests, in percent")
     runtime: Literal["torch", "onnx"] = "torch"
-    precision: Literal["fp32", "bf16"] = Field(
+    precision: Precision = Field(
         "fp32", description="torch: bf16 runs the forward pass under bfloat16 autocast (faster on AMX CPUs and GPUs)"
     )
     max_batch: int = Field(32, ge=1, le=4096)
@@ -43,8 +45,10 @@ class _DeploymentCreate(RequestBody):
 
     @model_validator(mode="after")
     def _torch_only_precision(self) -> _DeploymentCreate:
-        if self.precision != "fp32" and self.runtime != "torch":
-            raise ValueError(f"precision {self.precision} needs the torch runtime; this deployment's is {self.runtime}")
+        try:
+            check_precision(self.runtime, self.precision)
+        except UserError as e:  # pydantic reports a ValueError as a 422 naming the body
+            raise ValueError(str(e)) from None
         return self
 
 
